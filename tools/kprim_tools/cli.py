@@ -1,0 +1,199 @@
+"""Command line of ``tools/kbench_results.py`` (reached through ``./kbench``).
+
+Every failure ends as one line ``kbench: <message>`` on stderr and exit status 2 (the gate
+uses 1 for a regression); no traceback reaches the user.
+"""
+
+import argparse
+import os
+import sys
+
+from . import KbenchError
+
+#: Repository root: the parent of ``tools/``.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors become a :class:`KbenchError` (one line, exit 2)."""
+
+    def error(self, message):
+        """Raise instead of printing usage and exiting."""
+        where = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
+        raise KbenchError(f"{where}{message} (see --help)")
+
+
+def _fraction(text):
+    """argparse type: a float in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1): {text!r}")
+    return value
+
+
+def _count(text):
+    """argparse type: a non-negative integer."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not a non-negative integer: {text!r}")
+    return int(text)
+
+
+def _cmd_write(args):
+    from .results import write_run
+    print(write_run(args.files, args.results_dir, args.run_args))
+    return 0
+
+
+def _cmd_plot(args):
+    from . import plots
+    from .results import load
+    results = load(args.file)
+    out = args.out or os.path.join(ROOT, "plots", results.machine_id)
+    written = plots.render_all(results, out)
+    print(f"kbench: {len(written)} plots in {os.path.relpath(out)}")
+    return 0
+
+
+def _cmd_summary(args):
+    from .results import load
+    from .summary import summary_text
+    print(summary_text(load(args.file), args.metric, args.markdown))
+    return 0
+
+
+def _cmd_compare(args):
+    from . import compare
+    from .results import load
+    docs = [load(p) for p in args.files]
+    report = compare.compare_runs(docs, reference=args.reference, absolute=args.absolute,
+                                  tolerance=args.tolerance, alpha=args.alpha,
+                                  name_filter=args.filter)
+    print(compare.render(report, args.format))
+    return 0
+
+
+def _cmd_gate(args):
+    from . import gate
+    return gate.run_gate(args)
+
+
+def _cmd_history(args):
+    from . import history
+    return history.run_history(args, ROOT)
+
+
+def _cmd_report(args):
+    from . import report
+    path = report.build_report(args.file, args.out, ROOT)
+    print(path)
+    return 0
+
+
+def build_parser():
+    """The argument parser of every subcommand."""
+    parser = Parser(prog="kbench", description="kprim results tooling (see results/SCHEMA.md)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("write", help="merge one run's per-family JSON files into results/")
+    p.add_argument("--results-dir", required=True, help="results root (results/)")
+    p.add_argument("--run-args", default="", help="the ./kbench run arguments, recorded")
+    p.add_argument("files", nargs="+", help="Google Benchmark JSON files of one run")
+    p.set_defaults(func=_cmd_write)
+
+    p = sub.add_parser("plot", help="scaling, fairness and latency plots of one results file")
+    p.add_argument("file")
+    p.add_argument("--out", help="output directory (default plots/<machine-id>/)")
+    p.set_defaults(func=_cmd_plot)
+
+    from .summary import METRICS
+    p = sub.add_parser("summary", help="table of median throughput per contender and threads")
+    p.add_argument("file")
+    p.add_argument("--markdown", action="store_true", help="Markdown tables")
+    p.add_argument("--metric", choices=sorted(METRICS), default="ops_per_s")
+    p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("compare", help="compare runs: absolute on one machine, ratios across")
+    p.add_argument("files", nargs="+", metavar="FILE", help="baseline first, then the others")
+    p.add_argument("--reference", default="std_mutex",
+                   help="contender that cross-machine ratios divide by (default std_mutex)")
+    p.add_argument("--absolute", action="store_true",
+                   help="also compare absolute throughput across different machines (labelled)")
+    p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    p.add_argument("--tolerance", type=_fraction, default=0.05,
+                   help="relative change below which a benchmark is SAME (default 0.05)")
+    p.add_argument("--alpha", type=_fraction, default=0.05,
+                   help="Mann-Whitney significance level (default 0.05)")
+    p.add_argument("--filter", help="only benchmarks whose name matches this regex")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("gate", help="CI regression gate: exit 0 ok, 1 regression, 2 bad input")
+    p.add_argument("--baseline", required=True)
+    p.add_argument("--current", required=True)
+    p.add_argument("--thresholds", default=os.path.join(ROOT, "results", "thresholds.json"))
+    p.add_argument("--rerun", metavar="CMD",
+                   help="shell command re-measuring UNKNOWN benchmarks: gets {filter} and {out} "
+                        "(also $KBENCH_GATE_FILTER, $KBENCH_GATE_OUT) and writes results JSON")
+    p.add_argument("--max-reruns", type=_count, help="bound on re-runs (default from thresholds)")
+    p.add_argument("--report", metavar="FILE.md", help="also write the Markdown report here")
+    p.add_argument("--strict", action="store_true",
+                   help="benchmarks still UNKNOWN after the re-runs fail the gate")
+    p.set_defaults(func=_cmd_gate)
+
+    p = sub.add_parser("history", help="trend per benchmark over results/, change points")
+    p.add_argument("dir", nargs="?", default=os.path.join(ROOT, "results"))
+    p.add_argument("--out", help="plot directory (default plots/history/)")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--filter", help="only benchmarks whose name matches this regex")
+    p.add_argument("--metric", default="ops_per_s")
+    p.add_argument("--window", type=_count, default=3,
+                   help="runs pooled on each side of a candidate change point (default 3)")
+    p.add_argument("--tolerance", type=_fraction, default=0.10)
+    p.add_argument("--alpha", type=_fraction, default=0.05)
+    p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    p.set_defaults(func=_cmd_history)
+
+    p = sub.add_parser("report", help="static HTML report plots/<machine-id>/index.html")
+    p.add_argument("file", nargs="?", help="results file (default: newest under results/)")
+    p.add_argument("--out", help="output directory (default plots/<machine-id>/)")
+    p.set_defaults(func=_cmd_report)
+    return parser
+
+
+#: Options whose value may itself start with ``--`` (recorded command lines).
+_VERBATIM_OPTIONS = ("--run-args", "--rerun")
+
+
+def _join_verbatim(argv):
+    """Rewrite ``--run-args X`` as ``--run-args=X`` so argparse accepts X starting with ``-``."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in _VERBATIM_OPTIONS and i + 1 < len(argv):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def main(argv=None):
+    """Run one subcommand; return the exit status (0 ok, 1 gate regression, 2 bad input)."""
+    try:
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser().parse_args(_join_verbatim(argv))
+        return args.func(args)
+    except KbenchError as err:
+        print(f"kbench: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("kbench: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # the contract is one line, never a traceback
+        print(f"kbench: internal error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,168 @@
+"""``kbench plot``: scaling, fairness and latency-percentile plots of one results file.
+
+One PNG per (family, workload) and metric, ``<family>_<workload>_<metric>.png`` with metric
+``throughput``, ``fairness`` or ``latency``; one panel per parameter set (``cs``, ``gap``,
+...). Points are medians over repetitions, error bars span min..max of the repetitions, and
+thread counts above the machine's PUs sit in a shaded "oversubscribed" region.
+"""
+
+import logging
+import math
+import os
+import re
+
+from . import KbenchError
+from . import results as res
+from .stats import summarize
+
+LATENCY = (("lat_p50_ns", "p50"), ("lat_p99_ns", "p99"), ("lat_p999_ns", "p99.9"))
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, with its chatter kept off stderr."""
+    import matplotlib
+    matplotlib.use("Agg")
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def slug(text):
+    """A file-name-safe form of ``text`` (``[A-Za-z0-9_.-]``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"
+
+
+def draw_lines(ax, contenders, metric, scale=1.0):
+    """Draw one median line with min..max error bars per contender; return the thread counts.
+
+    ``contenders`` is ``{contender: {threads: Case}}``; values are divided by ``scale``.
+    """
+    all_threads = set()
+    for contender, per in contenders.items():
+        xs, ys, lo, hi = [], [], [], []
+        for threads in sorted(per):
+            s = summarize([v / scale for v in per[threads].values(metric)])
+            if s is None:
+                continue
+            xs.append(threads)
+            ys.append(s.median)
+            lo.append(s.median - s.low)
+            hi.append(s.high - s.median)
+        if xs:
+            all_threads.update(xs)
+            ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", markersize=3, capsize=3,
+                        linewidth=1.2, label=contender)
+    return sorted(all_threads)
+
+
+def style_threads_axis(ax, threads, pus):
+    """log2 thread axis with integer ticks; shade thread counts above ``pus``."""
+    if not threads:
+        return
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(threads)
+    ax.set_xticklabels([str(t) for t in threads])
+    ax.minorticks_off()
+    left, right = threads[0] / 1.3, threads[-1] * 1.3
+    ax.set_xlim(left, right)
+    above = [t for t in threads if pus and t > pus]
+    if above:
+        start = math.sqrt(pus * above[0]) if pus >= threads[0] else left
+        ax.axvspan(start, right, color="0.88", zorder=0, label=f"oversubscribed (> {pus} PUs)")
+    ax.set_xlabel("threads")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def _wide_range(ax):
+    """Switch the y axis to log scale when the plotted data spans more than 30x."""
+    low, high = math.inf, 0.0
+    for line in ax.get_lines():
+        ys = [y for y in line.get_ydata() if y > 0]
+        if ys:
+            low, high = min(low, min(ys)), max(high, max(ys))
+    if high > 0 and low < math.inf and high / low > 30:
+        ax.set_yscale("log")
+
+
+def _figure(plt, rows, cols):
+    fig, axes = plt.subplots(rows, cols, figsize=(max(6.4, 5.2 * cols), 3.8 * rows), squeeze=False)
+    return fig, axes
+
+
+def _finish(plt, fig, axes, title, path):
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes.flat:
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            if l not in labels:
+                handles.append(h)
+                labels.append(l)
+    ncol = max(1, min(len(labels), int(fig.get_figwidth() // 2.4)))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize="small", frameon=False)
+    fig.suptitle(title)
+    legend_rows = math.ceil(len(labels) / ncol)
+    bottom = min(0.4, (0.28 * legend_rows + 0.1) / fig.get_figheight())
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def render_family(plt, results, family, workload, panels, out):
+    """Write the three PNGs of one (family, workload); return their paths.
+
+    ``panels`` is ``[(case_params, {contender: {threads: Case}})]``.
+    """
+    pus = results.pus
+    stem = os.path.join(out, slug(f"{family}_{workload}"))
+    machine = results.machine_id
+    written = []
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    for metric, label, ylabel, scale in (("ops_per_s", "throughput", "Mops/s (all threads)", 1e6),
+                                         ("fairness", "fairness", "Jain fairness index", 1.0)):
+        fig, axes = _figure(plt, rows, cols)
+        for ax in axes.flat[len(panels):]:
+            ax.set_visible(False)
+        for ax, (params, contenders) in zip(axes.flat, panels):
+            threads = draw_lines(ax, contenders, metric, scale)
+            style_threads_axis(ax, threads, pus)
+            if metric == "fairness":
+                ax.set_ylim(0, 1.05)
+            else:
+                _wide_range(ax)
+            ax.set_ylabel(ylabel)
+            ax.set_title(res.format_params(params) or "default parameters", fontsize="small")
+        written.append(_finish(plt, fig, axes, f"{family}/{workload} {label} - {machine}",
+                               f"{stem}_{label}.png"))
+    fig, axes = _figure(plt, len(panels), len(LATENCY))
+    for row, (params, contenders) in enumerate(panels):
+        for col, (metric, name) in enumerate(LATENCY):
+            ax = axes[row][col]
+            threads = draw_lines(ax, contenders, metric)
+            style_threads_axis(ax, threads, pus)
+            _wide_range(ax)
+            ax.set_ylabel(f"{name} acquire latency, ns")
+            ax.set_title(f"{name} {res.format_params(params)}".strip(), fontsize="small")
+    written.append(_finish(plt, fig, axes, f"{family}/{workload} latency - {machine}",
+                           f"{stem}_latency.png"))
+    return written
+
+
+def render_all(results, out):
+    """Write every plot of one :class:`~kprim_tools.results.Results` under ``out``.
+
+    Returns the written paths in order. Raises :class:`KbenchError` when ``out`` cannot be
+    created.
+    """
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as err:
+        raise KbenchError(f"cannot create {out}: {err.strerror or err}") from None
+    plt = pyplot()
+    by_family = {}
+    for (family, workload, params), contenders in res.curves(results.cases()).items():
+        by_family.setdefault((family, workload), []).append((params, contenders))
+    written = []
+    for (family, workload), panels in by_family.items():
+        written += render_family(plt, results, family, workload, panels, out)
+    return written
