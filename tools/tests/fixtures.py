@@ -70,13 +70,13 @@ def benchmarks(family="locks", workload="contended", speeds=None, threads=(1, 2,
     speeds = speeds or {"std_mutex": 40e6, "kprim_qspinlock": 60e6, "nolock": 300e6}
     slow = slow or {}
     out = []
-    for contender, base in speeds.items():
+    for index, (contender, base) in enumerate(speeds.items()):
         for t in threads:
             name = f"{family}/{workload}/{contender}/threads:{t}"
             name += f"/{params}" if params else ""
             name += "/iterations:1/manual_time"
             values = [base * (t ** scaling) * slow.get(contender, 1.0) *
-                      WOBBLE[(r + wobble_offset) % len(WOBBLE)] for r in range(repetitions)]
+                      WOBBLE[(r + wobble_offset + 3 * index) % len(WOBBLE)] for r in range(repetitions)]
             out += [entry(name, v, t, r, repetitions) for r, v in enumerate(values)]
             out += aggregates(name, values, t, repetitions)
     return out

@@ -1,0 +1,225 @@
+"""``kbench compare``: compare runs benchmark by benchmark, with a verdict per row.
+
+Two runs from the same machine (same ``kprim_fingerprint``) are compared on absolute
+throughput. Runs from different machines are compared only on figures that mean the same
+across machines: the same-run ratio to a reference contender (``std_mutex`` by default),
+scaling efficiency (throughput at N threads / (N x throughput at 1 thread)) and fairness;
+absolute throughput across machines only with ``--absolute``, and labelled so. The first
+file is the baseline of every comparison. The JSON form is described in results/SCHEMA.md.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+
+from . import KbenchError
+from .stats import HIGHER, LOWER, judge, paired_ratio, summarize
+from . import tables
+from .tables import fmt_change, fmt_number, fmt_p
+
+ONLY_IN_A, ONLY_IN_B = "ONLY_IN_A", "ONLY_IN_B"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A higher-is-better figure compared between runs.
+
+    ``kind`` is ``absolute`` (a counter, ``counter``), ``ratio`` (same-run throughput over
+    the ``reference`` contender's) or ``scaling`` (throughput at N over N x throughput at 1).
+    ``words`` names the verdicts for a higher and a lower value.
+    """
+
+    key: str
+    kind: str
+    title: str
+    counter: str = "ops_per_s"
+    reference: str = ""
+    words: tuple = ("FASTER", "SLOWER")
+    scale: float = 1.0
+
+    def one_run(self, cases, name):
+        """Samples of this metric for benchmark ``name`` in one run's ``{base: Case}``.
+
+        Returns ``None`` when the metric does not apply there (benchmark absent, it is the
+        reference itself, or the reference / 1-thread point is missing).
+        """
+        case = cases.get(name.base)
+        if case is None:
+            return None
+        if self.kind == "absolute":
+            return case.values(self.counter)
+        if self.kind == "ratio":
+            if name.contender == self.reference:
+                return None
+            other, scale = cases.get(name.with_contender(self.reference).base), 1.0
+        else:
+            if name.threads == 1 or not dict(name.params).get("threads"):
+                return None
+            other, scale = cases.get(name.with_threads(1).base), float(name.threads)
+        if other is None:
+            return None
+        return paired_ratio(case.by_repetition(self.counter), other.by_repetition(self.counter),
+                            scale)
+
+    def samples(self, runs, name):
+        """Samples pooled over several runs' case maps (``None`` when it applies to none)."""
+        pooled, applies = [], False
+        for cases in runs:
+            values = self.one_run(cases, name)
+            if values is not None:
+                applies = True
+                pooled += values
+        return pooled if applies else None
+
+
+def absolute(cross_machine=False):
+    """Absolute throughput (Mops/s); labelled when the runs are from different machines."""
+    title = "throughput, Mops/s (absolute"
+    title += ", DIFFERENT machines: not comparable hardware)" if cross_machine else ")"
+    return Metric("ops_per_s", "absolute", title, scale=1e6)
+
+
+def ratio(reference):
+    """Same-run throughput ratio to ``reference``."""
+    return Metric(f"ratio_to_{reference}", "ratio", f"throughput / {reference} (same run)",
+                  reference=reference)
+
+
+SCALING = Metric("scaling_efficiency", "scaling",
+                 "scaling efficiency: ops/s at N / (N x ops/s at 1)")
+FAIRNESS = Metric("fairness", "absolute", "Jain fairness index", counter="fairness",
+                  words=("FAIRER", "LESS_FAIR"))
+
+
+def judge_row(name, metric, a_runs, b_runs, tolerance, alpha):
+    """Compare one benchmark on one metric; return a row dict or ``None`` if it never applies.
+
+    Row keys: ``benchmark``, ``metric``, ``a``/``b`` (summaries or ``None``), ``change``,
+    ``p_value``, ``verdict`` (``SAME``, the metric's words, ``UNKNOWN``, ``ONLY_IN_A`` or
+    ``ONLY_IN_B``).
+    """
+    a, b = metric.samples(a_runs, name), metric.samples(b_runs, name)
+    if a is None and b is None:
+        return None
+    row = {"benchmark": name.base, "metric": metric.key, "a": None, "b": None,
+           "change": None, "p_value": None}
+    for side, values in (("a", a), ("b", b)):
+        s = summarize([v / metric.scale for v in values or []])
+        row[side] = s.as_dict() if s else None
+    if not a or not b:
+        row["verdict"] = ONLY_IN_B if not a else ONLY_IN_A
+        return row
+    verdict = judge(a, b, tolerance, alpha)
+    word = {HIGHER: metric.words[0], LOWER: metric.words[1]}.get(verdict.verdict,
+                                                                  verdict.verdict)
+    row.update(change=verdict.change, p_value=verdict.p_value, verdict=word)
+    return row
+
+
+def union_names(*case_maps):
+    """Parsed names of every benchmark in the maps, first map's order first."""
+    seen = {}
+    for cases in case_maps:
+        for base, case in cases.items():
+            seen.setdefault(base, case.name)
+    return list(seen.values())
+
+
+def run_info(results):
+    """The identifying facts of one run, for report headers."""
+    ctx = results.context
+    return {"path": results.path, "machine_id": results.machine_id,
+            "fingerprint": results.fingerprint, "git_sha": str(ctx.get("kprim_git_sha", "")),
+            "date": str(ctx.get("date", ""))}
+
+
+def compare_pair(a, b, reference, absolute_across, tolerance, alpha, pattern):
+    """Compare run ``b`` against baseline ``a`` (both Results); return a comparison dict."""
+    same = bool(a.fingerprint) and a.fingerprint == b.fingerprint
+    if same:
+        metrics = [absolute()]
+    else:
+        metrics = [ratio(reference), SCALING, FAIRNESS]
+        if absolute_across:
+            metrics.append(absolute(cross_machine=True))
+    a_cases, b_cases = a.cases(), b.cases()
+    tables = []
+    for metric in metrics:
+        rows = []
+        for name in union_names(a_cases, b_cases):
+            if pattern and not pattern.search(name.base):
+                continue
+            row = judge_row(name, metric, [a_cases], [b_cases], tolerance, alpha)
+            if row is not None:
+                rows.append(row)
+        tables.append({"metric": metric.key, "title": metric.title, "rows": rows})
+    return {"a": run_info(a), "b": run_info(b), "same_machine": same,
+            "mode": "absolute" if same else "same-run figures", "tables": tables}
+
+
+def compare_runs(runs, reference="std_mutex", absolute=False, tolerance=0.05, alpha=0.05,
+                 name_filter=None):
+    """Compare every run after the first against the first; return the report dict.
+
+    Raises :class:`KbenchError` for fewer than two runs or a bad ``name_filter`` regex.
+    """
+    if len(runs) < 2:
+        raise KbenchError("compare: needs at least two results files")
+    try:
+        pattern = re.compile(name_filter) if name_filter else None
+    except re.error as err:
+        raise KbenchError(f"compare: bad --filter regex: {err}") from None
+    return {"tool": "kbench compare", "format_version": FORMAT_VERSION,
+            "reference": reference, "tolerance": tolerance, "alpha": alpha,
+            "comparisons": [compare_pair(runs[0], other, reference, absolute, tolerance, alpha,
+                                         pattern) for other in runs[1:]]}
+
+
+def short(base):
+    """A benchmark name without the ``/iterations:1/manual_time`` tail."""
+    return base.replace("/iterations:1/manual_time", "")
+
+
+def _cell(summary):
+    if summary is None:
+        return "-"
+    return f"{fmt_number(summary['median'])} (n={summary['n']})"
+
+
+def _label(verdict):
+    return {ONLY_IN_A: "only in A", ONLY_IN_B: "only in B"}.get(verdict, verdict)
+
+
+def render(report, fmt="table"):
+    """Render a :func:`compare_runs` report as ``table``, ``markdown`` or ``json`` text."""
+    if fmt == "json":
+        return json.dumps(report, indent=2)
+    markdown = fmt == "markdown"
+    out = []
+    for comp in report["comparisons"]:
+        a, b = comp["a"], comp["b"]
+        head = (f"A = {a['path']} ({a['machine_id']}, git {a['git_sha']})\n"
+                f"B = {b['path']} ({b['machine_id']}, git {b['git_sha']})\n")
+        head += ("same machine: absolute comparison" if comp["same_machine"] else
+                 "DIFFERENT machines: same-run ratios, scaling efficiency and fairness only")
+        out.append(("**" + head.replace("\n", "**  \n**") + "**") if markdown else head)
+        counts = {}
+        for table in comp["tables"]:
+            rows = []
+            for row in table["rows"]:
+                counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+                rows.append([short(row["benchmark"]), _cell(row["a"]), _cell(row["b"]),
+                             fmt_change(row["change"]), fmt_p(row["p_value"]),
+                             _label(row["verdict"])])
+            if rows:
+                out.append(render_table(table["title"], rows, markdown))
+        out.append("verdicts: " + ", ".join(f"{_label(k)} {v}" for k, v in sorted(counts.items()))
+                   + f" (tolerance {report['tolerance']:.0%}, alpha {report['alpha']})")
+    return "\n\n".join(out)
+
+
+def render_table(title, rows, markdown):
+    """One metric's table with the compare columns."""
+    return tables.render(["benchmark", "A median", "B median", "change", "p", "verdict"], rows,
+                  markdown, title=title)

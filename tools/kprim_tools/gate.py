@@ -1,0 +1,249 @@
+"""``kbench gate``: the CI regression gate between a baseline and a current run.
+
+Each benchmark gets a verdict: SAME, FASTER, SLOWER or UNKNOWN (plus NEW, MISSING and
+SKIPPED rows that never fail the gate). The figure gated is, by default (``metric: auto``),
+the same-run throughput ratio to the reference contender (``std_mutex``), stable across noisy
+CI hosts; the reference itself and families without it are gated on absolute ``ops_per_s``
+when both runs come from the same machine and SKIPPED otherwise. Tolerances come from the
+versioned ``results/thresholds.json`` (format in results/SCHEMA.md). UNKNOWN benchmarks are
+re-measured by ``--rerun CMD`` at most ``max_reruns`` times; the new repetitions are pooled
+with the current run's. Exit status: 0 no regression, 1 regression (a SLOWER, or with
+``--strict`` an UNKNOWN left), 2 unusable input.
+"""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+
+from . import THRESHOLDS_VERSION, KbenchError
+from .compare import absolute, ratio, run_info, short, judge_row, union_names
+from .results import load
+from .tables import fmt_change, fmt_number, fmt_p, render
+
+NEW, MISSING, SKIPPED = "NEW", "MISSING", "SKIPPED"
+ORDER = ("SLOWER", "UNKNOWN", "FASTER", NEW, MISSING, SKIPPED, "SAME")
+
+
+def _check(cond, path, message):
+    if not cond:
+        raise KbenchError(f"{path}: {message}")
+
+
+def _check_params(obj, path, where):
+    """Validate the per-benchmark keys shared by ``default`` and rules."""
+    _check(isinstance(obj, dict), path, f"{where} must be an object")
+    tol = obj.get("tolerance", 0.1)
+    _check(isinstance(tol, (int, float)) and not isinstance(tol, bool) and 0 <= tol < 10,
+           path, f"{where}.tolerance must be a number in [0, 10)")
+    _check(obj.get("metric", "auto") in ("auto", "ratio", "ops_per_s"), path,
+           f"{where}.metric must be auto, ratio or ops_per_s")
+    _check(isinstance(obj.get("ignore", False), bool), path, f"{where}.ignore must be true/false")
+
+
+def load_thresholds(path):
+    """Read and validate a thresholds file; return it with rule regexes compiled.
+
+    Raises :class:`KbenchError` for a missing or malformed file, a ``thresholds_version``
+    newer than :data:`THRESHOLDS_VERSION`, or a bad key.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            doc = json.load(handle)
+    except OSError as err:
+        raise KbenchError(f"cannot read thresholds {path}: {err.strerror or err}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise KbenchError(f"{path}: malformed thresholds JSON ({err})") from None
+    _check(isinstance(doc, dict), path, "thresholds must be a JSON object")
+    version = doc.get("thresholds_version")
+    _check(isinstance(version, int) and not isinstance(version, bool), path,
+           "needs an integer thresholds_version")
+    _check(version <= THRESHOLDS_VERSION, path,
+           f"thresholds_version {version} is newer than this tool's {THRESHOLDS_VERSION}")
+    alpha, reruns = doc.get("alpha", 0.05), doc.get("max_reruns", 2)
+    _check(isinstance(alpha, (int, float)) and 0 < alpha < 1, path, "alpha must be in (0, 1)")
+    _check(isinstance(reruns, int) and 0 <= reruns <= 20, path,
+           "max_reruns must be an integer in [0, 20]")
+    _check(isinstance(doc.get("reference", "std_mutex"), str), path, "reference must be a string")
+    _check_params(doc.get("default", {}), path, "default")
+    rules = doc.get("rules", [])
+    _check(isinstance(rules, list), path, "rules must be a list")
+    compiled = []
+    for i, rule in enumerate(rules):
+        _check_params(rule, path, f"rules[{i}]")
+        _check(isinstance(rule.get("match"), str), path, f"rules[{i}] needs a 'match' regex")
+        try:
+            compiled.append((re.compile(rule["match"]), rule))
+        except re.error as err:
+            raise KbenchError(f"{path}: rules[{i}].match: bad regex: {err}") from None
+    return {"path": path, "version": version, "alpha": float(alpha), "max_reruns": reruns,
+            "reference": doc.get("reference", "std_mutex"),
+            "default": doc.get("default", {}), "rules": compiled}
+
+
+def settings_for(thresholds, base):
+    """``(tolerance, metric, ignore)`` for one benchmark: first matching rule, else default."""
+    chosen = thresholds["default"]
+    for pattern, rule in thresholds["rules"]:
+        if pattern.search(base):
+            chosen = {**thresholds["default"], **rule}
+            break
+    return (float(chosen.get("tolerance", 0.1)), chosen.get("metric", "auto"),
+            bool(chosen.get("ignore", False)))
+
+
+class Gate:
+    """Verdicts of one baseline/current pair, refined by pooling re-run repetitions."""
+
+    def __init__(self, baseline, current, thresholds):
+        """``baseline`` and ``current`` are Results; ``thresholds`` from :func:`load_thresholds`."""
+        self.baseline, self.current, self.thresholds = baseline, current, thresholds
+        self.same_machine = bool(baseline.fingerprint) and \
+            baseline.fingerprint == current.fingerprint
+        self.base_runs = [baseline.cases()]
+        self.cur_runs = [current.cases()]
+        self.reruns = 0
+        self.rows = {}
+        for name in union_names(self.base_runs[0], self.cur_runs[0]):
+            self.rows[name.base] = self._judge(name)
+
+    def _metric(self, name, choice):
+        """The Metric gating ``name`` under the rule's ``choice``, or ``None`` (not gateable)."""
+        reference = self.thresholds["reference"]
+        has_ref = all(name.with_contender(reference).base in runs[0]
+                      for runs in (self.base_runs, self.cur_runs))
+        if choice == "ratio" or (choice == "auto" and has_ref and name.contender != reference):
+            return ratio(reference) if has_ref and name.contender != reference else None
+        return absolute() if self.same_machine else None
+
+    def _judge(self, name):
+        """One gate row for benchmark ``name`` from the pooled runs."""
+        tolerance, choice, ignore = settings_for(self.thresholds, name.base)
+        in_base, in_cur = name.base in self.base_runs[0], name.base in self.cur_runs[0]
+        row = {"benchmark": name.base, "name": name, "metric": "-", "a": None, "b": None,
+               "change": None, "p_value": None, "tolerance": tolerance}
+        metric = self._metric(name, choice)
+        if not in_base or not in_cur:
+            row["verdict"] = NEW if in_cur else MISSING
+        elif ignore or metric is None:
+            row["verdict"] = SKIPPED
+            row["note"] = "ignored by thresholds rule" if ignore else \
+                "no reference contender and different machines"
+        else:
+            judged = judge_row(name, metric, self.base_runs, self.cur_runs, tolerance,
+                               self.thresholds["alpha"])
+            row.update(judged)
+            if judged["verdict"] in ("ONLY_IN_A", "ONLY_IN_B"):
+                row["verdict"] = SKIPPED
+                row["note"] = "figure not measurable in both runs"
+        return row
+
+    def unknown(self):
+        """Parsed names of the benchmarks whose verdict is UNKNOWN."""
+        return [row["name"] for row in self.rows.values() if row["verdict"] == "UNKNOWN"]
+
+    def add_rerun(self, results):
+        """Pool a re-run's repetitions into the current side and re-judge UNKNOWN rows.
+
+        Raises :class:`KbenchError` when the re-run comes from another machine.
+        """
+        if results.fingerprint != self.current.fingerprint:
+            raise KbenchError(f"{results.path}: re-run on machine {results.fingerprint!r}, "
+                              f"current run was on {self.current.fingerprint!r}")
+        self.cur_runs.append(results.cases())
+        self.reruns += 1
+        for name in self.unknown():
+            self.rows[name.base] = self._judge(name)
+
+    def failed(self, strict=False):
+        """True when a benchmark is SLOWER (or, with ``strict``, still UNKNOWN)."""
+        bad = {"SLOWER", "UNKNOWN"} if strict else {"SLOWER"}
+        return any(row["verdict"] in bad for row in self.rows.values())
+
+    def rerun_filter(self):
+        """A Google Benchmark filter regex selecting the UNKNOWN benchmarks and references."""
+        names = set()
+        for name in self.unknown():
+            names.add(short(name.base))
+            names.add(short(name.with_contender(self.thresholds["reference"]).base))
+        return "^(" + "|".join(re.escape(n) for n in sorted(names)) + ")(/.*)?$"
+
+
+def rerun_once(gate, command, workdir):
+    """Run the re-run ``command`` for the UNKNOWN benchmarks; return the new Results.
+
+    ``{filter}`` and ``{out}`` in ``command`` are replaced (shell-quoted) by the filter regex
+    and the JSON path the command must write; both are also in the environment as
+    ``KBENCH_GATE_FILTER`` and ``KBENCH_GATE_OUT``. Raises :class:`KbenchError` when the
+    command fails or writes no usable file.
+    """
+    out = os.path.join(workdir, f"rerun-{gate.reruns + 1}.json")
+    flt = gate.rerun_filter()
+    shell = command.replace("{filter}", shlex.quote(flt)).replace("{out}", shlex.quote(out))
+    env = dict(os.environ, KBENCH_GATE_FILTER=flt, KBENCH_GATE_OUT=out)
+    done = subprocess.run(shell, shell=True, env=env, stdout=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        raise KbenchError(f"gate: re-run command exited with status {done.returncode}")
+    return load(out)
+
+
+def markdown_report(gate, strict=False):
+    """The Markdown pull-request comment of a finished :class:`Gate`."""
+    rows = sorted(gate.rows.values(), key=lambda r: (ORDER.index(r["verdict"]), r["benchmark"]))
+    counts = {v: sum(1 for r in rows if r["verdict"] == v) for v in ORDER}
+    failed = gate.failed(strict)
+    status = "FAIL: performance regression" if failed else "PASS: no regression"
+    base, cur = run_info(gate.baseline), run_info(gate.current)
+    lines = [f"## kbench gate: {status}", "",
+             " · ".join(f"{counts[v]} {v}" for v in ORDER if counts[v]), "",
+             f"- baseline: `{base['path']}` ({base['machine_id']}, git {base['git_sha']})",
+             f"- current: `{cur['path']}` ({cur['machine_id']}, git {cur['git_sha']})"
+             + (f", pooled with {gate.reruns} re-run(s)" if gate.reruns else ""),
+             f"- {'same machine' if gate.same_machine else 'different machines'}; thresholds "
+             f"`{gate.thresholds['path']}` (version {gate.thresholds['version']}), "
+             f"alpha {gate.thresholds['alpha']}; ratios are to "
+             f"`{gate.thresholds['reference']}` in the same run", ""]
+
+    def table(selected):
+        return render(["verdict", "benchmark", "figure", "baseline", "current", "change", "p",
+                       "tolerance"],
+                      [[r["verdict"], short(r["benchmark"]), r["metric"], _median(r["a"]),
+                        _median(r["b"]), fmt_change(r["change"]), fmt_p(r["p_value"]),
+                        f"±{r['tolerance']:.0%}"] for r in selected], markdown=True)
+
+    notable = [r for r in rows if r["verdict"] != "SAME"]
+    same = [r for r in rows if r["verdict"] == "SAME"]
+    if notable:
+        lines += [table(notable), ""]
+    if same:
+        lines += [f"<details><summary>{len(same)} SAME</summary>", "", table(same), "",
+                  "</details>", ""]
+    lines.append("Verdict rule: SAME within tolerance; SLOWER/FASTER beyond it with Mann-Whitney "
+                  "p < alpha; UNKNOWN otherwise (re-run, then reported).")
+    return "\n".join(lines)
+
+
+def _median(summary):
+    return "-" if summary is None else f"{fmt_number(summary['median'])} (n={summary['n']})"
+
+
+def run_gate(args):
+    """``kbench gate`` from parsed arguments; returns the exit status (0, 1; 2 via errors)."""
+    thresholds = load_thresholds(args.thresholds)
+    gate = Gate(load(args.baseline), load(args.current), thresholds)
+    limit = thresholds["max_reruns"] if args.max_reruns is None else args.max_reruns
+    if args.rerun:
+        with tempfile.TemporaryDirectory(prefix="kbench-gate-") as workdir:
+            while gate.unknown() and gate.reruns < limit:
+                gate.add_rerun(rerun_once(gate, args.rerun, workdir))
+    text = markdown_report(gate, args.strict)
+    if args.report:
+        try:
+            with open(args.report, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+        except OSError as err:
+            raise KbenchError(f"cannot write {args.report}: {err.strerror or err}") from None
+    print(text)
+    return 1 if gate.failed(args.strict) else 0
