@@ -1,0 +1,210 @@
+// kprim/bench/harness.hpp: the time-bounded contention trial every benchmark family shares.
+// A trial runs N workers for a fixed duration (never a fixed iteration count: a fair lock under
+// oversubscription would take minutes) and returns per-thread counts and sampled latencies.
+// For registering trials as Google Benchmark benchmarks see kprim/bench/registry.hpp.
+#pragma once
+
+#include <kprim/bench/histogram.hpp>
+#include <kprim/cache.hpp>
+#include <kprim/compiler.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace kprim::bench {
+
+using clock = std::chrono::steady_clock;
+
+/// Thread placement: none (the scheduler decides), compact (fill PUs in hwloc order, SMT
+/// siblings first), spread (one PU per core across packages first, siblings last).
+enum class pin_policy { none, compact, spread };
+
+struct trial_config {
+  unsigned threads = 1;
+  std::chrono::nanoseconds duration = std::chrono::milliseconds(200);
+  /// Watchdog: after the stop flag, workers that have not returned within this long are
+  /// abandoned (detached, the trial is marked invalid) so a run always ends.
+  std::chrono::nanoseconds drain_limit = std::chrono::seconds(5);
+  std::uint32_t cs = 0;   ///< work units inside the critical section (between acquire and release)
+  std::uint32_t gap = 0;  ///< work units after release, before the next acquire
+  pin_policy pin = pin_policy::none;
+};
+
+/// worker - one thread's private context, handed to the workload on every call.
+/// Cache-line aligned; nothing in it is shared with other threads.
+struct alignas(cacheline_pair_size) worker {
+  unsigned tid = 0;        ///< 0 .. threads-1
+  unsigned nthreads = 1;
+  unsigned cur = 0;        ///< free for the workload (e.g. the index of the lock it holds)
+  std::uint64_t rng = 0;   ///< xorshift64 state, seeded per thread
+
+  /// next_random() - xorshift64; cheap, per-thread, never zero.
+  std::uint64_t next_random() noexcept {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  }
+
+  /// node<T>() - per-thread scratch storage for queue-lock nodes (MCS, CLH, OSQ): a thread
+  /// holds at most one lock of a trial at a time, so one node per thread suffices.
+  /// T must be trivially destructible and fit in 128 bytes; it is value-initialised once.
+  template <class T>
+  T& node() noexcept {
+    static_assert(sizeof(T) <= sizeof(node_storage) && alignof(T) <= cacheline_size);
+    static_assert(std::is_trivially_destructible_v<T>);
+    return *std::launder(reinterpret_cast<T*>(node_storage));
+  }
+
+  alignas(cacheline_size) unsigned char node_storage[128] = {};
+};
+
+/// A workload: acquire() and release() bracket one operation (a lock's critical section,
+/// or acquire alone for a lock-free operation with an empty release). Latency is sampled
+/// around acquire(). Optional `std::string check(std::uint64_t total_ops)` returns a
+/// non-empty message when an invariant broke (e.g. mutual exclusion), checked after joining.
+template <class W>
+concept workload = requires(W& w, worker& t) {
+  w.acquire(t);
+  w.release(t);
+};
+template <class W>
+concept checked_workload = workload<W> && requires(W& w, std::uint64_t n) {
+  { w.check(n) } -> std::convertible_to<std::string>;
+};
+
+struct trial_result {
+  std::vector<std::uint64_t> ops;  ///< per-thread completed operations
+  double trial_s = 0;              ///< start barrier released -> stop flag set
+  double drain_s = 0;              ///< stop flag set -> last worker returned
+  bool abandoned = false;          ///< the watchdog gave up on at least one worker
+  double clock_ns = 0;             ///< cost of one clock-read pair (subtracted from samples)
+  latency_histogram lat;           ///< merged acquire-latency samples, ns
+  std::string error;               ///< invariant violation reported by check(), if any
+
+  [[nodiscard]] std::uint64_t total() const noexcept;
+  [[nodiscard]] double ops_per_s() const noexcept;
+  /// Jain's index (sum x)^2 / (n sum x^2): 1 when all equal, 1/n when one thread did all.
+  [[nodiscard]] double fairness() const noexcept;
+  /// Smallest / largest per-thread share of all operations, times n (1 = fair share).
+  [[nodiscard]] double share_min() const noexcept;
+  [[nodiscard]] double share_max() const noexcept;
+};
+
+/// spin_work() - n units of busy work the compiler cannot remove (one loop iteration,
+/// about one cycle, per unit). Models computation inside or between critical sections.
+inline void spin_work(std::uint32_t n) noexcept {
+  for (std::uint32_t i = 0; i < n; ++i) asm volatile("" ::: "memory");
+}
+
+/// clock_pair_ns() - median cost of two back-to-back steady_clock reads, measured once.
+double clock_pair_ns() noexcept;
+
+/// sample_stride() - how many operations apart to time one, given the clock-pair cost and
+/// the worker's running cost per operation: the next power of two >= k / (0.02 * c), so
+/// clock reads stay at most about 2% of the measured cost (see results/SCHEMA.md).
+std::uint64_t sample_stride(double clock_ns, double ns_per_op) noexcept;
+
+/// pin_current_thread() - bind the calling thread to the PU that `policy` assigns to worker
+/// `tid` (wrapping modulo the PU count). No-op for pin_policy::none. Returns false if hwloc
+/// refused the binding.
+bool pin_current_thread(pin_policy policy, unsigned tid) noexcept;
+
+namespace detail {
+
+/// Shared by the driver and the workers; kept alive by whoever finishes last, so an
+/// abandoned worker never touches freed control memory.
+struct control {
+  alignas(cacheline_size) std::atomic<unsigned> ready{0};
+  alignas(cacheline_size) std::atomic<bool> go{false};
+  alignas(cacheline_size) std::atomic<bool> stop{false};
+  alignas(cacheline_size) std::atomic<unsigned> done{0};
+  std::vector<cacheline_padded<latency_histogram>> hist;
+  std::vector<cacheline_padded<std::uint64_t>> ops;
+};
+
+/// Runs the driver side: spawns `threads` std::threads calling body(tid), releases them,
+/// sleeps for the duration, stops them and joins (or abandons) them.
+trial_result drive(const trial_config& cfg, const std::shared_ptr<control>& ctl,
+                   void (*body)(void* ctx, unsigned tid), void* ctx);
+
+template <workload W>
+struct loop_ctx {
+  W* w;
+  trial_config cfg;
+  std::shared_ptr<control> ctl;
+  double clock_ns;
+};
+
+/// The one generic worker loop. The stop flag is read (relaxed, a read-shared line) once
+/// per operation; the operation count lives in a register until the end.
+template <workload W>
+void worker_loop(void* p, unsigned tid) {
+  auto& c = *static_cast<loop_ctx<W>*>(p);
+  W& w = *c.w;
+  control& ctl = *c.ctl;
+  const std::uint32_t cs = c.cfg.cs, gap = c.cfg.gap;
+  worker self;
+  self.tid = tid;
+  self.nthreads = c.cfg.threads;
+  self.rng = 0x9E3779B97F4A7C15ull * (tid + 1);
+  latency_histogram& hist = *ctl.hist[tid];
+
+  pin_current_thread(c.cfg.pin, tid);
+  ctl.ready.fetch_add(1, std::memory_order_release);
+  ctl.ready.notify_all();
+  ctl.go.wait(false, std::memory_order_acquire);
+
+  const auto begin = clock::now();
+  std::uint64_t n = 0, countdown = 1;
+  while (!ctl.stop.load(std::memory_order_relaxed)) {
+    if (unlikely(--countdown == 0)) {
+      const auto t0 = clock::now();
+      w.acquire(self);
+      const auto t1 = clock::now();
+      const double dt = std::chrono::duration<double, std::nano>(t1 - t0).count() - c.clock_ns;
+      hist.record(dt > 0 ? static_cast<std::uint64_t>(dt) : 0);
+      const double per_op =
+          std::chrono::duration<double, std::nano>(t1 - begin).count() / static_cast<double>(n + 1);
+      countdown = sample_stride(c.clock_ns, per_op);
+    } else {
+      w.acquire(self);
+    }
+    spin_work(cs);
+    w.release(self);
+    spin_work(gap);
+    ++n;
+  }
+  *ctl.ops[tid] = n;
+}
+
+}  // namespace detail
+
+/// run_trial() - run workload `w` on cfg.threads threads for cfg.duration.
+/// Context: blocks the caller for about cfg.duration plus the drain (bounded by
+/// cfg.drain_limit). If workers are abandoned, `w` must outlive them: the caller must then
+/// leak it (registry.hpp does). Workers never call exit(); failures come back in the result.
+template <workload W>
+trial_result run_trial(const trial_config& cfg, W& w) {
+  auto ctl = std::make_shared<detail::control>();
+  ctl->hist.resize(cfg.threads);
+  ctl->ops.resize(cfg.threads);
+  auto ctx = std::make_shared<detail::loop_ctx<W>>(detail::loop_ctx<W>{&w, cfg, ctl, clock_pair_ns()});
+  trial_result r = detail::drive(cfg, ctl, &detail::worker_loop<W>, ctx.get());
+  if (r.abandoned) {
+    // Detached workers still read ctx: keep it alive for the rest of the process.
+    new std::shared_ptr<detail::loop_ctx<W>>(ctx);
+    return r;
+  }
+  if constexpr (checked_workload<W>) r.error = w.check(r.total());
+  return r;
+}
+
+}  // namespace kprim::bench
