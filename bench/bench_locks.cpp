@@ -169,7 +169,9 @@ void register_contender(const char* workload) {
     trial_config cfg = base_config(n);
     if (priv) cfg.cs = cfg.gap = 0;
     case_id id{"locks", workload, L::name, n,
-               {{"cs", std::to_string(cfg.cs)}, {"gap", std::to_string(cfg.gap)}, {"locks", std::to_string(nlocks)}}};
+               {{"cs", std::to_string(cfg.cs)},
+                {"gap", std::to_string(cfg.gap)},
+                {"locks", priv ? std::string("per_thread") : std::to_string(nlocks)}}};
     register_trial(id, cfg, [nlocks, priv] { return std::make_unique<lock_body<L>>(nlocks, priv); });
   }
 }
