@@ -4,7 +4,7 @@ from . import results as res
 from .stats import median
 from .tables import fmt_number, render
 
-#: Metrics the summary can show: (context-free label, divisor applied to the median).
+#: Metrics the summary can show: (label, divisor applied to the median).
 METRICS = {
     "ops_per_s": ("median Mops/s", 1e6),
     "fairness": ("median Jain fairness", 1.0),
@@ -15,21 +15,19 @@ METRICS = {
 }
 
 
-def summary_text(results, metric="ops_per_s", markdown=False):
-    """Return the summary of one :class:`~kprim_tools.results.Results` as text.
+def summary_tables(results, metric="ops_per_s"):
+    """The summary of one :class:`~kprim_tools.results.Results` as data.
 
-    One table per (family, workload, parameters): rows are contenders, columns thread counts,
-    cells the median of ``metric`` over repetitions (``-`` where not measured). Thread counts
-    above the machine's PUs are marked ``*`` (oversubscribed).
+    Returns ``[(title, headers, rows)]``, one per (family, workload, parameters): rows are
+    contenders, columns thread counts, cells the formatted median of ``metric`` over
+    repetitions (``-`` where not measured). Thread counts above the machine's PUs are
+    marked ``*`` (oversubscribed).
     """
-    label, divisor = METRICS[metric]
+    divisor = METRICS[metric][1]
     pus = results.pus
-    blocks = [f"{results.machine_id} ({results.context.get('kprim_cpu_model', '?')}, "
-              f"{pus or '?'} PUs), git {results.context.get('kprim_git_sha', '?')}: {label}"]
-    oversubscribed = False
+    out = []
     for key, contenders in res.curves(results.cases()).items():
         threads = sorted({t for per in contenders.values() for t in per})
-        oversubscribed |= bool(pus) and threads[-1] > pus
         headers = ["contender"] + [f"{t}*" if pus and t > pus else str(t) for t in threads]
         rows = []
         for contender, per in contenders.items():
@@ -38,7 +36,30 @@ def summary_text(results, metric="ops_per_s", markdown=False):
                 value = median(per[t].values(metric)) if t in per else None
                 cells.append(fmt_number(None if value is None else value / divisor))
             rows.append(cells)
-        blocks.append(render(headers, rows, markdown, title=res.group_title(key) + " (threads)"))
-    if oversubscribed:
-        blocks.append(f"thread counts marked * exceed the machine's {pus} PUs (oversubscribed)")
+        out.append((res.group_title(key) + " (threads)", headers, rows))
+    return out
+
+
+def headline(results, metric):
+    """One line naming the machine, revision and metric of a summary."""
+    return (f"{results.machine_id} ({results.context.get('kprim_cpu_model', '?')}, "
+            f"{results.pus or '?'} PUs), git {results.context.get('kprim_git_sha', '?')}: "
+            f"{METRICS[metric][0]}")
+
+
+def oversubscribed_note(results, tables):
+    """The footnote explaining ``*`` columns, or ``None`` when no column is marked."""
+    if any(h.endswith("*") for _, headers, _ in tables for h in headers):
+        return f"thread counts marked * exceed the machine's {results.pus} PUs (oversubscribed)"
+    return None
+
+
+def summary_text(results, metric="ops_per_s", markdown=False):
+    """Return the summary of one results file as aligned text or Markdown."""
+    tables = summary_tables(results, metric)
+    blocks = [headline(results, metric)]
+    blocks += [render(headers, rows, markdown, title=title) for title, headers, rows in tables]
+    note = oversubscribed_note(results, tables)
+    if note:
+        blocks.append(note)
     return "\n\n".join(blocks)

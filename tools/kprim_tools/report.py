@@ -1,0 +1,92 @@
+"""``kbench report``: a static HTML page per machine, ``plots/<machine-id>/index.html``.
+
+The page embeds the PNGs of :mod:`kprim_tools.plots` by relative path (so the directory can
+be copied or served as is), with the machine's facts and the summary tables. It needs no
+server and no script.
+"""
+
+import glob
+import html
+import os
+
+from . import KbenchError
+from . import plots
+from .history import RUN_FILE
+from .results import load
+from .summary import headline, oversubscribed_note, summary_tables
+
+#: Context keys shown in the report's machine table, in this order.
+FACTS = ("kprim_machine_id", "kprim_cpu_model", "kprim_packages", "kprim_cores", "kprim_pus",
+         "kprim_smt", "kprim_caches", "kprim_memory_gib", "kprim_kernel", "kprim_glibc",
+         "kprim_compiler", "kprim_build_type", "kprim_sanitizer", "kprim_governor",
+         "kprim_turbo", "kprim_thp", "kprim_pin", "kprim_trial_ms", "kprim_git_sha",
+         "kprim_git_dirty", "kprim_families", "kprim_run_args", "kprim_peers", "date")
+
+STYLE = """body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 8px}
+td{text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}
+h2{border-bottom:1px solid #ddd}"""
+
+
+def newest_run(results_dir):
+    """Path of the newest ``<stamp>-<sha>.json`` under ``results_dir`` (by stamp).
+
+    Raises :class:`KbenchError` when there is none.
+    """
+    found = [(RUN_FILE.match(os.path.basename(p)), p)
+             for p in glob.glob(os.path.join(results_dir, "**", "*.json"), recursive=True)]
+    found = [(m["stamp"], p) for m, p in found if m]
+    if not found:
+        raise KbenchError(f"report: no results file under {results_dir}; run ./kbench run "
+                          "or name a file")
+    return max(found)[1]
+
+
+def _table(headers, rows):
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_html(results, images):
+    """The report page for ``results``; ``images`` are PNG paths in the page's directory."""
+    esc = html.escape
+    title = f"kprim results: {results.machine_id}"
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}"
+             f"</title><style>{STYLE}</style></head><body><h1>{esc(title)}</h1>",
+             f"<p>From <code>{esc(results.path)}</code>.</p>", "<h2>Machine and run</h2>",
+             _table(["key", "value"], [[k, results.context[k]] for k in FACTS
+                                      if k in results.context])]
+    tables = summary_tables(results)
+    parts.append(f"<h2>Summary</h2><p>{esc(headline(results, 'ops_per_s'))}</p>")
+    for table_title, headers, rows in tables:
+        parts.append(f"<h3>{esc(table_title)}</h3>{_table(headers, rows)}")
+    note = oversubscribed_note(results, tables)
+    if note:
+        parts.append(f"<p>{esc(note)}</p>")
+    parts.append("<h2>Plots</h2><p>Medians over repetitions; error bars span min..max; the "
+                 "shaded region has more threads than the machine has PUs.</p>")
+    for image in images:
+        name = os.path.basename(image)
+        parts.append(f"<h3>{esc(name[:-4])}</h3><img src='{esc(name)}' alt='{esc(name)}'>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def build_report(path, out, root):
+    """Render plots and ``index.html`` for one results file; return the page's path.
+
+    ``path`` defaults to the newest run under ``<root>/results``; ``out`` to
+    ``<root>/plots/<machine-id>``.
+    """
+    results = load(path or newest_run(os.path.join(root, "results")))
+    out = out or os.path.join(root, "plots", results.machine_id)
+    images = plots.render_all(results, out)
+    page = os.path.join(out, "index.html")
+    try:
+        with open(page, "w", encoding="utf-8") as handle:
+            handle.write(render_html(results, images))
+    except OSError as err:
+        raise KbenchError(f"cannot write {page}: {err.strerror or err}") from None
+    return page
