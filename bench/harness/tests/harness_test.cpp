@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
 #include <regex>
 #include <thread>
 
@@ -222,6 +224,24 @@ TEST(Trial, WatchdogAbandonsWorkersOfALockThatNeverHandsOver) {
   EXPECT_LT(elapsed, 5s);
   released = true;  // let the detached workers finish before the process exits
   std::this_thread::sleep_for(50ms);
+}
+
+TEST(Pinning, CompactAndSpreadBindAThreadToExactlyOnePU) {
+  for (auto policy : {kb::pin_policy::compact, kb::pin_policy::spread}) {
+    for (unsigned tid : {0u, 1u, 7u}) {
+      int cpus = -1;
+      bool ok = false;
+      std::thread([&] {
+        ok = kb::pin_current_thread(policy, tid);
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+      }).join();
+      EXPECT_TRUE(ok);
+      EXPECT_EQ(cpus, 1) << "tid " << tid;
+    }
+  }
+  EXPECT_TRUE(kb::pin_current_thread(kb::pin_policy::none, 0));  // none: leaves placement alone
 }
 
 struct broken {
