@@ -94,3 +94,29 @@ def write(directory, name, doc):
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(doc, handle, indent=1)
     return path
+
+
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(TOOLS)
+PYTHON = "/usr/bin/python3"
+
+
+def cli(*args, cwd=None, timeout=300):
+    """Run ``tools/kbench_results.py ARGS`` with Debian's Python; return the CompletedProcess."""
+    import subprocess
+    return subprocess.run([PYTHON, os.path.join(TOOLS, "kbench_results.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+class ErrorAssertions:
+    """Mixin for unittest.TestCase: the one-line ``kbench:`` error contract."""
+
+    def assertOneLineError(self, proc, *fragments):
+        """Exit status 2, exactly one stderr line starting ``kbench: ``, no traceback."""
+        lines = proc.stderr.splitlines()
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertTrue(lines[0].startswith("kbench: "), lines[0])
+        self.assertNotIn("Traceback", proc.stderr + proc.stdout)
+        for fragment in fragments:
+            self.assertIn(fragment, lines[0])
