@@ -174,6 +174,7 @@ void add_context() {
       {"kprim_cs", std::to_string(o.cs)},
       {"kprim_gap", std::to_string(o.gap)},
       {"kprim_locks", std::to_string(o.locks)},
+      {"kprim_latency", o.latency ? "on" : "off"},
   };
   for (const auto& [k, v] : kv) benchmark::AddCustomContext(k, v);
 }

@@ -70,12 +70,16 @@ bool parse_options(int& argc, char** argv, options& out, std::string& error) {
     } else if (key == "--kprim_cs" || key == "--kprim_gap") {
       if (!parse_uint(val, 0, 1000000, v)) return bad("expects work units, 0..1000000");
       (key == "--kprim_cs" ? out.cs : out.gap) = static_cast<std::uint32_t>(v);
+    } else if (key == "--kprim_latency") {
+      if (val == "on") out.latency = true;
+      else if (val == "off") out.latency = false;
+      else return bad("expects on or off");
     } else if (key == "--kprim_locks") {
       if (!parse_uint(val, 1, 65536, v)) return bad("expects a lock count, 1..65536");
       out.locks = static_cast<std::uint32_t>(v);
     } else {
       error = "unknown flag " + std::string(key) +
-              " (kprim flags: --kprim_trial_ms, --kprim_threads, --kprim_pin, --kprim_cs, --kprim_gap, --kprim_locks)";
+              " (kprim flags: --kprim_trial_ms, --kprim_threads, --kprim_pin, --kprim_cs, --kprim_gap, --kprim_locks, --kprim_latency)";
       return false;
     }
   }
@@ -100,6 +104,7 @@ trial_config base_config(unsigned threads) {
   c.cs = g_options.cs;
   c.gap = g_options.gap;
   c.pin = g_options.pin;
+  c.sample_latency = g_options.latency;
   return c;
 }
 

@@ -35,6 +35,7 @@ struct trial_config {
   std::uint32_t cs = 0;   ///< work units inside the critical section (between acquire and release)
   std::uint32_t gap = 0;  ///< work units after release, before the next acquire
   pin_policy pin = pin_policy::none;
+  bool sample_latency = true;  ///< false: never read the clock inside the loop (overhead check)
 };
 
 /// worker - one thread's private context, handed to the workload on every call.
@@ -163,7 +164,7 @@ void worker_loop(void* p, unsigned tid) {
   ctl.go.wait(false, std::memory_order_acquire);
 
   const auto begin = clock::now();
-  std::uint64_t n = 0, countdown = 1;
+  std::uint64_t n = 0, countdown = c.cfg.sample_latency ? 1 : ~std::uint64_t{0};
   while (!ctl.stop.load(std::memory_order_relaxed)) {
     if (unlikely(--countdown == 0)) {
       const auto t0 = clock::now();

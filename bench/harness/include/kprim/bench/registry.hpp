@@ -20,6 +20,7 @@ namespace kprim::bench {
 ///   --kprim_threads=a,b,...  thread sweep (default 1..nproc, then 2x and 4x nproc)
 ///   --kprim_pin=none|compact|spread
 ///   --kprim_cs=N --kprim_gap=N --kprim_locks=N   contended-workload knobs (0, 0, 1)
+///   --kprim_latency=on|off   sample acquire latency (default on; off to check its overhead)
 struct options {
   unsigned trial_ms = 200;
   std::vector<unsigned> threads;
@@ -27,6 +28,7 @@ struct options {
   std::uint32_t cs = 0;
   std::uint32_t gap = 0;
   std::uint32_t locks = 1;
+  bool latency = true;
 };
 
 /// current_options() - the options of this process; valid inside register_fn and after.
