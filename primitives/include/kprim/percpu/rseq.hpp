@@ -1,0 +1,223 @@
+// kprim/percpu/rseq.hpp: internal - the x86-64 restartable-sequence critical sections behind
+// kprim/percpu.hpp, on glibc's own rseq registration. Include kprim/percpu.hpp, not this.
+//
+// How one critical section works (kernel Documentation: rseq(2), include/uapi/linux/rseq.h):
+//   - a descriptor `struct rseq_cs {version 0, flags 0, start_ip, post_commit_offset,
+//     abort_ip}` is emitted into section __rseq_cs, one per inlined copy of the asm;
+//   - the asm stores the descriptor's address into rseq->rseq_cs (arming it), then, from
+//     start_ip, checks that rseq->cpu_id still equals the CPU the caller read before the
+//     sequence (and so indexed its slot with), does its work, and commits with one store;
+//   - if the thread is preempted, migrated or signalled while its instruction pointer is in
+//     [start_ip, start_ip + post_commit_offset), the kernel moves it to abort_ip on the way
+//     back to user space; the four bytes before abort_ip must be the signature glibc
+//     registered (RSEQ_SIG, 0x53053053 on x86-64), so the kernel never jumps to arbitrary code;
+//   - the abort handler jumps to a C++ label; the caller counts the abort and retries.
+// Every statement is `asm volatile goto`: with outputs, a plain asm goto is not implicitly
+// volatile in g++ 12 and is deleted when its scratch outputs are unused.
+// Because nothing else can run on this CPU between the check and the commit without
+// restarting us, the commit needs no `lock` prefix: an interrupt lands before or after the
+// committing instruction, never inside it.
+//
+// Not available under ThreadSanitizer (TSan cannot see memory accesses made by inline asm, so
+// it could neither check nor trust them): KPRIM_PERCPU_RSEQ is 0 there and kprim/percpu.hpp
+// uses its atomic fallback, which TSan does check.
+#pragma once
+
+#include <kprim/compiler.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#if defined(__x86_64__) && !KPRIM_TSAN && __has_include(<sys/rseq.h>)
+#include <sys/rseq.h>
+#define KPRIM_PERCPU_RSEQ 1
+#else
+#define KPRIM_PERCPU_RSEQ 0
+#endif
+
+#if KPRIM_PERCPU_RSEQ
+namespace kprim::detail::rseq_x86 {
+
+// Layout of the glibc-registered area that the asm below addresses by offset.
+inline constexpr int cpu_id_start_off = 0;  // u32, always a valid CPU number
+inline constexpr int cpu_id_off = 4;        // u32, current CPU, or negative if unregistered
+inline constexpr int rseq_cs_off = 8;       // u64, armed critical-section descriptor
+static_assert(offsetof(struct rseq, cpu_id_start) == cpu_id_start_off);
+static_assert(offsetof(struct rseq, cpu_id) == cpu_id_off);
+static_assert(offsetof(struct rseq, rseq_cs) == rseq_cs_off);
+static_assert(RSEQ_SIG == 0x53053053, "the abort signature below is spelled out");
+
+/// area() - the calling thread's struct rseq, at thread pointer + __rseq_offset.
+/// Valid only when __rseq_size != 0 (glibc registered rseq). Cost: two loads and an add.
+[[gnu::always_inline]] inline struct rseq* area() noexcept {
+  return reinterpret_cast<struct rseq*>(static_cast<char*>(__builtin_thread_pointer()) +
+                                        __rseq_offset);
+}
+
+/// cpu_start() - the CPU number to index a slot with before entering a critical section.
+[[gnu::always_inline]] inline unsigned cpu_start(struct rseq* rs) noexcept {
+  return __atomic_load_n(&rs->cpu_id_start, __ATOMIC_RELAXED);
+}
+
+// The pieces every critical section shares. %[rs] is the rseq area, %[cpu] the CPU the slot
+// was chosen for, %[cs] a scratch register. Labels: 1 start_ip, 2 post-commit, 3 descriptor,
+// 4 abort_ip (after the signature, in its own section so the fast path stays straight).
+#define KPRIM_RSEQ_ENTER                                                          \
+  ".pushsection __rseq_cs, \"aw\"\n\t"                                            \
+  ".balign 32\n\t"                                                                \
+  "3:\n\t"                                                                        \
+  ".long 0x0, 0x0\n\t"                                                            \
+  ".quad 1f, (2f - 1f), 4f\n\t"                                                   \
+  ".popsection\n\t"                                                               \
+  "leaq 3b(%%rip), %[cs]\n\t"                                                     \
+  "movq %[cs], 8(%[rs])\n\t"                                                      \
+  "1:\n\t"                                                                        \
+  "cmpl %[cpu], 4(%[rs])\n\t"                                                     \
+  "jnz 4f\n\t"
+// ud1 opcode bytes before the signature make the signature disassemble as one (trapping)
+// instruction instead of garbage, as the kernel's selftests do.
+#define KPRIM_RSEQ_EXIT                                                           \
+  "2:\n\t"                                                                        \
+  ".pushsection __rseq_failure, \"ax\"\n\t"                                       \
+  ".byte 0x0f, 0xb9, 0x3d\n\t"                                                    \
+  ".long 0x53053053\n\t"                                                          \
+  "4:\n\t"                                                                        \
+  "jmp %l[abort]\n\t"                                                             \
+  ".popsection\n\t"
+
+template <class T>
+concept scalar = std::is_integral_v<T> && (sizeof(T) == 4 || sizeof(T) == 8);
+
+/// add() - *slot += n if still on `cpu`; false if the sequence aborted (nothing written).
+/// Commit: the store of one unlocked `add` to memory.
+template <scalar T>
+[[gnu::always_inline]] inline bool add(struct rseq* rs, unsigned cpu, T* slot, T n) noexcept {
+  std::uintptr_t cs;
+  asm volatile goto(KPRIM_RSEQ_ENTER
+           "add %[n], (%[slot])\n\t" KPRIM_RSEQ_EXIT
+           : [cs] "=&r"(cs)
+           : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [n] "r"(n)
+           : "memory", "cc"
+           : abort);
+  return true;
+abort:
+  return false;
+}
+
+/// store() - *slot = v if still on `cpu`; false if aborted. Commit: one `mov` to memory.
+template <scalar T>
+[[gnu::always_inline]] inline bool store(struct rseq* rs, unsigned cpu, T* slot, T v) noexcept {
+  std::uintptr_t cs;
+  asm volatile goto(KPRIM_RSEQ_ENTER
+           "mov %[v], (%[slot])\n\t" KPRIM_RSEQ_EXIT
+           : [cs] "=&r"(cs)
+           : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [v] "r"(v)
+           : "memory", "cc"
+           : abort);
+  return true;
+abort:
+  return false;
+}
+
+/// xchg() - *prev = *slot, *slot = v if still on `cpu`; false if aborted.
+template <scalar T>
+[[gnu::always_inline]] inline bool xchg(struct rseq* rs, unsigned cpu, T* slot, T v,
+                                        T* prev) noexcept {
+  std::uintptr_t cs;
+  T p;
+  asm volatile goto(KPRIM_RSEQ_ENTER
+           "mov (%[slot]), %[p]\n\t"
+           "mov %[v], (%[slot])\n\t" KPRIM_RSEQ_EXIT
+           : [cs] "=&r"(cs), [p] "=&r"(p)
+           : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [v] "r"(v)
+           : "memory", "cc"
+           : abort);
+  *prev = p;
+  return true;
+abort:
+  return false;
+}
+
+/// cmpxchg() - *prev = *slot; if it equals `old`, *slot = v; all if still on `cpu`; false if
+/// aborted. A mismatch leaves the sequence at the post-commit label without storing.
+template <scalar T>
+[[gnu::always_inline]] inline bool cmpxchg(struct rseq* rs, unsigned cpu, T* slot, T old, T v,
+                                           T* prev) noexcept {
+  std::uintptr_t cs;
+  T p;
+  asm volatile goto(KPRIM_RSEQ_ENTER
+           "mov (%[slot]), %[p]\n\t"
+           "cmp %[old], %[p]\n\t"
+           "jne 2f\n\t"
+           "mov %[v], (%[slot])\n\t" KPRIM_RSEQ_EXIT
+           : [cs] "=&r"(cs), [p] "=&r"(p)
+           : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [old] "r"(old), [v] "r"(v)
+           : "memory", "cc"
+           : abort);
+  *prev = p;
+  return true;
+abort:
+  return false;
+}
+
+enum class bounded { committed, out_of_range, aborted };
+
+/// add_bounded() - *slot += n only if the result r satisfies |r| < bound (bound > 0), else
+/// leave *slot alone and report out_of_range (percpu_counter's fold trigger). The range test
+/// is one unsigned compare: |r| < bound  <=>  (u64)(r + bound - 1) < (u64)(2 * bound - 1).
+[[gnu::always_inline]] inline bounded add_bounded(struct rseq* rs, unsigned cpu,
+                                                  std::int64_t* slot, std::int64_t n,
+                                                  std::int64_t bound) noexcept {
+  std::uintptr_t cs;
+  std::int64_t r, biased;
+  asm volatile goto(KPRIM_RSEQ_ENTER
+           "movq (%[slot]), %[r]\n\t"
+           "addq %[n], %[r]\n\t"
+           "leaq (%[r], %[bias]), %[biased]\n\t"
+           "cmpq %[limit], %[biased]\n\t"
+           "jae %l[out]\n\t"
+           "movq %[r], (%[slot])\n\t" KPRIM_RSEQ_EXIT
+           : [cs] "=&r"(cs), [r] "=&r"(r), [biased] "=&r"(biased)
+           : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [n] "r"(n),
+             [bias] "r"(bound - 1), [limit] "r"(2 * bound - 1)
+           : "memory", "cc"
+           : abort, out);
+  return bounded::committed;
+out:
+  return bounded::out_of_range;
+abort:
+  return bounded::aborted;
+}
+
+/// add_if_word_zero() - *slot += n only if *word == 0 when checked inside the sequence; false
+/// in *gated otherwise (nothing written). percpu_ref's per-CPU get/put: the mode word is read
+/// inside the critical section, so membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ) after a
+/// mode change guarantees every sequence that saw the old mode has committed or will restart.
+template <scalar T>
+[[gnu::always_inline]] inline bool add_if_word_zero(struct rseq* rs, unsigned cpu, T* slot, T n,
+                                                    const std::uintptr_t* word,
+                                                    bool* gated) noexcept {
+  std::uintptr_t cs;
+  asm volatile goto(KPRIM_RSEQ_ENTER
+           "cmpq $0, (%[word])\n\t"
+           "jne %l[closed]\n\t"
+           "add %[n], (%[slot])\n\t" KPRIM_RSEQ_EXIT
+           : [cs] "=&r"(cs)
+           : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [n] "r"(n), [word] "r"(word)
+           : "memory", "cc"
+           : abort, closed);
+  *gated = false;
+  return true;
+closed:
+  *gated = true;
+  return true;
+abort:
+  return false;
+}
+
+#undef KPRIM_RSEQ_ENTER
+#undef KPRIM_RSEQ_EXIT
+
+}  // namespace kprim::detail::rseq_x86
+#endif  // KPRIM_PERCPU_RSEQ
