@@ -1,0 +1,108 @@
+"""Tests of ``kbench report``: the HTML page renders in headless Chromium, every image loads."""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from kprim_tools import report
+from tests import fixtures as fx
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync")
+
+#: Injected into a copy of the page: lists ``src=naturalWidth`` of every image once loaded.
+PROBE = """<script>window.addEventListener("load", function () {
+  var seen = [];
+  for (const img of document.images)
+    seen.push(img.getAttribute("src") + "=" + (img.complete ? img.naturalWidth : -1));
+  var out = document.createElement("pre");
+  out.id = "kbench-img-check";
+  out.textContent = seen.join(";");
+  document.body.appendChild(out);
+});</script>"""
+
+
+def chromium():
+    """Path of Debian's chromium (``./kbench deps`` installs it)."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def image_widths(page):
+    """Render a probed copy of ``page`` headless; return ``{src: naturalWidth}``."""
+    probed = os.path.join(os.path.dirname(page), "probe-check.html")
+    with open(page, encoding="utf-8") as handle:
+        text = handle.read()
+    with open(probed, "w", encoding="utf-8") as handle:
+        handle.write(text.replace("</body>", PROBE + "</body>"))
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                               "--virtual-time-budget=10000", "--dump-dom",
+                               "file://" + probed],
+                              capture_output=True, text=True, timeout=180, check=False)
+    os.unlink(probed)
+    match = re.search(r'<pre id="kbench-img-check">([^<]*)</pre>', proc.stdout)
+    if not match:
+        raise AssertionError(f"no probe output from chromium (status {proc.returncode}): "
+                             f"{proc.stderr[-500:]}")
+    return dict(item.rsplit("=", 1) for item in match[1].split(";") if item)
+
+
+class ReportTest(unittest.TestCase, fx.ErrorAssertions):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        self.results = fx.write(self.dir, "r.json", fx.document(
+            benches=fx.benchmarks() + fx.benchmarks(family="atomics", workload="uncontended",
+                                                    speeds={"atomic_fetch_add": 3e8,
+                                                            "std_mutex": 5e7})))
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_page_lists_every_plot_by_relative_path(self):
+        out = os.path.join(self.dir, "plots")
+        proc = fx.cli("report", self.results, "--out", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        page = proc.stdout.strip()
+        self.assertEqual(page, os.path.join(out, "index.html"))
+        with open(page, encoding="utf-8") as handle:
+            text = handle.read()
+        sources = re.findall(r"<img src='([^']+)'", text)
+        pngs = sorted(f for f in os.listdir(out) if f.endswith(".png"))
+        self.assertEqual(sorted(sources), pngs)
+        self.assertEqual(len(pngs), 6)
+        self.assertTrue(all("/" not in s for s in sources))
+        self.assertIn("testbox-2c-aaaa1111", text)
+        self.assertIn("<td>kprim_qspinlock</td>", text)
+
+    def test_every_image_loads_in_chromium(self):
+        self.assertIsNotNone(chromium(), "chromium is missing: run ./kbench deps (Debian "
+                                         "package chromium)")
+        out = os.path.join(self.dir, "plots")
+        page = report.build_report(self.results, out, fx.ROOT)
+        widths = image_widths(page)
+        self.assertEqual(len(widths), 6)
+        for src, width in widths.items():
+            self.assertGreater(int(width), 0, f"{src} did not load")
+        os.unlink(os.path.join(out, "locks_contended_latency.png"))
+        widths = image_widths(page)
+        self.assertEqual(int(widths["locks_contended_latency.png"]), 0,
+                         "the probe must notice a broken image")
+
+    def test_default_is_newest_run(self):
+        results = os.path.join(self.dir, "results", "testbox-2c-aaaa1111")
+        os.makedirs(results)
+        shutil.copy(self.results, os.path.join(results, "20261101T000000Z-old.json"))
+        newest = os.path.join(results, "20261102T000000Z-new.json")
+        shutil.copy(self.results, newest)
+        self.assertEqual(report.newest_run(os.path.join(self.dir, "results")), newest)
+        self.assertOneLineError(fx.cli("report", os.path.join(self.dir, "nope.json")),
+                                "cannot read")
+
+
+if __name__ == "__main__":
+    unittest.main()
