@@ -1,0 +1,49 @@
+// kprim/spinlock/spin_wait.hpp: how kprim's spinning loops wait, and the user-space remedy for
+// preemption. Internal to the spinlock family; lock users pick a policy through the lock type.
+//
+// The kernel spins with preemption disabled, so a lock holder or queue head always runs. User
+// space cannot do that: with more runnable threads than cores the scheduler may deschedule the
+// holder (everyone spins for a whole time slice) or, in a FIFO lock, the next waiter (the lock
+// is handed to a thread that cannot take it). Measured on 2 cores, 8 threads (test_spinlock
+// stress): a FIFO lock that only spins, or spins then yields, spends tens of microseconds per
+// hand-over; the remedies below keep it near a microsecond or less. Policies:
+//   spin  - the kernel's loop, cpu_relax() only. Kept to measure the collapse.
+//   yield - spin_then_yield_limit rounds of cpu_relax(), then sched_yield() each round. For
+//           qspinlock also the kernel's paravirt hybrid (qspinlock_paravirt.h): the queue head
+//           sets `pending` only while it actively spins; while it does not (descheduled),
+//           running newcomers steal the free lock instead of queueing behind it.
+//   virt  - qspinlock only: the kernel's virt_spin_lock() answer for guests without
+//           paravirt spinlocks: an unfair test-and-set on the whole word (no queue, so no
+//           hand-over to a descheduled waiter), with yield-style waiting.
+// The ticket lock has no such escape: strict FIFO must wait for the descheduled next ticket.
+#pragma once
+
+#include <kprim/compiler.hpp>
+
+#include <sched.h>
+
+namespace kprim {
+
+enum class spin_policy : unsigned char { spin, yield, virt };
+
+/// Rounds of cpu_relax() before the first sched_yield(): with `pause` at tens of cycles, a few
+/// microseconds, the order of a context switch, so a running holder is never yielded to.
+inline constexpr unsigned spin_then_yield_limit = 128;
+
+/// spin_wait<P> - one waiting loop's state. relax() is called once per failed poll.
+template <spin_policy P>
+struct spin_wait {
+  unsigned rounds = 0;
+  void relax() noexcept {
+    if constexpr (P == spin_policy::spin) {
+      cpu_relax();
+    } else if (likely(rounds < spin_then_yield_limit)) {
+      ++rounds;
+      cpu_relax();
+    } else {
+      ::sched_yield();
+    }
+  }
+};
+
+}  // namespace kprim

@@ -1,0 +1,222 @@
+// The queued spinlock's slow path (kernel/locking/qspinlock.c, rewritten for user space with
+// thread slots in place of CPU numbers and kprim::spin_policy in place of paravirt hooks).
+#include <kprim/spinlock/qspinlock.hpp>
+
+#include <kprim/cache.hpp>
+
+namespace kprim {
+
+namespace {
+
+/// qnode - one MCS queue node. Each thread slot owns max_nodes of them (one per nesting level)
+/// in a static table, so a tail decodes to a node that outlives any thread that used it.
+struct qnode {
+  std::atomic<qnode*> next;
+  std::atomic<std::uint32_t> locked;  // set to 1 by the predecessor: we are the queue head
+  std::uint32_t count;                // nesting depth; only in node 0, only its thread touches it
+};
+
+struct alignas(cacheline_size) qnode_block {
+  qnode nodes[qspin::max_nodes];
+};
+static_assert(sizeof(qnode_block) == cacheline_size, "a thread's nodes share one line");
+
+qnode_block qnodes[max_thread_slots];
+
+constexpr std::uint32_t pending_loops = 1;  // _Q_PENDING_LOOPS on x86
+
+inline std::uint32_t encode_tail(unsigned slot, unsigned idx) noexcept {
+  return ((slot + 1) << qspin::tail_slot_offset) | (idx << qspin::tail_idx_offset);
+}
+
+inline qnode* decode_tail(std::uint32_t tail) noexcept {
+  const unsigned slot = (tail >> qspin::tail_slot_offset) - 1;
+  const unsigned idx = (tail >> qspin::tail_idx_offset) & (qspin::max_nodes - 1);
+  return &qnodes[slot].nodes[idx];
+}
+
+inline std::atomic_ref<std::uint32_t> val_of(qspinlock_word& l) noexcept { return std::atomic_ref<std::uint32_t>(l.val); }
+
+/// try_lock on the whole word: 0,0,0 -> 0,0,1.
+inline bool whole_trylock(qspinlock_word& l) noexcept {
+  std::uint32_t v = val_of(l).load(std::memory_order_relaxed);
+  return v == 0 && val_of(l).compare_exchange_strong(v, qspin::locked_val, std::memory_order_acquire,
+                                                     std::memory_order_relaxed);
+}
+
+/// Wait until pred(word) holds; returns the word that satisfied it.
+template <spin_policy P, class Pred>
+inline std::uint32_t cond_read(qspinlock_word& l, std::memory_order mo, Pred pred) noexcept {
+  spin_wait<P> w;
+  for (;;) {
+    std::uint32_t v = val_of(l).load(mo);
+    if (pred(v)) return v;
+    w.relax();
+  }
+}
+
+/// Unfair trylock of the paravirt hybrid (pv_hybrid_queued_unfair_trylock()): while waiters
+/// are queued but the head is not actively spinning (pending clear), a newcomer may steal a
+/// free lock: *,0,0 -> *,0,1. Returns false as soon as there is no queue or the head spins.
+/// This is what keeps a descheduled queue head from stalling everyone in user space.
+bool hybrid_unfair_trylock(qspinlock_word& lock) noexcept {
+  spin_wait<spin_policy::yield> w;
+  for (;;) {
+    const std::uint32_t v = val_of(lock).load(std::memory_order_relaxed);
+    if (!(v & qspin::locked_pending_mask)) {
+      std::uint8_t free = 0;
+      if (std::atomic_ref<std::uint8_t>(lock.b.locked).compare_exchange_strong(
+              free, 1, std::memory_order_acquire, std::memory_order_relaxed))
+        return true;
+    }
+    if (!(v & qspin::tail_mask) || (v & qspin::pending_mask)) return false;
+    w.relax();
+  }
+}
+
+/// The queue head's wait under the yield policy (pv_wait_head_or_lock() with sched_yield()
+/// in place of halting): set pending to turn stealing off, spin a bounded time on
+/// *,1,0 -> *,0,1; if the holder is slow (likely descheduled), clear pending so running
+/// newcomers may steal, yield, and try again. Returns the lock word with the lock held.
+std::uint32_t head_wait_and_lock(qspinlock_word& lock) noexcept {
+  auto locked = std::atomic_ref<std::uint8_t>(lock.b.locked);
+  auto pending = std::atomic_ref<std::uint8_t>(lock.b.pending);
+  auto locked_pending = std::atomic_ref<std::uint16_t>(lock.h.locked_pending);
+  for (;;) {
+    pending.store(1, std::memory_order_relaxed);
+    for (unsigned loop = spin_then_yield_limit; loop; --loop) {
+      std::uint16_t expect = qspin::pending_val;
+      if (locked.load(std::memory_order_relaxed) == 0 &&
+          locked_pending.compare_exchange_strong(expect, qspin::locked_val, std::memory_order_acquire,
+                                                 std::memory_order_relaxed))
+        return val_of(lock).load(std::memory_order_relaxed) | qspin::locked_val;
+      cpu_relax();
+    }
+    pending.store(0, std::memory_order_relaxed);
+    ::sched_yield();
+    std::uint8_t free = 0;
+    if (locked.compare_exchange_strong(free, 1, std::memory_order_acquire, std::memory_order_relaxed))
+      return val_of(lock).load(std::memory_order_relaxed) | qspin::locked_val;
+  }
+}
+
+}  // namespace
+
+template <spin_policy P>
+void queued_spin_lock_slowpath(qspinlock_word& lock, std::uint32_t val) noexcept {
+  auto word = val_of(lock);
+
+  if constexpr (P == spin_policy::virt) {
+    // virt_spin_lock(): no queue, so a descheduled waiter never holds up a hand-over.
+    // *,*,* -> 0,0,1 whenever the word reads 0; unfair, but throughput survives preemption.
+    spin_wait<P> w;
+    do {
+      while (word.load(std::memory_order_relaxed) != 0) w.relax();
+    } while (!whole_trylock(lock));
+    return;
+  } else if constexpr (P == spin_policy::spin) {
+    // A pending waiter is about to take the lock (0,1,0 -> 0,0,1): wait a bounded time for it.
+    if (val == qspin::pending_val) {
+      std::uint32_t cnt = pending_loops;
+      val = cond_read<P>(lock, std::memory_order_relaxed,
+                         [&](std::uint32_t v) { return v != qspin::pending_val || cnt-- == 0; });
+    }
+
+    // Any contention beyond the holder: queue.
+    if ((val & ~qspin::locked_mask) == 0) {
+      // trylock || pending: 0,0,* -> 0,1,*
+      val = word.fetch_or(qspin::pending_val, std::memory_order_acquire);
+      if (likely((val & ~qspin::locked_mask) == 0)) {
+        // We are pending: wait for the owner to go away. 0,1,1 -> *,1,0
+        if (val & qspin::locked_mask) {
+          spin_wait<P> w;
+          while (std::atomic_ref<std::uint8_t>(lock.b.locked).load(std::memory_order_acquire) != 0) w.relax();
+        }
+        // Take ownership and clear pending in one 16-bit store: *,1,0 -> *,0,1.
+        std::atomic_ref<std::uint16_t>(lock.h.locked_pending).store(qspin::locked_val, std::memory_order_relaxed);
+        return;
+      }
+      // Someone else is pending or queued. Undo our pending bit if we set it (our bit may
+      // have made a queue head's n,0,0 -> 0,0,1 cmpxchg fail; it now waits on pending).
+      if (!(val & qspin::pending_mask))
+        std::atomic_ref<std::uint8_t>(lock.b.pending).store(0, std::memory_order_relaxed);
+    }
+  }
+
+  // queue:
+  const unsigned slot = this_thread_slot();
+  qnode* node = &qnodes[slot].nodes[0];
+  const unsigned idx = node->count++;
+  const std::uint32_t tail = encode_tail(slot, idx);
+
+  if (unlikely(idx >= qspin::max_nodes)) {
+    // Nested deeper than the node supply (signal handlers within signal handlers): spin.
+    spin_wait<P> w;
+    while (!whole_trylock(lock)) w.relax();
+    --qnodes[slot].nodes[0].count;
+    return;
+  }
+  node = &qnodes[slot].nodes[idx];
+  node->locked.store(0, std::memory_order_relaxed);
+  node->next.store(nullptr, std::memory_order_relaxed);
+
+  // The node's line may have been cold: try once more before queueing. Under the yield
+  // policy this is the paravirt hybrid's unfair trylock: steal while the head is not spinning.
+  if (P == spin_policy::yield ? hybrid_unfair_trylock(lock) : whole_trylock(lock)) {
+    --qnodes[slot].nodes[0].count;
+    return;
+  }
+
+  // Publish the tail: p,*,* -> n,*,*. Release orders our node's initialisation before a
+  // successor can find it; acquire pairs with the predecessor's own publication.
+  const std::uint32_t old =
+      static_cast<std::uint32_t>(std::atomic_ref<std::uint16_t>(lock.h.tail).exchange(
+          static_cast<std::uint16_t>(tail >> qspin::tail_offset), std::memory_order_acq_rel))
+      << qspin::tail_offset;
+
+  qnode* next = nullptr;
+  if (old & qspin::tail_mask) {
+    qnode* prev = decode_tail(old);
+    // Link in. Release: our node's initialisation is visible to whoever follows the link.
+    prev->next.store(node, std::memory_order_release);
+    // Wait to become the head; acquire pairs with the predecessor's release of `locked`.
+    spin_wait<P> w;
+    while (node->locked.load(std::memory_order_acquire) == 0) w.relax();
+    next = node->next.load(std::memory_order_acquire);
+  }
+
+  if constexpr (P == spin_policy::yield) {
+    // We are the head and already hold the lock when this returns: n,*,1.
+    val = head_wait_and_lock(lock);
+  } else {
+    // We are the head: wait for owner and pending to go away. *,x,y -> *,0,0. The acquire
+    // pairs with the owner's release store to the locked byte.
+    val = cond_read<P>(lock, std::memory_order_acquire,
+                       [](std::uint32_t v) { return (v & qspin::locked_pending_mask) == 0; });
+  }
+
+  // Claim the lock. n,0,0 -> 0,0,1 if we are the only one queued (clear the tail too);
+  // otherwise *,*,0 -> *,*,1 by setting the locked byte alone. (Under the yield policy we
+  // hold it already: n,0,1 -> 0,0,1 clears the tail, and setting locked again is harmless.)
+  if ((val & qspin::tail_mask) == tail &&
+      word.compare_exchange_strong(val, qspin::locked_val, std::memory_order_relaxed,
+                                   std::memory_order_relaxed)) {
+    --qnodes[slot].nodes[0].count;
+    return;
+  }
+  // Somebody queued behind us (or set pending, then saw the tail and will queue): we will
+  // see a successor.
+  std::atomic_ref<std::uint8_t>(lock.b.locked).store(1, std::memory_order_relaxed);
+  if (!next) {
+    spin_wait<P> w;
+    while ((next = node->next.load(std::memory_order_acquire)) == nullptr) w.relax();
+  }
+  next->locked.store(1, std::memory_order_release);  // pass the MCS head role on
+  --qnodes[slot].nodes[0].count;
+}
+
+template void queued_spin_lock_slowpath<spin_policy::spin>(qspinlock_word&, std::uint32_t) noexcept;
+template void queued_spin_lock_slowpath<spin_policy::yield>(qspinlock_word&, std::uint32_t) noexcept;
+template void queued_spin_lock_slowpath<spin_policy::virt>(qspinlock_word&, std::uint32_t) noexcept;
+
+}  // namespace kprim

@@ -1,0 +1,59 @@
+// Shared stress helpers for the lock tests: a critical section whose plain (non-atomic) state
+// any overlap breaks, run by more threads than cores. Under TSan, an overlap is also a race.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace kprim::test {
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+inline constexpr unsigned sanitizer_slowdown = 8;
+#else
+inline constexpr unsigned sanitizer_slowdown = 1;
+#endif
+
+/// Threads used to oversubscribe: four times the two cores of the reference machine, and at
+/// least two more than this machine's cores.
+inline unsigned oversubscribed_threads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw + 2 > 8 ? hw + 2 : 8;
+}
+
+/// protected_state - touched only inside a critical section. enter() and leave() use plain
+/// loads and stores on purpose: two threads inside at once make `inside` read 1 on entry or
+/// break the a == b pairing, and lose increments of `count`.
+struct protected_state {
+  unsigned inside = 0;
+  std::uint64_t a = 0, b = 0, count = 0;
+  std::atomic<std::uint64_t> violations{0};
+
+  void critical_section() {
+    if (inside != 0 || a != b) violations.fetch_add(1, std::memory_order_relaxed);
+    inside = 1;
+    ++a;
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // keep the window open in codegen
+    ++b;
+    ++count;
+    inside = 0;
+  }
+};
+
+/// run_threads() - start n threads running body(tid) behind a start line; join them.
+template <class Body>
+void run_threads(unsigned n, Body body) {
+  std::atomic<bool> go{false};
+  std::vector<std::thread> ts;
+  ts.reserve(n);
+  for (unsigned t = 0; t < n; ++t)
+    ts.emplace_back([&, t] {
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      body(t);
+    });
+  go.store(true, std::memory_order_release);
+  for (auto& th : ts) th.join();
+}
+
+}  // namespace kprim::test
