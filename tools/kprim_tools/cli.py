@@ -41,6 +41,12 @@ def _count(text):
     return int(text)
 
 
+def display_path(path):
+    """``path`` relative to the working directory when below it, else absolute."""
+    rel = os.path.relpath(path)
+    return os.path.abspath(path) if rel.startswith("..") else rel
+
+
 def _cmd_write(args):
     from .results import write_run
     print(write_run(args.files, args.results_dir, args.run_args))
@@ -53,7 +59,7 @@ def _cmd_plot(args):
     results = load(args.file)
     out = args.out or os.path.join(ROOT, "plots", results.machine_id)
     written = plots.render_all(results, out)
-    print(f"kbench: {len(written)} plots in {os.path.relpath(out)}")
+    print(f"kbench: {len(written)} plots in {display_path(out)}")
     return 0
 
 

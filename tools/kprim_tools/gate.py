@@ -168,7 +168,12 @@ class Gate:
         for name in self.unknown():
             names.add(short(name.base))
             names.add(short(name.with_contender(self.thresholds["reference"]).base))
-        return "^(" + "|".join(re.escape(n) for n in sorted(names)) + ")(/.*)?$"
+        return "^(" + "|".join(ere_escape(n) for n in sorted(names)) + ")(/.*)?$"
+
+
+def ere_escape(text):
+    """Escape ``text`` for a POSIX extended regex (Google Benchmark's filter dialect)."""
+    return re.sub(r"([.\[\]{}()\\*+?^$|])", r"\\\1", text)
 
 
 def rerun_once(gate, command, workdir):

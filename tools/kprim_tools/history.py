@@ -169,6 +169,7 @@ def render_history(entries, fmt):
 
 def run_history(args, root):
     """``kbench history`` from parsed arguments; returns the exit status."""
+    from .cli import display_path
     try:
         pattern = re.compile(args.filter) if args.filter else None
     except re.error as err:
@@ -181,6 +182,6 @@ def run_history(args, root):
     if not args.no_plots:
         out = args.out or os.path.join(root, "plots", "history")
         written = plot_history(entries, out)
-        print(f"kbench: {len(written)} history plots in {os.path.relpath(out)}",
+        print(f"kbench: {len(written)} history plots in {display_path(out)}",
               file=sys.stderr if args.format == "json" else sys.stdout)
     return 0

@@ -32,13 +32,24 @@ def slug(text):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"
 
 
+MARKERS = "osD^vP*X<>"
+LINESTYLES = ("-", "--", ":")
+
+
+def line_style(index):
+    """Distinct colour, marker and dash for the ``index``-th line (tab10 colours repeat
+    after ten, so the dash and marker change with them)."""
+    return {"color": f"C{index % 10}", "marker": MARKERS[(index // 10 + index) % len(MARKERS)],
+            "markersize": 4, "linestyle": LINESTYLES[(index // 10) % len(LINESTYLES)]}
+
+
 def draw_lines(ax, contenders, metric, scale=1.0):
     """Draw one median line with min..max error bars per contender; return the thread counts.
 
     ``contenders`` is ``{contender: {threads: Case}}``; values are divided by ``scale``.
     """
     all_threads = set()
-    for contender, per in contenders.items():
+    for index, (contender, per) in enumerate(contenders.items()):
         xs, ys, lo, hi = [], [], [], []
         for threads in sorted(per):
             s = summarize([v / scale for v in per[threads].values(metric)])
@@ -50,8 +61,8 @@ def draw_lines(ax, contenders, metric, scale=1.0):
             hi.append(s.high - s.median)
         if xs:
             all_threads.update(xs)
-            ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", markersize=3, capsize=3,
-                        linewidth=1.2, label=contender)
+            ax.errorbar(xs, ys, yerr=[lo, hi], capsize=3, linewidth=1.2, label=contender,
+                        **line_style(index))
     return sorted(all_threads)
 
 
@@ -84,24 +95,27 @@ def _wide_range(ax):
         ax.set_yscale("log")
 
 
+LEGEND_IN = 2.4
+
+
 def _figure(plt, rows, cols):
-    fig, axes = plt.subplots(rows, cols, figsize=(max(6.4, 5.2 * cols), 3.8 * rows), squeeze=False)
+    """A grid of panels plus a strip on the right for the shared legend."""
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols + LEGEND_IN, 3.8 * rows),
+                             squeeze=False)
     return fig, axes
 
 
 def _finish(plt, fig, axes, title, path):
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    """Add the shared legend and title, save ``path`` and close the figure."""
+    handles, labels = [], []
     for ax in axes.flat:
-        for h, l in zip(*ax.get_legend_handles_labels()):
-            if l not in labels:
-                handles.append(h)
-                labels.append(l)
-    ncol = max(1, min(len(labels), int(fig.get_figwidth() // 2.4)))
-    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize="small", frameon=False)
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    fig.legend(handles, labels, loc="center right", fontsize="small", frameon=False)
     fig.suptitle(title)
-    legend_rows = math.ceil(len(labels) / ncol)
-    bottom = min(0.4, (0.28 * legend_rows + 0.1) / fig.get_figheight())
-    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.tight_layout(rect=(0, 0, 1 - LEGEND_IN / fig.get_figwidth(), 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
