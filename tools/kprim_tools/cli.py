@@ -78,6 +78,11 @@ def _cmd_compare(args):
                                   tolerance=args.tolerance, alpha=args.alpha,
                                   name_filter=args.filter)
     print(compare.render(report, args.format))
+    if args.plot:
+        from .plots import render_ratio_comparison
+        written = render_ratio_comparison(docs, args.reference, args.plot)
+        print(f"kbench: {len(written)} comparison plots in {display_path(args.plot)}",
+              file=sys.stderr if args.format == "json" else sys.stdout)
     return 0
 
 
@@ -133,6 +138,8 @@ def build_parser():
     p.add_argument("--alpha", type=_fraction, default=0.05,
                    help="Mann-Whitney significance level (default 0.05)")
     p.add_argument("--filter", help="only benchmarks whose name matches this regex")
+    p.add_argument("--plot", metavar="DIR",
+                   help="also draw the ratio-to-reference chart of every run into DIR")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("gate", help="CI regression gate: exit 0 ok, 1 regression, 2 bad input")

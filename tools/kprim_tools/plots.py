@@ -180,3 +180,63 @@ def render_all(results, out):
     for (family, workload), panels in by_family.items():
         written += render_family(plt, results, family, workload, panels, out)
     return written
+
+
+RUN_DASHES = ("-", "--", ":", "-.")
+
+
+def render_ratio_comparison(runs, reference, out):
+    """Cross-machine chart: same-run throughput ratio to ``reference`` versus threads.
+
+    One PNG per (family, workload), ``compare_<family>_<workload>_ratio.png``, one panel per
+    parameter set; colour and marker per contender, dash per run (the legend names the
+    runs' machines). Medians of the paired per-repetition ratios; contenders without the
+    reference in a run are left out of that run. Returns the written paths.
+    """
+    from .compare import ratio
+    metric = ratio(reference)
+    os.makedirs(out, exist_ok=True)
+    plt = pyplot()
+    panels = {}
+    for run_index, results in enumerate(runs):
+        cases = results.cases()
+        for (family, workload, params), contenders in res.curves(cases).items():
+            panel = panels.setdefault((family, workload), {}).setdefault(params, {})
+            for contender, per in contenders.items():
+                for threads, case in per.items():
+                    values = metric.one_run(cases, case.name)
+                    if values:
+                        line = panel.setdefault(contender, {}).setdefault(run_index, {})
+                        line[threads] = summarize(values)
+    written = []
+    for (family, workload), by_params in panels.items():
+        cols = min(3, len(by_params))
+        fig, axes = _figure(plt, math.ceil(len(by_params) / cols), cols)
+        for ax in axes.flat[len(by_params):]:
+            ax.set_visible(False)
+        for ax, (params, lines) in zip(axes.flat, by_params.items()):
+            threads = set()
+            for index, (contender, per_run) in enumerate(lines.items()):
+                style = line_style(index)
+                for run_index, points in per_run.items():
+                    xs = sorted(points)
+                    threads.update(xs)
+                    style["linestyle"] = RUN_DASHES[run_index % len(RUN_DASHES)]
+                    ax.errorbar(xs, [points[t].median for t in xs],
+                                yerr=[[points[t].median - points[t].low for t in xs],
+                                      [points[t].high - points[t].median for t in xs]],
+                                capsize=3, label=contender if run_index == 0 else None,
+                                **style)
+            style_threads_axis(ax, sorted(threads), None)
+            ax.axhline(1.0, color="0.5", linewidth=0.8)
+            _wide_range(ax)
+            ax.set_ylabel(f"throughput / {reference} (same run)")
+            ax.set_title(res.format_params(params) or "default parameters", fontsize="small")
+        for run_index, results in enumerate(runs):
+            axes[0][0].plot([], [], color="0.3", linestyle=RUN_DASHES[run_index % 4],
+                            label=f"run {run_index + 1}: {results.machine_id}")
+        machines = " vs ".join(r.machine_id for r in runs)
+        written.append(_finish(plt, fig, axes, f"{family}/{workload}: ratio to {reference}\n"
+                                               f"{machines}",
+                               os.path.join(out, slug(f"compare_{family}_{workload}_ratio.png"))))
+    return written

@@ -1,6 +1,7 @@
 """Tests of ``kbench compare``: same machine, different machines, labels and output formats."""
 
 import json
+import os
 import tempfile
 import unittest
 
@@ -110,6 +111,13 @@ class CompareTest(unittest.TestCase):
         proc = fx.cli("compare", self.base, self.slow, "--format", "json")
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(json.loads(proc.stdout)["tool"], "kbench compare")
+
+    def test_cross_machine_chart(self):
+        out = os.path.join(self.dir, "cmp")
+        proc = fx.cli("compare", self.base, self.other, "--plot", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(os.listdir(out), ["compare_locks_contended_ratio.png"])
+        self.assertIn("1 comparison plots", proc.stdout)
 
 
 if __name__ == "__main__":
