@@ -57,20 +57,22 @@ std::atomic<int> percpu_mode{percpu_mode_unknown};
 bool percpu_mode_detect() noexcept {
   const char* reason;
   int mode = percpu_mode_atomic;
-#if KPRIM_PERCPU_RSEQ
   if (forced.load(std::memory_order_relaxed)) {
     reason = "atomic: forced by percpu_force_atomic()";
-  } else if (__rseq_size < 20) {
-    reason = "atomic: rseq not registered by glibc (GLIBC_TUNABLES=glibc.pthread.rseq=0?)";
   } else {
-    reason = "rseq";
-    mode = percpu_mode_rseq;
-  }
+#if KPRIM_PERCPU_RSEQ
+    if (__rseq_size < 20) {
+      reason = "atomic: rseq not registered by glibc (GLIBC_TUNABLES=glibc.pthread.rseq=0?)";
+    } else {
+      reason = "rseq";
+      mode = percpu_mode_rseq;
+    }
 #elif KPRIM_TSAN
-  reason = "atomic: ThreadSanitizer build (TSan cannot see rseq asm)";
+    reason = "atomic: ThreadSanitizer build (TSan cannot see rseq asm)";
 #else
-  reason = "atomic: no rseq critical sections for this architecture";
+    reason = "atomic: no rseq critical sections for this architecture";
 #endif
+  }
   path_reason.store(reason, std::memory_order_relaxed);
   percpu_mode.store(mode, std::memory_order_relaxed);
   return mode == percpu_mode_rseq;

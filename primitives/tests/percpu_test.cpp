@@ -29,7 +29,7 @@ using kprim::test::oversubscribed_threads;
 using kprim::test::run_migrating;
 using kprim::test::sanitizer_slowdown;
 
-constexpr unsigned iters = 100000 / sanitizer_slowdown;
+constexpr unsigned iters = 300000 / sanitizer_slowdown;
 constexpr unsigned hop_every = 256;
 
 bool rseq_expected() {
