@@ -1,0 +1,303 @@
+// kprim/slab.hpp: the kernel's object-cache allocator (kmem_cache_create/alloc/free) for
+// fixed-size objects, with Bonwick's per-thread magazines over a locked depot and mmap'ed slabs.
+// For variable sizes use kprim/kmalloc.hpp; for objects that outlive no thread and need no
+// cache-wide sharing, a plain free list in the owner is cheaper still.
+//
+// Layers (Bonwick, "Magazines and Vmem", USENIX 2001; the kernel's SLAB/SLUB):
+//   per-thread cache  a `loaded` and a `previous` magazine (arrays of object pointers) per
+//                     thread per cache. alloc pops from `loaded`, free pushes to it: no lock, no
+//                     atomic instruction. Frees from any thread land in the freeing thread's
+//                     magazine, so a cross-thread free costs what a local one does.
+//   depot             per cache, full and empty magazines under one mutex; a thread trades a
+//                     whole magazine at a time (one lock round trip per `magazine_rounds`
+//                     objects). GFP_ATOMIC callers only try-lock it and fail instead of waiting.
+//   slab layer        slabs of slab_size bytes (64 KiB unless objects are big), mmap'ed at an
+//                     address aligned to their size, header at the base; partial, full and
+//                     empty lists under the node mutex. Constructors run when a slab is
+//                     populated; objects go back to magazines and slabs in constructed state.
+//                     Empty slabs beyond `max_empty_slabs` are unmapped, the rest on shrink.
+// Debug caches (SLAB_POISON, SLAB_RED_ZONE) bypass the magazines and check every object on
+// alloc and free under the node lock, as SLUB's debug caches do.
+//
+// Thread model: per-thread, not per-CPU (kprim/percpu's rseq path cannot pop a pointer from a
+// magazine and commit in one store without an rseq critical section of its own). A thread's
+// magazines are flushed back to the slabs when it exits.
+// SLAB_TYPESAFE_BY_RCU is not offered: it needs RCU grace periods, which kprim does not have yet.
+#pragma once
+
+#include <kprim/compiler.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace kprim {
+
+// ---- Flags ---------------------------------------------------------------------------------
+
+using slab_flags_t = unsigned;
+/// Align objects on cache lines (or a power-of-two fraction of one for objects of half a line
+/// or less, as the kernel does), so that two hot objects never share a line.
+inline constexpr slab_flags_t SLAB_HWCACHE_ALIGN = 1u << 0;
+/// Fill free objects with POISON_FREE (0x6b, last byte POISON_END 0xa5) and verify the
+/// pattern on allocation: a write after free is reported. Ignored for caches with a
+/// constructor (poison would destroy the constructed state; the kernel does the same).
+inline constexpr slab_flags_t SLAB_POISON = 1u << 1;
+/// Guard bytes after each object (SLUB_RED_ACTIVE 0xcc while allocated, SLUB_RED_INACTIVE 0xbb
+/// while free), verified on free and on allocation: overflows and double frees are reported.
+inline constexpr slab_flags_t SLAB_RED_ZONE = 1u << 2;
+/// kmem_cache_create() aborts the process with a message instead of returning nullptr.
+inline constexpr slab_flags_t SLAB_PANIC = 1u << 3;
+
+inline constexpr unsigned char POISON_FREE = 0x6b;
+inline constexpr unsigned char POISON_END = 0xa5;
+inline constexpr unsigned char SLUB_RED_ACTIVE = 0xcc;
+inline constexpr unsigned char SLUB_RED_INACTIVE = 0xbb;
+
+/// Allocation context (the kernel's gfp_t).
+///   GFP_KERNEL  the caller may sleep: takes the depot and node mutexes, maps pages.
+///   GFP_ATOMIC  the caller must not sleep on a lock: every mutex is only try-locked, so the
+///               allocation fails (returns nullptr) when a lock is busy. It may still map
+///               pages (an mmap system call, which takes the process's mmap lock in the OS).
+///   GFP_NOWAIT  same as GFP_ATOMIC here (the kernel's differ in access to reserves).
+///   __GFP_ZERO  return zeroed memory (kmem_cache_zalloc, kzalloc).
+using gfp_t = unsigned;
+inline constexpr gfp_t __GFP_ZERO = 1u << 0;
+inline constexpr gfp_t __GFP_NOWAIT_BIT = 1u << 1;
+inline constexpr gfp_t GFP_KERNEL = 0;
+inline constexpr gfp_t GFP_ATOMIC = __GFP_NOWAIT_BIT;
+inline constexpr gfp_t GFP_NOWAIT = __GFP_NOWAIT_BIT;
+
+/// gfpflags_allow_blocking() - whether `gfp` lets the allocator wait for a lock.
+constexpr bool gfpflags_allow_blocking(gfp_t gfp) noexcept { return (gfp & __GFP_NOWAIT_BIT) == 0; }
+
+/// The cache type. `kmem_cache_s` / `kmem_cache_t` are the kernel's names from before 2.6.20;
+/// `kmem_cache` is kept for the typed front kmem_cache<T> below.
+struct kmem_cache_s;
+using kmem_cache_t = kmem_cache_s;
+
+// ---- Internals the inline fast paths need (layout is private to the allocator) ---------------
+
+namespace detail {
+
+/// Slabs and large kmalloc mappings are aligned to at least this, so masking an object address
+/// finds the header of a slab of slab_min_size bytes (every kmalloc cache's slab size).
+inline constexpr std::size_t slab_min_shift = 16;
+inline constexpr std::size_t slab_min_size = std::size_t{1} << slab_min_shift;
+
+/// A magazine: `rounds` object pointers in objs()[0 .. rounds). Capacity is the cache's
+/// magazine_rounds. Owned by one thread while loaded/previous, by the depot otherwise.
+struct magazine {
+  std::uint32_t rounds;
+  std::uint32_t capacity;
+  magazine* next;  ///< depot list link
+  void** objs() noexcept { return reinterpret_cast<void**>(this + 1); }
+};
+static_assert(sizeof(magazine) == 16);
+
+/// One thread's view of one cache. Only the owning thread touches loaded/previous, except
+/// kmem_cache_destroy() (which requires that no thread uses the cache).
+struct cpu_cache {
+  magazine* loaded;
+  magazine* previous;
+  kmem_cache_s* cache;
+  cpu_cache* next;    ///< the cache's list of per-thread caches (registry lock)
+  cpu_cache* prev;
+  cpu_cache** home;   ///< this thread's slot pointing here (nulled when the cache is destroyed)
+};
+
+/// Cache ids index every thread's slot table; at most this many caches exist at once.
+inline constexpr unsigned max_caches = 512;
+
+/// This thread's per-cache slots, by cache id. nullptr: no per-thread cache yet, or a debug
+/// cache (which never has one). Zero-initialised static TLS: no init guard on access.
+extern constinit thread_local cpu_cache* tls_cpu_caches[max_caches];
+
+/// The fields of a cache that the fast paths read: first in kmem_cache_s, one cache line.
+struct kmem_cache_hot {
+  std::uint32_t id;
+  std::uint32_t object_size;  ///< bytes the user asked for
+};
+
+/// The header at the base of every slab (and of every large kmalloc mapping).
+struct slab_head {
+  kmem_cache_s* cache;   ///< nullptr for a large kmalloc mapping
+  std::size_t size;      ///< large mapping: usable bytes; slab: unused here
+};
+
+[[gnu::cold]] void* kmem_cache_alloc_slow(kmem_cache_s* s, gfp_t gfp) noexcept;
+[[gnu::cold]] void kmem_cache_free_slow(kmem_cache_s* s, void* objp) noexcept;
+
+inline kmem_cache_hot& hot(kmem_cache_s* s) noexcept { return *reinterpret_cast<kmem_cache_hot*>(s); }
+
+}  // namespace detail
+
+// ---- The API ---------------------------------------------------------------------------------
+
+/// kmem_cache_create() - create a cache of `size`-byte objects.
+/// @name:  shown in statistics and debug reports; copied.
+/// @size:  object size in bytes, 1 .. 1 MiB.
+/// @align: minimum alignment (0 or a power of two up to 4096); at least 8 is always given.
+/// @flags: SLAB_HWCACHE_ALIGN, SLAB_POISON, SLAB_RED_ZONE, SLAB_PANIC.
+/// @ctor:  optional; run once on every object when its slab is populated (not on every
+///         allocation). Objects must be freed back in their constructed state.
+/// Context: may sleep (takes the registry mutex, allocates). Returns nullptr on bad arguments
+/// or when max_caches caches exist, unless SLAB_PANIC (then it aborts with a message).
+kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t align, slab_flags_t flags,
+                                void (*ctor)(void*));
+
+/// kmem_cache_alloc() - one object from cache `s`, constructed if the cache has a ctor.
+/// Context: GFP_KERNEL may sleep on the depot/node mutexes and map pages; GFP_ATOMIC never
+/// waits for a lock and returns nullptr if it would have to. Cost: fast path a pop from this
+/// thread's magazine (no lock, no atomic); a miss trades magazines with the depot (one lock)
+/// or refills a magazine from the slabs (one lock per magazine). Returns nullptr on failure.
+/// The object is aligned as requested at creation; its bytes are undefined unless the cache
+/// has a ctor (constructed state) or gfp has __GFP_ZERO.
+[[nodiscard]] inline void* kmem_cache_alloc(kmem_cache_t* s, gfp_t gfp) noexcept {
+  detail::cpu_cache* c = detail::tls_cpu_caches[detail::hot(s).id];
+  if (likely(c != nullptr)) {
+    detail::magazine* m = c->loaded;
+    if (likely(m->rounds != 0)) {
+      void* p = m->objs()[--m->rounds];
+      if (unlikely(gfp & __GFP_ZERO)) std::memset(p, 0, detail::hot(s).object_size);
+      return p;
+    }
+  }
+  return detail::kmem_cache_alloc_slow(s, gfp);
+}
+
+/// kmem_cache_zalloc() - kmem_cache_alloc() with __GFP_ZERO: the object's bytes are zero
+/// (for a cache with a ctor this overwrites the constructed state; the caller knows that).
+[[nodiscard]] inline void* kmem_cache_zalloc(kmem_cache_t* s, gfp_t gfp) noexcept {
+  return kmem_cache_alloc(s, gfp | __GFP_ZERO);
+}
+
+/// kmem_cache_free() - give back an object of `s`, from any thread.
+/// Requirements: objp came from kmem_cache_alloc(s) (or the bulk variant) and is not already
+/// free (debug caches report a violation naming the cache and abort; others corrupt silently,
+/// as the kernel's do); objp is in constructed state if the cache has a ctor.
+/// Context: never fails; may sleep on the depot mutex when the magazines are full.
+/// Cost: fast path a push onto this thread's magazine, the same for a cross-thread free.
+inline void kmem_cache_free(kmem_cache_t* s, void* objp) noexcept {
+  detail::cpu_cache* c = detail::tls_cpu_caches[detail::hot(s).id];
+  if (likely(c != nullptr)) {
+    detail::magazine* m = c->loaded;
+    if (likely(m->rounds != m->capacity)) {
+      m->objs()[m->rounds++] = objp;
+      return;
+    }
+  }
+  detail::kmem_cache_free_slow(s, objp);
+}
+
+/// kmem_cache_alloc_bulk() - allocate `size` objects into p[0 .. size): all or nothing.
+/// Returns size on success, 0 on failure (then nothing is allocated). Context as
+/// kmem_cache_alloc(). Cost: one slab-lock round trip for what the magazines cannot supply.
+[[nodiscard]] int kmem_cache_alloc_bulk(kmem_cache_t* s, gfp_t gfp, std::size_t size, void** p) noexcept;
+
+/// kmem_cache_free_bulk() - free p[0 .. size) (requirements as kmem_cache_free()).
+void kmem_cache_free_bulk(kmem_cache_t* s, std::size_t size, void** p) noexcept;
+
+/// kmem_cache_shrink() - return the calling thread's magazines and the depot's objects to
+/// their slabs, and unmap every empty slab. Other threads' loaded/previous magazines are not
+/// touched (they may be in use); they return when those threads exit.
+/// Context: may sleep. Returns the bytes given back to the OS (the kernel returns 0/1).
+std::size_t kmem_cache_shrink(kmem_cache_t* s) noexcept;
+
+/// kmem_cache_destroy() - flush every thread's magazines, unmap every slab and free the cache.
+/// Requirement: no thread uses `s` during or after the call. If objects are still allocated
+/// it prints "kmem_cache_destroy <name>: Slab cache still has objects (<n> objects)" on
+/// stderr, as the kernel does, and leaks the slabs that hold them (so stray pointers stay
+/// valid memory) while freeing the rest. nullptr is ignored. Context: may sleep.
+/// Returns the number of objects that were still allocated (0 for a clean destroy).
+std::size_t kmem_cache_destroy(kmem_cache_t* s) noexcept;
+
+/// kmem_cache_size() - the object size given at creation.
+[[nodiscard]] inline unsigned kmem_cache_size(kmem_cache_t* s) noexcept { return detail::hot(s).object_size; }
+
+/// Tunables, settable at any time; read under the locks that use them.
+///   max_empty_slabs  empty slabs kept mapped for reuse; more are unmapped at once (default 2)
+///   depot_max_full   full magazines the depot keeps; a thread that would exceed it returns
+///                    the magazine's objects to the slabs instead (default 64)
+struct kmem_cache_tunables {
+  unsigned max_empty_slabs = 2;
+  unsigned depot_max_full = 64;
+};
+void kmem_cache_set_tunables(kmem_cache_t* s, const kmem_cache_tunables& t) noexcept;
+
+/// One cache's statistics, the columns of /proc/slabinfo plus kprim's own.
+/// active_objs counts objects out of the slabs (allocated, or cached in some thread's
+/// magazines) minus those in the depot; num_objs is every object slot of every slab.
+struct slabinfo {
+  char name[32];
+  std::size_t active_objs, num_objs, objsize, size, objperslab, pagesperslab;
+  std::size_t active_slabs, num_slabs, empty_slabs;
+  std::size_t depot_objs, depot_full, magazine_rounds, mapped_bytes;
+  unsigned max_empty_slabs, depot_max_full;
+};
+
+/// kmem_cache_get_info() - a snapshot of `s`'s statistics. Context: may sleep (takes the
+/// node and depot mutexes briefly). Figures are exact for slabs, the depot and mappings.
+[[nodiscard]] slabinfo kmem_cache_get_info(kmem_cache_t* s) noexcept;
+
+/// slabinfo_show() - print every live cache in /proc/slabinfo's format (version 2.1, plus a
+/// depot column) to `out`. Context: may sleep.
+void slabinfo_show(std::FILE* out) noexcept;
+
+/// kmem_mapped_bytes() - bytes the slab allocator currently has mapped from the OS (slabs and
+/// large kmalloc mappings, all caches). Context: any; a relaxed read.
+[[nodiscard]] std::size_t kmem_mapped_bytes() noexcept;
+
+// ---- Typed front -------------------------------------------------------------------------
+
+/// kmem_cache<T> - a cache of T with RAII lifetime: create() constructs a T in a slab object
+/// with the given arguments, destroy() runs ~T and frees it. The destructor calls
+/// kmem_cache_destroy() (which reports leaked objects). Not copyable or movable.
+/// Use the raw API with a ctor for Bonwick's constructed-state objects.
+template <class T>
+class kmem_cache {
+ public:
+  /// Context: may sleep. Aborts with a message if the cache cannot be created (SLAB_PANIC).
+  explicit kmem_cache(const char* name, slab_flags_t flags = 0)
+      : s_(kmem_cache_create(name, sizeof(T), alignof(T), flags | SLAB_PANIC, nullptr)) {}
+  ~kmem_cache() { kmem_cache_destroy(s_); }
+  kmem_cache(const kmem_cache&) = delete;
+  kmem_cache& operator=(const kmem_cache&) = delete;
+
+  /// create() - allocate (GFP_KERNEL) and construct a T from args. Returns nullptr if memory
+  /// is exhausted; if T's constructor throws, the object is freed and the exception propagates.
+  template <class... Args>
+  [[nodiscard]] T* create(Args&&... args) {
+    void* p = kmem_cache_alloc(s_, GFP_KERNEL);
+    if (p == nullptr) return nullptr;
+    if constexpr (std::is_nothrow_constructible_v<T, Args...>) {
+      return ::new (p) T(std::forward<Args>(args)...);
+    } else {
+      try {
+        return ::new (p) T(std::forward<Args>(args)...);
+      } catch (...) {
+        kmem_cache_free(s_, p);
+        throw;
+      }
+    }
+  }
+  /// destroy() - run ~T and free the object (any thread). nullptr is ignored.
+  void destroy(T* p) noexcept {
+    if (p == nullptr) return;
+    p->~T();
+    kmem_cache_free(s_, p);
+  }
+  /// shrink(), info(), raw(): kmem_cache_shrink(), kmem_cache_get_info(), the raw cache.
+  std::size_t shrink() noexcept { return kmem_cache_shrink(s_); }
+  [[nodiscard]] slabinfo info() const noexcept { return kmem_cache_get_info(s_); }
+  [[nodiscard]] kmem_cache_t* raw() const noexcept { return s_; }
+
+ private:
+  kmem_cache_t* s_;
+};
+
+}  // namespace kprim
