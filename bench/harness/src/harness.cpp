@@ -121,6 +121,13 @@ bool pin_current_thread(pin_policy policy, unsigned tid) noexcept {
 
 namespace detail {
 
+void keep_alive(std::shared_ptr<void> p) {
+  static std::mutex lock;
+  static auto* kept = new std::vector<std::shared_ptr<void>>;  // never destroyed on purpose
+  std::lock_guard<std::mutex> guard(lock);
+  kept->push_back(std::move(p));
+}
+
 trial_result drive(const trial_config& cfg, const std::shared_ptr<control>& ctl,
                    void (*body)(void* ctx, unsigned tid), void* ctx) {
   trial_result r;

@@ -218,7 +218,8 @@ struct never_hands_over {
 
 TEST(Trial, WatchdogAbandonsWorkersOfALockThatNeverHandsOver) {
   static std::atomic<bool> released{false};
-  auto* w = new never_hands_over{};  // leaked on purpose: abandoned workers still use it
+  static never_hands_over hog;  // static: abandoned workers may still use it after the test
+  auto* w = &hog;
   w->released = &released;
   kb::trial_config cfg;
   cfg.threads = 3;

@@ -131,6 +131,10 @@ struct control {
   std::vector<cacheline_padded<std::uint64_t>> ops;
 };
 
+/// keep_alive() - hold `p` until the process exits (never destroyed, still reachable, so
+/// leak checkers stay quiet): for whatever abandoned workers may still touch.
+void keep_alive(std::shared_ptr<void> p);
+
 /// Runs the driver side: spawns `threads` std::threads calling body(tid), releases them,
 /// sleeps for the duration, stops them and joins (or abandons) them.
 trial_result drive(const trial_config& cfg, const std::shared_ptr<control>& ctl,
@@ -191,7 +195,7 @@ void worker_loop(void* p, unsigned tid) {
 /// run_trial() - run workload `w` on cfg.threads threads for cfg.duration.
 /// Context: blocks the caller for about cfg.duration plus the drain (bounded by
 /// cfg.drain_limit). If workers are abandoned, `w` must outlive them: the caller must then
-/// leak it (registry.hpp does). Workers never call exit(); failures come back in the result.
+/// hand it to detail::keep_alive (registry.hpp does). Workers never call exit(); failures come back in the result.
 template <workload W>
 trial_result run_trial(const trial_config& cfg, W& w) {
   auto ctl = std::make_shared<detail::control>();
@@ -201,7 +205,7 @@ trial_result run_trial(const trial_config& cfg, W& w) {
   trial_result r = detail::drive(cfg, ctl, &detail::worker_loop<W>, ctx.get());
   if (r.abandoned) {
     // Detached workers still read ctx: keep it alive for the rest of the process.
-    new std::shared_ptr<detail::loop_ctx<W>>(ctx);
+    detail::keep_alive(ctx);
     return r;
   }
   if constexpr (checked_workload<W>) r.error = w.check(r.total());

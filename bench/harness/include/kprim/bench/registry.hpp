@@ -55,7 +55,7 @@ void report(benchmark::State& state, const trial_result& r, unsigned threads);
 
 /// register_trial() - register one benchmark that, per Google Benchmark iteration (always
 /// one), builds a fresh workload with make() and runs one trial of it under cfg.
-/// make: () -> std::unique_ptr<W>. An abandoned trial leaks its workload on purpose.
+/// make: () -> std::unique_ptr<W>. An abandoned trial's workload is kept alive to the end.
 template <class Make>
 void register_trial(const case_id& id, const trial_config& cfg, Make make) {
   benchmark::RegisterBenchmark(id.name().c_str(),
@@ -63,7 +63,7 @@ void register_trial(const case_id& id, const trial_config& cfg, Make make) {
                                  for (auto _ : state) {
                                    auto w = make();
                                    trial_result r = run_trial(cfg, *w);
-                                   if (r.abandoned) (void)w.release();
+                                   if (r.abandoned) detail::keep_alive(std::shared_ptr<void>(std::move(w)));
                                    report(state, r, cfg.threads);
                                  }
                                })
