@@ -28,9 +28,13 @@ namespace kprim {
 /// which take `lock` (acquire/release with each other and with folds).
 class percpu_counter {
  public:
-  explicit percpu_counter(std::int64_t initial = 0) : count_(initial) {}
+  explicit percpu_counter(std::int64_t initial = 0)
+      : count_(initial), batch_(percpu_counter_batch()) {}
   percpu_counter(const percpu_counter&) = delete;
   percpu_counter& operator=(const percpu_counter&) = delete;
+
+  /// batch() - percpu_counter_batch(), cached at construction (read on every add).
+  [[nodiscard]] std::int64_t batch() const noexcept { return batch_; }
 
   friend void percpu_counter_add_batch(percpu_counter&, std::int64_t, std::int64_t) noexcept;
   friend std::int64_t percpu_counter_read(const percpu_counter&) noexcept;
@@ -47,6 +51,7 @@ class percpu_counter {
 
   std::atomic<std::int64_t> count_;  ///< folded total; written only under lock_
   std::mutex lock_;                  ///< serialises folds, exact sums and set
+  std::int64_t batch_;
   per_cpu<std::int64_t> deltas_;     ///< per-CPU unfolded deltas, |delta| < batch
 };
 
@@ -77,7 +82,7 @@ inline void percpu_counter_add_batch(percpu_counter& fbc, std::int64_t amount,
 
 /// percpu_counter_add() / _sub() / _inc() / _dec() - add_batch with percpu_counter_batch().
 inline void percpu_counter_add(percpu_counter& fbc, std::int64_t amount) noexcept {
-  percpu_counter_add_batch(fbc, amount, percpu_counter_batch());
+  percpu_counter_add_batch(fbc, amount, fbc.batch());
 }
 inline void percpu_counter_sub(percpu_counter& fbc, std::int64_t amount) noexcept {
   percpu_counter_add(fbc, -amount);
@@ -124,7 +129,7 @@ inline void percpu_counter_set(percpu_counter& fbc, std::int64_t amount) noexcep
   return exact > rhs ? 1 : (exact < rhs ? -1 : 0);
 }
 [[nodiscard]] inline int percpu_counter_compare(percpu_counter& fbc, std::int64_t rhs) noexcept {
-  return __percpu_counter_compare(fbc, rhs, percpu_counter_batch());
+  return __percpu_counter_compare(fbc, rhs, fbc.batch());
 }
 
 }  // namespace kprim
