@@ -49,7 +49,11 @@ def display_path(path):
 
 def _cmd_write(args):
     from .results import write_run
-    print(write_run(args.files, args.results_dir, args.run_args))
+    path, skipped = write_run(args.files, args.results_dir, args.run_args)
+    for empty in skipped:
+        print(f"kbench: note: {empty} has no benchmarks (filter matched none); left out",
+              file=sys.stderr)
+    print(path)
     return 0
 
 

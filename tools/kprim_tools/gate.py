@@ -182,15 +182,19 @@ def rerun_once(gate, command, workdir):
     ``{filter}`` and ``{out}`` in ``command`` are replaced (shell-quoted) by the filter regex
     and the JSON path the command must write; both are also in the environment as
     ``KBENCH_GATE_FILTER`` and ``KBENCH_GATE_OUT``. Raises :class:`KbenchError` when the
-    command fails or writes no usable file.
+    command fails (its last stderr line is quoted) or writes no usable file. The command's
+    own output is captured, so the gate's stdout stays the report.
     """
     out = os.path.join(workdir, f"rerun-{gate.reruns + 1}.json")
     flt = gate.rerun_filter()
     shell = command.replace("{filter}", shlex.quote(flt)).replace("{out}", shlex.quote(out))
     env = dict(os.environ, KBENCH_GATE_FILTER=flt, KBENCH_GATE_OUT=out)
-    done = subprocess.run(shell, shell=True, env=env, stdout=subprocess.DEVNULL, check=False)
+    done = subprocess.run(shell, shell=True, env=env, capture_output=True, text=True,
+                          errors="replace", check=False)
     if done.returncode != 0:
-        raise KbenchError(f"gate: re-run command exited with status {done.returncode}")
+        said = (done.stderr.strip().splitlines() or [""])[-1][:200]
+        raise KbenchError(f"gate: re-run command exited with status {done.returncode}"
+                          + (f" ({said})" if said else ""))
     return load(out)
 
 

@@ -197,13 +197,13 @@ def _fail(path, message):
     raise KbenchError(f"{path}: {message}")
 
 
-def load(path):
+def load(path, allow_empty=False):
     """Read and validate one results file; return a :class:`Results`.
 
     Raises :class:`KbenchError` (one line naming the file) when the file is missing or
     unreadable, is not JSON or is truncated, lacks ``context``/``benchmarks``, comes from a
-    schema version newer than :data:`SCHEMA_VERSION`, has no benchmarks, or holds a name
-    outside the kprim grammar.
+    schema version newer than :data:`SCHEMA_VERSION`, has no benchmarks (unless
+    ``allow_empty``), or holds a name outside the kprim grammar.
     """
     try:
         with open(path, "rb") as handle:
@@ -232,7 +232,7 @@ def load(path):
     if version > SCHEMA_VERSION:
         _fail(path, f"schema version {version} is newer than this tool's {SCHEMA_VERSION}; "
                     "update tools/ to read it")
-    if not doc["benchmarks"]:
+    if not doc["benchmarks"] and not allow_empty:
         _fail(path, "no benchmarks in the file (empty run)")
     names = []
     for position, entry in enumerate(doc["benchmarks"]):
@@ -330,11 +330,30 @@ def write_new(path, text):
 
 
 def write_run(paths, results_dir, run_args, now=None):
-    """Load ``paths``, merge them (:func:`merge`) and write the run file; return its path."""
-    doc = merge([load(p) for p in paths], run_args)
+    """Load ``paths``, merge them (:func:`merge`) and write the run file.
+
+    A family whose ``--benchmark_filter`` matched nothing leaves an empty file (Google
+    Benchmark writes 0 bytes) or an empty ``benchmarks`` list: such inputs are left out.
+    Returns ``(path written, [inputs left out])``; raises :class:`KbenchError` when every
+    input is empty or any other input is unusable.
+    """
+    parts, skipped = [], []
+    for p in paths:
+        try:
+            empty = os.path.getsize(p) == 0
+        except OSError:
+            empty = False  # load() reports the real problem
+        part = None if empty else load(p, allow_empty=True)
+        if part is None or not part.benchmarks:
+            skipped.append(p)
+        else:
+            parts.append(part)
+    if not parts:
+        raise KbenchError("write: no benchmarks in any input (did --filter match nothing?)")
+    doc = merge(parts, run_args)
     path = result_path(doc, results_dir, now)
     write_new(path, json.dumps(doc, indent=2) + "\n")
-    return path
+    return path, skipped
 
 
 def curves(cases):

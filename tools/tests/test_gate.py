@@ -107,7 +107,8 @@ class GateTest(unittest.TestCase, fx.ErrorAssertions):
         base3 = self.doc("base3.json", repetitions=3)
         cur3 = self.doc("cur3.json", repetitions=3, slow={"kprim_qspinlock": 0.7},
                         wobble_offset=5)
-        self.assertOneLineError(self.gate(base3, cur3, "--rerun", "exit 3"), "status 3")
+        noisy = "echo noisy; echo oops >&2; exit 3"
+        self.assertOneLineError(self.gate(base3, cur3, "--rerun", noisy), "status 3 (oops)")
         self.assertOneLineError(self.gate(base3, cur3, "--rerun", "true"), "cannot read")
 
     def test_thresholds_rules(self):

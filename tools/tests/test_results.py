@@ -192,7 +192,8 @@ class MergeWriteTest(unittest.TestCase):
 
     def test_write_run_never_overwrites(self):
         results_dir = os.path.join(self.dir, "results")
-        path = res.write_run([self.locks, self.atomics], results_dir, "--quick", NOW)
+        path, skipped = res.write_run([self.locks, self.atomics], results_dir, "--quick", NOW)
+        self.assertEqual(skipped, [])
         self.assertTrue(path.endswith("testbox-2c-aaaa1111/20261125T150102Z-1a2b3c4.json"))
         merged = res.load(path)
         self.assertEqual(merged.context["kprim_families"], "locks,atomics")
@@ -203,6 +204,18 @@ class MergeWriteTest(unittest.TestCase):
         self.assertEqual(before, (os.stat(path).st_mtime_ns, read(path)))
         self.assertEqual(os.listdir(os.path.dirname(path)), [os.path.basename(path)],
                          "temporary file left behind")
+
+    def test_write_run_leaves_out_families_that_matched_nothing(self):
+        zero = os.path.join(self.dir, "zero.json")
+        open(zero, "w", encoding="utf-8").close()
+        no_benches = fx.write(self.dir, "nob.json", fx.document(benches=[]))
+        results_dir = os.path.join(self.dir, "results")
+        path, skipped = res.write_run([zero, self.locks, no_benches], results_dir, "", NOW)
+        self.assertEqual(skipped, [zero, no_benches])
+        self.assertEqual(res.load(path).context["kprim_families"], "locks")
+        with self.assertRaises(KbenchError) as ctx:
+            res.write_run([zero, no_benches], results_dir, "", NOW)
+        self.assertIn("no benchmarks in any input", str(ctx.exception))
 
 
 if __name__ == "__main__":
