@@ -48,6 +48,7 @@ def display_path(path):
 
 
 def _cmd_write(args):
+    """``write``: merge one run's files into results/, print the path."""
     from .results import write_run
     path, skipped = write_run(args.files, args.results_dir, args.run_args)
     for empty in skipped:
@@ -58,6 +59,7 @@ def _cmd_write(args):
 
 
 def _cmd_plot(args):
+    """``plot``: render the PNGs of one results file."""
     from . import plots
     from .results import load
     results = load(args.file)
@@ -68,6 +70,7 @@ def _cmd_plot(args):
 
 
 def _cmd_summary(args):
+    """``summary``: print the median table of one results file."""
     from .results import load
     from .summary import summary_text
     print(summary_text(load(args.file), args.metric, args.markdown))
@@ -75,6 +78,7 @@ def _cmd_summary(args):
 
 
 def _cmd_compare(args):
+    """``compare``: compare runs against the first; optional ratio chart."""
     from . import compare
     from .results import load
     docs = [load(p) for p in args.files]
@@ -91,16 +95,19 @@ def _cmd_compare(args):
 
 
 def _cmd_gate(args):
+    """``gate``: the CI regression gate (exit 0, 1 or 2)."""
     from . import gate
     return gate.run_gate(args)
 
 
 def _cmd_history(args):
+    """``history``: trends and change points over a results directory."""
     from . import history
     return history.run_history(args, ROOT)
 
 
 def _cmd_report(args):
+    """``report``: plots plus index.html; print the page's path."""
     from . import report
     path = report.build_report(args.file, args.out, ROOT)
     print(path)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from . import KbenchError
 from .stats import HIGHER, LOWER, judge, paired_ratio, summarize
 from . import tables
-from .tables import fmt_change, fmt_number, fmt_p
+from .tables import fmt_change, fmt_p, fmt_summary
 
 ONLY_IN_A, ONLY_IN_B = "ONLY_IN_A", "ONLY_IN_B"
 FORMAT_VERSION = 1
@@ -181,13 +181,8 @@ def short(base):
     return base.replace("/iterations:1/manual_time", "")
 
 
-def _cell(summary):
-    if summary is None:
-        return "-"
-    return f"{fmt_number(summary['median'])} (n={summary['n']})"
-
-
 def _label(verdict):
+    """Readable form of a verdict (``only in A`` for ``ONLY_IN_A``)."""
     return {ONLY_IN_A: "only in A", ONLY_IN_B: "only in B"}.get(verdict, verdict)
 
 
@@ -209,7 +204,7 @@ def render(report, fmt="table"):
             rows = []
             for row in table["rows"]:
                 counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
-                rows.append([short(row["benchmark"]), _cell(row["a"]), _cell(row["b"]),
+                rows.append([short(row["benchmark"]), fmt_summary(row["a"]), fmt_summary(row["b"]),
                              fmt_change(row["change"]), fmt_p(row["p_value"]),
                              _label(row["verdict"])])
             if rows:

@@ -21,13 +21,14 @@ import tempfile
 from . import THRESHOLDS_VERSION, KbenchError
 from .compare import absolute, ratio, run_info, short, judge_row, union_names
 from .results import load
-from .tables import fmt_change, fmt_number, fmt_p, render
+from .tables import fmt_change, fmt_p, fmt_summary, render
 
 NEW, MISSING, SKIPPED = "NEW", "MISSING", "SKIPPED"
 ORDER = ("SLOWER", "UNKNOWN", "FASTER", NEW, MISSING, SKIPPED, "SAME")
 
 
 def _check(cond, path, message):
+    """Raise ``KbenchError("<path>: <message>")`` unless ``cond``."""
     if not cond:
         raise KbenchError(f"{path}: {message}")
 
@@ -216,10 +217,11 @@ def markdown_report(gate, strict=False):
              f"`{gate.thresholds['reference']}` in the same run", ""]
 
     def table(selected):
+        """The report's Markdown table of ``selected`` rows."""
         return render(["verdict", "benchmark", "figure", "baseline", "current", "change", "p",
                        "tolerance"],
-                      [[r["verdict"], short(r["benchmark"]), r["metric"], _median(r["a"]),
-                        _median(r["b"]), fmt_change(r["change"]), fmt_p(r["p_value"]),
+                      [[r["verdict"], short(r["benchmark"]), r["metric"], fmt_summary(r["a"]),
+                        fmt_summary(r["b"]), fmt_change(r["change"]), fmt_p(r["p_value"]),
                         f"±{r['tolerance']:.0%}"] for r in selected], markdown=True)
 
     notable = [r for r in rows if r["verdict"] != "SAME"]
@@ -232,10 +234,6 @@ def markdown_report(gate, strict=False):
     lines.append("Verdict rule: SAME within tolerance; SLOWER/FASTER beyond it with Mann-Whitney "
                   "p < alpha; UNKNOWN otherwise (re-run, then reported).")
     return "\n".join(lines)
-
-
-def _median(summary):
-    return "-" if summary is None else f"{fmt_number(summary['median'])} (n={summary['n']})"
 
 
 def run_gate(args):

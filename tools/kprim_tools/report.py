@@ -43,6 +43,7 @@ def newest_run(results_dir):
 
 
 def _table(headers, rows):
+    """An HTML table (cells escaped)."""
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
                    for row in rows)

@@ -194,6 +194,7 @@ class Results:
 
 
 def _fail(path, message):
+    """Raise ``KbenchError("<path>: <message>")``."""
     raise KbenchError(f"{path}: {message}")
 
 

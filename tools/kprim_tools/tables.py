@@ -24,6 +24,13 @@ def fmt_p(p_value):
     return "-" if p_value is None else f"{p_value:.2g}"
 
 
+def fmt_summary(summary):
+    """``median (n=N)`` of a summary dict (see ``Summary.as_dict``); ``-`` for ``None``."""
+    if summary is None:
+        return "-"
+    return f"{fmt_number(summary['median'])} (n={summary['n']})"
+
+
 def render(headers, rows, markdown=False, title=None):
     """Render ``rows`` (lists of strings) under ``headers`` as aligned text or Markdown.
 
@@ -43,6 +50,7 @@ def render(headers, rows, markdown=False, title=None):
               for i, h in enumerate(headers)]
 
     def line(cells):
+        """One aligned row."""
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
