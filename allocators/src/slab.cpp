@@ -5,6 +5,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -672,6 +676,9 @@ std::size_t kmem_cache_destroy(kmem_cache_t* s) noexcept {
   if (leaked != 0) {
     std::fprintf(stderr, "kmem_cache_destroy %s: Slab cache still has objects (%zu objects)\n", s->name, leaked);
     std::fflush(stderr);
+#if defined(__SANITIZE_ADDRESS__)
+    __lsan_ignore_object(s);  // reported above; LeakSanitizer need not report it again
+#endif
     return leaked;  // the cache stays allocated: its leaked slabs still point at it
   }
   delete s;
