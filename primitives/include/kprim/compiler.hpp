@@ -113,8 +113,9 @@ template <auto Member, class P>
   static_assert(std::is_same_v<std::remove_cv_t<P>, std::remove_cv_t<typename traits::type>>,
                 "container_of: pointer type does not match the member's type");
   using R = std::conditional_t<std::is_const_v<P>, const T, T>;
-  using B = std::conditional_t<std::is_const_v<P>, const unsigned char, unsigned char>;
-  return reinterpret_cast<R*>(reinterpret_cast<B*>(ptr) - offset_of_member(Member));
+  // Integer arithmetic: the kernel's list macros form a "fake" entry around the list head
+  // (never dereferenced beyond the head), which pointer arithmetic would flag (-Warray-bounds).
+  return reinterpret_cast<R*>(reinterpret_cast<std::uintptr_t>(ptr) - offset_of_member(Member));
 }
 
 }  // namespace kprim
@@ -133,3 +134,7 @@ template <auto Member, class P>
 /// container_of(ptr, type, member) - the kernel's macro, type-checked as in the kernel
 /// (ptr must point to type::member's type). Works for any class with that data member.
 #define container_of(ptr, type, member) (::kprim::container_of<&type::member>(ptr))
+
+/// KPRIM_ENTRY_TYPE(pos) - the element type of an entry pointer (the kernel's typeof(*pos)),
+/// used by the list_for_each_entry() family of macros.
+#define KPRIM_ENTRY_TYPE(pos) std::remove_reference_t<decltype(*(pos))>

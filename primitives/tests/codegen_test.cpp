@@ -1,0 +1,163 @@
+// The generated x86-64 code of the key operations, checked at test time: compiles a small
+// translation unit with the project's compiler at -O2 -S and inspects each function's body.
+//   READ_ONCE, atomic_read, smp_load_acquire, smp_store_release: one plain mov
+//   smp_mb: a locked add on the stack (not mfence); smp_rmb/smp_wmb: no instruction
+//   atomic_inc: one locked add; atomic_add_return: lock xadd
+// The listing is printed, so the test log documents the code.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+#if defined(__x86_64__)
+const char* const kTu = R"(
+#include <kprim/atomic.hpp>
+#include <kprim/barrier.hpp>
+#include <kprim/compiler.hpp>
+using namespace kprim;
+extern "C" {
+int kp_read_once(int* p) { return READ_ONCE(*p); }
+void kp_write_once(int* p, int v) { WRITE_ONCE(*p, v); }
+long kp_read_once_long(long* p) { return READ_ONCE(*p); }
+int kp_atomic_read(atomic_t* v) { return atomic_read(v); }
+long long kp_atomic64_read(atomic64_t* v) { return atomic64_read(v); }
+void kp_atomic_set(atomic_t* v, int i) { atomic_set(v, i); }
+void kp_atomic_inc(atomic_t* v) { atomic_inc(v); }
+int kp_atomic_add_return(int i, atomic_t* v) { return atomic_add_return(i, v); }
+int kp_atomic_fetch_add_relaxed(int i, atomic_t* v) { return atomic_fetch_add_relaxed(i, v); }
+bool kp_atomic_try_cmpxchg(atomic_t* v, int* o, int n) { return atomic_try_cmpxchg(v, o, n); }
+void kp_smp_mb() { smp_mb(); }
+void kp_smp_rmb() { smp_rmb(); }
+void kp_smp_wmb() { smp_wmb(); }
+void kp_mb() { mb(); }
+void kp_smp_mb__after_atomic() { smp_mb__after_atomic(); }
+int kp_smp_load_acquire(int* p) { return smp_load_acquire(p); }
+void kp_smp_store_release(int* p, int v) { smp_store_release(p, v); }
+}
+)";
+
+/// Instructions of each function (labels and directives dropped, whitespace normalised).
+std::map<std::string, std::vector<std::string>> parse(const std::string& asm_text) {
+  std::map<std::string, std::vector<std::string>> out;
+  std::istringstream in(asm_text);
+  std::string line, cur;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] == '#') continue;  // #APP / #NO_APP / line markers
+    if (!line.empty() && line[0] != '\t' && line[0] != ' ' && line[0] != '.' && line.back() == ':') {
+      cur = line.substr(0, line.size() - 1);
+      if (cur.rfind("kp_", 0) != 0) cur.clear();
+      continue;
+    }
+    if (cur.empty()) continue;
+    std::size_t b = line.find_first_not_of(" \t");
+    if (b == std::string::npos || line[b] == '.') continue;
+    std::string ins;
+    bool space = false;
+    for (char c : line.substr(b)) {
+      if (c == ' ' || c == '\t') {
+        space = true;
+      } else {
+        if (space && !ins.empty()) ins += ' ';
+        space = false;
+        ins += c;
+      }
+    }
+    if (ins == "endbr64") continue;
+    out[cur].push_back(ins);
+  }
+  return out;
+}
+
+class Codegen : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char dir_tmpl[] = "/tmp/kprim-codegen-XXXXXX";
+    const char* dir = mkdtemp(dir_tmpl);
+    ASSERT_NE(dir, nullptr);
+    const std::string src = std::string(dir) + "/tu.cpp", out = std::string(dir) + "/tu.s";
+    std::ofstream(src) << kTu;
+    const std::string cmd = std::string("'") + KPRIM_CXX + "' -std=c++20 -O2 -S -fno-asynchronous-unwind-tables "
+                            "-fcf-protection=none -I'" KPRIM_INCLUDE_DIR "' -o '" + out + "' '" + src + "' 2>&1";
+    int rc = std::system(cmd.c_str());
+    ASSERT_EQ(rc, 0) << "compile failed: " << cmd;
+    std::stringstream ss;
+    ss << std::ifstream(out).rdbuf();
+    fns_ = parse(ss.str());
+    std::remove(src.c_str());
+    std::remove(out.c_str());
+    rmdir(dir);
+    std::printf("x86-64 code at -O2 (%s):\n", KPRIM_CXX);
+    for (auto& [name, ins] : fns_) {
+      std::printf("  %-28s", name.c_str());
+      for (auto& i : ins) std::printf(" %s;", i.c_str());
+      std::printf("\n");
+    }
+  }
+  static const std::vector<std::string>& fn(const std::string& name) { return fns_[name]; }
+  static bool has(const std::string& name, const std::string& needle) {
+    for (auto& i : fns_[name])
+      if (i.find(needle) != std::string::npos) return true;
+    return false;
+  }
+  static inline std::map<std::string, std::vector<std::string>> fns_;
+};
+
+TEST_F(Codegen, ReadOnceIsOnePlainLoad) {
+  for (const char* f : {"kp_read_once", "kp_read_once_long", "kp_atomic_read", "kp_atomic64_read",
+                        "kp_smp_load_acquire"}) {
+    const auto& ins = fn(f);
+    ASSERT_EQ(ins.size(), 2u) << f;
+    EXPECT_EQ(ins[0].rfind("mov", 0), 0u) << f << ": " << ins[0];
+    EXPECT_NE(ins[0].find("(%rdi)"), std::string::npos) << f << ": " << ins[0];
+    EXPECT_EQ(ins[1], "ret") << f;
+    EXPECT_FALSE(has(f, "lock")) << f;
+  }
+}
+
+TEST_F(Codegen, WriteOnceAndStoreReleaseAreOnePlainStore) {
+  for (const char* f : {"kp_write_once", "kp_atomic_set", "kp_smp_store_release"}) {
+    const auto& ins = fn(f);
+    ASSERT_EQ(ins.size(), 2u) << f;
+    EXPECT_EQ(ins[0].rfind("mov", 0), 0u) << f << ": " << ins[0];
+    EXPECT_FALSE(has(f, "xchg")) << f;
+  }
+}
+
+TEST_F(Codegen, SmpMbIsALockedAddOnTheStackNotMfence) {
+  const auto& ins = fn("kp_smp_mb");
+  ASSERT_EQ(ins.size(), 2u);
+  EXPECT_NE(ins[0].find("lock"), std::string::npos) << ins[0];
+  EXPECT_NE(ins[0].find("add"), std::string::npos) << ins[0];
+  EXPECT_NE(ins[0].find("(%rsp)"), std::string::npos) << ins[0];
+  EXPECT_FALSE(has("kp_smp_mb", "mfence"));
+  EXPECT_TRUE(has("kp_mb", "mfence"));
+}
+
+TEST_F(Codegen, SmpRmbWmbAndMbAfterAtomicEmitNothing) {
+  for (const char* f : {"kp_smp_rmb", "kp_smp_wmb", "kp_smp_mb__after_atomic"}) {
+    ASSERT_EQ(fn(f).size(), 1u) << f;
+    EXPECT_EQ(fn(f)[0], "ret") << f;
+  }
+}
+
+TEST_F(Codegen, RmwOpsAreSingleLockedInstructions) {
+  ASSERT_EQ(fn("kp_atomic_inc").size(), 2u);
+  EXPECT_EQ(fn("kp_atomic_inc")[0].rfind("lock ", 0), 0u) << fn("kp_atomic_inc")[0];
+  EXPECT_TRUE(has("kp_atomic_add_return", "lock xadd"));
+  EXPECT_TRUE(has("kp_atomic_fetch_add_relaxed", "lock xadd"));
+  EXPECT_TRUE(has("kp_atomic_try_cmpxchg", "lock cmpxchg"));
+  EXPECT_FALSE(has("kp_atomic_add_return", "mfence"));
+}
+#else
+TEST(Codegen, OnlyCheckedOnX86_64) { GTEST_SKIP() << "codegen expectations are for x86-64"; }
+#endif
+
+}  // namespace
