@@ -91,6 +91,28 @@ TEST_P(PercpuCounter, ExactSumUnderMigration) {
   EXPECT_EQ(kprim::percpu_counter_compare(up, expect_up), 0);
 }
 
+// Signals land inside the bounded-add sequence (and the fold's exchange): restarts must
+// neither lose nor repeat an add. Runs until a few restarts happened (bounded by signals).
+TEST(PercpuCounterRseq, SignalRestartsKeepSumExact) {
+  if (kprim::percpu_live_path() != kprim::percpu_path::rseq)
+    GTEST_SKIP() << "rseq path not live: " << kprim::percpu_path_name();
+  percpu_counter c;
+  std::int64_t done = 0;
+  const std::uint64_t before = kprim::percpu_rseq_aborts();
+  const unsigned sent = kprim::test::signal_storm(
+      [&](const std::atomic<bool>& stop) {
+        std::int64_t n = 0;
+        while (!stop.load(std::memory_order_relaxed)) {
+          kprim::percpu_counter_add(c, 3);
+          n += 3;
+        }
+        done = n;
+      },
+      [&](unsigned sent) { return sent >= 100 && kprim::percpu_rseq_aborts() - before >= 3; }, 50000);
+  EXPECT_GE(kprim::percpu_rseq_aborts() - before, 3u) << "after " << sent << " signals";
+  EXPECT_EQ(kprim::percpu_counter_sum(c), done);
+}
+
 INSTANTIATE_TEST_SUITE_P(DetectedAndForced, PercpuCounter, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "forced_atomic" : "detected"; });
 

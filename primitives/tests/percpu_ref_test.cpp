@@ -133,6 +133,27 @@ TEST_P(PercpuRef, SwitchModesUnderTraffic) {
 INSTANTIATE_TEST_SUITE_P(Modes, PercpuRef, ::testing::Values(0u, kprim::PERCPU_REF_INIT_ATOMIC),
                          [](const auto& info) { return info.param ? "init_atomic" : "percpu"; });
 
+// Signals land inside the gated per-CPU add of get/put: restarts must keep the count exact,
+// so that after the storm a kill releases the ref at once (only the initial reference left).
+TEST(PercpuRefRseq, SignalRestartsKeepCountExact) {
+  if (!kprim::percpu_ref_percpu_available()) GTEST_SKIP() << "per-CPU mode unavailable";
+  guarded g;
+  ASSERT_TRUE(kprim::percpu_ref_is_percpu(g.ref));
+  const std::uint64_t before = kprim::percpu_rseq_aborts();
+  const unsigned sent = kprim::test::signal_storm(
+      [&](const std::atomic<bool>& stop) {
+        for (unsigned i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+          kprim::percpu_ref_get_many(g.ref, 1 + i % 4);
+          kprim::percpu_ref_put_many(g.ref, 1 + i % 4);
+        }
+      },
+      [&](unsigned sent) { return sent >= 100 && kprim::percpu_rseq_aborts() - before >= 3; }, 50000);
+  EXPECT_GE(kprim::percpu_rseq_aborts() - before, 3u) << "after " << sent << " signals";
+  EXPECT_EQ(g.releases.load(), 0);
+  kprim::percpu_ref_kill(g.ref);
+  EXPECT_EQ(g.releases.load(), 1);
+}
+
 TEST(PercpuRefMode, PercpuWhenRseqLive) {
   if (kprim::percpu_live_path() != kprim::percpu_path::rseq)
     GTEST_SKIP() << "rseq path not live: " << kprim::percpu_path_name();

@@ -1,11 +1,18 @@
 // Shared helpers for the per-CPU tests: threads that keep migrating themselves between the
-// CPUs this process may use (sched_setaffinity), so per-CPU slots change hands mid-stream.
+// CPUs this process may use (sched_setaffinity), so per-CPU slots change hands mid-stream,
+// and a thread signalled over and over, so restartable sequences restart.
 #pragma once
 
 #include "lock_stress.hpp"
 
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -61,6 +68,42 @@ void run_migrating(unsigned threads, unsigned iters, unsigned hop_every, Op op) 
     }
     m.unpin();
   });
+}
+
+namespace detail {
+inline std::atomic<std::uint64_t> signals_handled{0};
+extern "C" inline void count_signal(int) {
+  signals_handled.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace detail
+
+/// signal_storm() - run body(stop) on a new thread (it must loop until `stop`) and send it
+/// SIGUSR1, one signal at a time, each waited for until handled, until until(sent) is true
+/// or max_signals were sent. Returns the signals sent. A signal that lands inside a restartable
+/// sequence restarts it. Bounded by the number of signals, never by time.
+template <class Body, class Until>
+unsigned signal_storm(Body body, Until until, unsigned max_signals) {
+  struct sigaction sa, old;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = detail::count_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, &old);
+  std::atomic<bool> stop{false}, started{false};
+  std::thread t([&] {
+    started.store(true);
+    body(stop);
+  });
+  while (!started.load()) std::this_thread::yield();
+  unsigned sent = 0;
+  for (; sent < max_signals && !until(sent); ++sent) {
+    const std::uint64_t h = detail::signals_handled.load();
+    pthread_kill(t.native_handle(), SIGUSR1);
+    while (detail::signals_handled.load() == h) std::this_thread::yield();
+  }
+  stop.store(true);
+  t.join();
+  sigaction(SIGUSR1, &old, nullptr);
+  return sent;
 }
 
 }  // namespace kprim::test

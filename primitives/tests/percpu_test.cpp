@@ -10,15 +10,12 @@
 
 #include <gtest/gtest.h>
 
-#include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <thread>
 
@@ -161,52 +158,30 @@ TEST_P(PercpuPaths, AbortsOnlyOnRseqPath) {
 INSTANTIATE_TEST_SUITE_P(DetectedAndForced, PercpuPaths, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "forced_atomic" : "detected"; });
 
-std::atomic<std::uint64_t> signals_handled{0};
-extern "C" void count_signal(int) { signals_handled.fetch_add(1, std::memory_order_relaxed); }
-
 // Signals a thread that does nothing but this_cpu_inc: a signal delivered while it is between
 // arming a critical section and committing restarts it. Bounded by signal count, not time:
-// each signal is waited for, and with the thread in a critical section a large share of the
-// time, a few hundred signals give aborts with overwhelming probability.
+// with the thread inside a critical section a good share of the time, a few dozen signals
+// usually suffice; 50000 make a miss practically impossible.
 TEST(PercpuRseq, AbortPathIsTakenAndCounted) {
   if (kprim::percpu_live_path() != kprim::percpu_path::rseq)
     GTEST_SKIP() << "rseq path not live: " << kprim::percpu_path_name();
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof sa);
-  sa.sa_handler = count_signal;
-  sigemptyset(&sa.sa_mask);
-  ASSERT_EQ(sigaction(SIGUSR1, &sa, nullptr), 0);
-
   per_cpu<std::uint64_t> v;
-  std::atomic<bool> stop{false}, started{false};
-  std::atomic<std::uint64_t> worker_aborts{0}, done{0};
-  std::thread worker([&] {
-    started.store(true);
-    std::uint64_t n = 0;
-    while (!stop.load(std::memory_order_relaxed)) {
-      kprim::this_cpu_inc(v);
-      ++n;
-    }
-    worker_aborts.store(kprim::percpu_rseq_aborts_this_thread());
-    done.store(n);
-  });
-  while (!started.load()) std::this_thread::yield();
-
+  std::uint64_t worker_aborts = 0, done = 0;
   const std::uint64_t before = kprim::percpu_rseq_aborts();
-  constexpr unsigned max_signals = 50000;
-  unsigned sent = 0;
-  for (; sent < max_signals && kprim::percpu_rseq_aborts() == before; ++sent) {
-    const std::uint64_t h = signals_handled.load();
-    ASSERT_EQ(pthread_kill(worker.native_handle(), SIGUSR1), 0);
-    while (signals_handled.load() == h) std::this_thread::yield();
-  }
-  stop.store(true);
-  worker.join();
-  signal(SIGUSR1, SIG_DFL);
-
+  const unsigned sent = kprim::test::signal_storm(
+      [&](const std::atomic<bool>& stop) {
+        std::uint64_t n = 0;
+        while (!stop.load(std::memory_order_relaxed)) {
+          kprim::this_cpu_inc(v);
+          ++n;
+        }
+        worker_aborts = kprim::percpu_rseq_aborts_this_thread();
+        done = n;
+      },
+      [&](unsigned) { return kprim::percpu_rseq_aborts() != before; }, 50000);
   EXPECT_GT(kprim::percpu_rseq_aborts(), before) << "no abort after " << sent << " signals";
-  EXPECT_GT(worker_aborts.load(), 0u);
-  EXPECT_EQ(kprim::per_cpu_sum(v), done.load()) << "a restarted increment was lost or doubled";
+  EXPECT_GT(worker_aborts, 0u);
+  EXPECT_EQ(kprim::per_cpu_sum(v), done) << "a restarted increment was lost or doubled";
   std::printf("rseq aborts: %llu after %u signals\n",
               static_cast<unsigned long long>(kprim::percpu_rseq_aborts() - before), sent);
 }

@@ -21,6 +21,8 @@
 // Ordering: every this_cpu_* operation is relaxed (as in the kernel): it orders nothing else,
 // and is a compiler barrier only on the rseq path. Readers of other CPUs' slots
 // (per_cpu_ptr, per_cpu_sum) see each committed update whole (single-copy atomic).
+// Context: any thread glibc created, including inside signal handlers (the kernel restarts an
+// interrupted critical section before the handler runs); never blocks; lock-free.
 #pragma once
 
 #include <kprim/cache.hpp>
