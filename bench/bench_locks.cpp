@@ -5,15 +5,20 @@
 
 #include "ck_peers.h"
 
+#include <kprim/spinlock.hpp>
+
 #include <pthread.h>
 #include <oneapi/tbb/mutex.h>
 #include <oneapi/tbb/queuing_mutex.h>
 #include <oneapi/tbb/spin_mutex.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -106,6 +111,22 @@ struct ck_mcs {
   void unlock(worker& t) { kp_ck_mcs_unlock(&l, &t.node<kp_ck_mcs_node>()); }
 };
 
+/// kprim spinlocks, driven through the kernel verbs.
+template <class L, const char* Name>
+struct kprim_spin {
+  static constexpr const char* name = Name;
+  static constexpr bool exclusive = true;
+  L l;
+  void lock(worker&) { kprim::spin_lock(&l); }
+  void unlock(worker&) { kprim::spin_unlock(&l); }
+};
+constexpr char kprim_qspinlock_name[] = "kprim_qspinlock";
+constexpr char kprim_qspinlock_spin_name[] = "kprim_qspinlock_spin";
+constexpr char kprim_qspinlock_virt_name[] = "kprim_qspinlock_virt";
+constexpr char kprim_ticket_name[] = "kprim_ticket";
+constexpr char kprim_tas_name[] = "kprim_tas";
+constexpr char kprim_ttas_name[] = "kprim_ttas";
+
 // ---- The contender table: every row runs every workload. ----
 template <class... L>
 struct table {};
@@ -114,7 +135,13 @@ using contenders = table<nolock, atomic_fetch_add, pthread_mutex, pthread_spin,
                          std_style<tbb::spin_mutex, tbb_spin_mutex_name>,
                          std_style<tbb::mutex, tbb_mutex_name>, tbb_queuing,
                          ck_simple<kp_ck_ticket_init, kp_ck_ticket_lock, kp_ck_ticket_unlock, ck_ticket_name>,
-                         ck_simple<kp_ck_fas_init, kp_ck_fas_lock, kp_ck_fas_unlock, ck_fas_name>, ck_mcs>;
+                         ck_simple<kp_ck_fas_init, kp_ck_fas_lock, kp_ck_fas_unlock, ck_fas_name>, ck_mcs,
+                         kprim_spin<kprim::qspinlock, kprim_qspinlock_name>,
+                         kprim_spin<kprim::basic_qspinlock<kprim::spin_policy::spin>, kprim_qspinlock_spin_name>,
+                         kprim_spin<kprim::basic_qspinlock<kprim::spin_policy::virt>, kprim_qspinlock_virt_name>,
+                         kprim_spin<kprim::ticket_spinlock, kprim_ticket_name>,
+                         kprim_spin<kprim::tas_spinlock, kprim_tas_name>,
+                         kprim_spin<kprim::ttas_spinlock, kprim_ttas_name>>;
 
 // ---- The generic body. ----
 
@@ -176,9 +203,103 @@ void register_contender(const char* workload) {
   }
 }
 
+/// handover_body<L> - one shared lock; the releaser stamps the clock just before unlock,
+/// and an acquirer that is not the previous holder records now - stamp: the hand-over
+/// latency (unlock to the next owner's return from lock), which FIFO, queueing and sleeping
+/// locks trade against throughput. Published as handover_p50_ns/_p99_ns/_p999_ns and
+/// handover_samples next to the harness's counters. Two clock reads per operation.
+template <class L>
+class handover_body {
+ public:
+  explicit handover_body(unsigned threads) : hist_(threads) {}
+
+  void acquire(worker& t) {
+    s().lock.lock(t);
+    if (s().holder != t.tid && s().holder != no_holder) {
+      const auto dt = kprim::bench::clock::now() - s().unlocked_at;
+      hist_[t.tid]->record(static_cast<std::uint64_t>(std::chrono::nanoseconds(dt).count()));
+    }
+  }
+  void release(worker& t) {
+    s().holder = t.tid;
+    s().unlocked_at = kprim::bench::clock::now();
+    s().lock.unlock(t);
+  }
+  void publish(benchmark::State& state) const {
+    kprim::bench::latency_histogram all;
+    for (const auto& h : hist_) all.merge(*h);
+    state.counters["handover_p50_ns"] = static_cast<double>(all.percentile(0.50));
+    state.counters["handover_p99_ns"] = static_cast<double>(all.percentile(0.99));
+    state.counters["handover_p999_ns"] = static_cast<double>(all.percentile(0.999));
+    state.counters["handover_samples"] = static_cast<double>(all.count());
+  }
+
+ private:
+  static constexpr unsigned no_holder = ~0u;
+  struct slot {
+    L lock;
+    unsigned holder = no_holder;
+    kprim::bench::clock::time_point unlocked_at{};
+  };
+  slot& s() noexcept { return **s_; }
+  std::unique_ptr<kprim::cacheline_padded<slot>> s_ = std::make_unique<kprim::cacheline_padded<slot>>();
+  std::vector<kprim::cacheline_padded<kprim::bench::latency_histogram>> hist_;
+};
+
+/// Contended variants beyond the run-wide --kprim_cs/--kprim_gap: a long critical section
+/// (lock hold time dominates; queueing and sleeping pay off) and work between acquisitions
+/// (lower contention; hand-over and re-acquisition costs show).
+constexpr std::uint32_t long_cs = 1000, gap_work = 1000;
+
+template <class L>
+void register_contended_variant(std::uint32_t cs, std::uint32_t gap) {
+  using namespace kprim::bench;
+  const options& o = current_options();
+  if (cs == o.cs && gap == o.gap) return;  // already the plain contended run
+  for (unsigned n : o.threads) {
+    trial_config cfg = base_config(n);
+    cfg.cs = cs;
+    cfg.gap = gap;
+    case_id id{"locks", "contended", L::name, n,
+               {{"cs", std::to_string(cs)}, {"gap", std::to_string(gap)}, {"locks", std::to_string(o.locks)}}};
+    const unsigned nlocks = o.locks;
+    register_trial(id, cfg, [nlocks] { return std::make_unique<lock_body<L>>(nlocks, false); });
+  }
+}
+
+/// The hand-over workload registers its own benchmark (not register_trial) to add the
+/// hand-over counters after the harness's report(). Needs at least two threads.
+template <class L>
+void register_handover() {
+  using namespace kprim::bench;
+  if constexpr (L::exclusive) {
+    for (unsigned n : current_options().threads) {
+      if (n < 2) continue;
+      const trial_config cfg = base_config(n);
+      case_id id{"locks", "handover", L::name, n, {{"cs", std::to_string(cfg.cs)}, {"gap", std::to_string(cfg.gap)}}};
+      benchmark::RegisterBenchmark(id.name().c_str(),
+                                   [cfg](benchmark::State& state) {
+                                     for (auto _ : state) {
+                                       auto w = std::make_unique<handover_body<L>>(cfg.threads);
+                                       trial_result r = run_trial(cfg, *w);
+                                       report(state, r, cfg.threads);
+                                       if (r.abandoned) (void)w.release();
+                                       else w->publish(state);
+                                     }
+                                   })
+          ->Iterations(1)
+          ->UseManualTime()
+          ->Unit(benchmark::kNanosecond);
+    }
+  }
+}
+
 template <class... L>
 void register_table(table<L...>) {
   for (const char* w : {"uncontended", "contended"}) (register_contender<L>(w), ...);
+  (register_contended_variant<L>(long_cs, 0), ...);
+  (register_contended_variant<L>(0, gap_work), ...);
+  (register_handover<L>(), ...);
 }
 
 void register_all() { register_table(contenders{}); }
