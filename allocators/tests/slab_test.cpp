@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -292,6 +293,27 @@ TEST(Slab, TypedFront) {
   EXPECT_LE(info.active_objs, 1000u + 2 * info.magazine_rounds);
   for (point* p : v) cache.destroy(p);
   cache.destroy(nullptr);
+}
+
+}  // namespace
+
+namespace {
+
+struct picky {
+  explicit picky(int v) : value(v) {
+    if (v < 0) throw std::invalid_argument("negative");
+  }
+  int value;
+};
+
+TEST(Slab, TypedFrontFreesWhenTheConstructorThrows) {
+  kmem_cache<picky> cache("picky");
+  picky* ok = cache.create(1);
+  EXPECT_THROW((void)cache.create(-1), std::invalid_argument);
+  cache.destroy(ok);
+  cache.shrink();
+  EXPECT_EQ(cache.info().active_objs, 0u);  // the failed object went back too
+  EXPECT_EQ(kmem_cache_size(cache.raw()), sizeof(picky));
 }
 
 }  // namespace
