@@ -5,6 +5,7 @@
 
 #include "ck_peers.h"
 
+#include <kprim/mutex.hpp>
 #include <kprim/spinlock.hpp>
 
 #include <pthread.h>
@@ -127,6 +128,15 @@ constexpr char kprim_ticket_name[] = "kprim_ticket";
 constexpr char kprim_tas_name[] = "kprim_tas";
 constexpr char kprim_ttas_name[] = "kprim_ttas";
 
+/// The kernel mutex, through mutex_lock()/mutex_unlock().
+struct kprim_mutex {
+  static constexpr const char* name = "kprim_mutex";
+  static constexpr bool exclusive = true;
+  kprim::mutex m;
+  void lock(worker&) { kprim::mutex_lock(&m); }
+  void unlock(worker&) { kprim::mutex_unlock(&m); }
+};
+
 // ---- The contender table: every row runs every workload. ----
 template <class... L>
 struct table {};
@@ -141,7 +151,7 @@ using contenders = table<nolock, atomic_fetch_add, pthread_mutex, pthread_spin,
                          kprim_spin<kprim::basic_qspinlock<kprim::spin_policy::virt>, kprim_qspinlock_virt_name>,
                          kprim_spin<kprim::ticket_spinlock, kprim_ticket_name>,
                          kprim_spin<kprim::tas_spinlock, kprim_tas_name>,
-                         kprim_spin<kprim::ttas_spinlock, kprim_ttas_name>>;
+                         kprim_spin<kprim::ttas_spinlock, kprim_ttas_name>, kprim_mutex>;
 
 // ---- The generic body. ----
 

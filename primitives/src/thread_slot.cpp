@@ -9,8 +9,6 @@
 
 namespace kprim::detail {
 
-thread_local unsigned this_slot = no_slot;
-
 namespace {
 
 struct slot_table {

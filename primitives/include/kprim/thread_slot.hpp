@@ -15,7 +15,9 @@ inline constexpr unsigned max_thread_slots = (1u << 14) - 1;
 
 namespace detail {
 inline constexpr unsigned no_slot = ~0u;
-extern thread_local unsigned this_slot;
+// Defined here with a constant initialiser so every TU reads it directly (an extern
+// thread_local defined elsewhere goes through GCC's TLS wrapper, which UBSan flags as null).
+inline thread_local unsigned this_slot = no_slot;
 [[gnu::cold]] unsigned thread_slot_acquire() noexcept;
 }  // namespace detail
 

@@ -26,8 +26,9 @@ namespace kprim {
 
 enum class spin_policy : unsigned char { spin, yield, virt };
 
-/// Rounds of cpu_relax() before the first sched_yield(): with `pause` at tens of cycles, a few
-/// microseconds, the order of a context switch, so a running holder is never yielded to.
+/// Rounds of cpu_relax() before the first sched_yield(): about 10 us where `pause` costs
+/// 70-90 ns (the 2-vCPU EPYC VM of /work/shared/METHOD.md; bare-metal Zen is ~20 ns), a few
+/// context switches' worth, so a holder that is running is rarely yielded to.
 inline constexpr unsigned spin_then_yield_limit = 128;
 
 /// spin_wait<P> - one waiting loop's state. relax() is called once per failed poll.

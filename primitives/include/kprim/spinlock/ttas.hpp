@@ -11,7 +11,7 @@
 namespace kprim {
 
 /// Backoff after a failed exchange doubles from 1 up to this many cpu_relax() rounds.
-inline constexpr unsigned ttas_backoff_max = 1024;
+inline constexpr unsigned ttas_backoff_max = 64;
 
 namespace detail {
 /// ttas_wait() - the contended path: poll until free, exchange, back off on failure.
