@@ -106,6 +106,12 @@ def _cmd_history(args):
     return history.run_history(args, ROOT)
 
 
+def _cmd_callgrind(args):
+    """``callgrind``: instructions per operation of threads:1 benchmarks, to a results file."""
+    from . import callgrind
+    return callgrind.run_callgrind(args)
+
+
 def _cmd_report(args):
     """``report``: plots plus index.html; print the page's path."""
     from . import report
@@ -179,6 +185,16 @@ def build_parser():
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     p.set_defaults(func=_cmd_history)
 
+    p = sub.add_parser("callgrind",
+                       help="instructions/op of threads:1 benchmarks under valgrind (for gate)")
+    p.add_argument("--binary", required=True, help="a bench_* binary")
+    p.add_argument("--out", required=True, help="results file to write (never overwritten)")
+    p.add_argument("--filter", help="Google Benchmark filter regex")
+    p.add_argument("--trial-ms", type=_count, default=50, help="trial length (default 50)")
+    p.add_argument("--bench-arg", action="append", default=[], metavar="ARG",
+                   help="extra argument for the binary (repeatable), e.g. --bench-arg=--kprim_cs=10")
+    p.set_defaults(func=_cmd_callgrind)
+
     p = sub.add_parser("report", help="static HTML report plots/<machine-id>/index.html")
     p.add_argument("file", nargs="?", help="results file (default: newest under results/)")
     p.add_argument("--out", help="output directory (default plots/<machine-id>/)")
@@ -187,7 +203,7 @@ def build_parser():
 
 
 #: Options whose value may itself start with ``--`` (recorded command lines).
-_VERBATIM_OPTIONS = ("--run-args", "--rerun")
+_VERBATIM_OPTIONS = ("--run-args", "--rerun", "--bench-arg")
 
 
 def _join_verbatim(argv):

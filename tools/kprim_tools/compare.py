@@ -27,7 +27,8 @@ class Metric:
 
     ``kind`` is ``absolute`` (a counter, ``counter``), ``ratio`` (same-run throughput over
     the ``reference`` contender's) or ``scaling`` (throughput at N over N x throughput at 1).
-    ``words`` names the verdicts for a higher and a lower value.
+    ``words`` names the verdicts for a higher and a lower value. ``exact`` marks a
+    deterministic count (no significance test, see :func:`kprim_tools.stats.judge`).
     """
 
     key: str
@@ -37,6 +38,7 @@ class Metric:
     reference: str = ""
     words: tuple = ("FASTER", "SLOWER")
     scale: float = 1.0
+    exact: bool = False
 
     def one_run(self, cases, name):
         """Samples of this metric for benchmark ``name`` in one run's ``{base: Case}``.
@@ -88,6 +90,9 @@ def ratio(reference):
 
 SCALING = Metric("scaling_efficiency", "scaling",
                  "scaling efficiency: ops/s at N / (N x ops/s at 1)")
+INSTRUCTIONS = Metric("instructions_per_op", "absolute",
+                      "callgrind instructions per operation (lower is better)",
+                      counter="instructions_per_op", words=("SLOWER", "FASTER"), exact=True)
 FAIRNESS = Metric("fairness", "absolute", "Jain fairness index", counter="fairness",
                   words=("FAIRER", "LESS_FAIR"))
 
@@ -110,7 +115,7 @@ def judge_row(name, metric, a_runs, b_runs, tolerance, alpha):
     if not a or not b:
         row["verdict"] = ONLY_IN_B if not a else ONLY_IN_A
         return row
-    verdict = judge(a, b, tolerance, alpha)
+    verdict = judge(a, b, tolerance, alpha, metric.exact)
     word = {HIGHER: metric.words[0], LOWER: metric.words[1]}.get(verdict.verdict,
                                                                   verdict.verdict)
     row.update(change=verdict.change, p_value=verdict.p_value, verdict=word)
@@ -137,7 +142,9 @@ def run_info(results):
 def compare_pair(a, b, reference, absolute_across, tolerance, alpha, pattern):
     """Compare run ``b`` against baseline ``a`` (both Results); return a comparison dict."""
     same = bool(a.fingerprint) and a.fingerprint == b.fingerprint
-    if same:
+    if a.callgrind and b.callgrind:
+        metrics = [INSTRUCTIONS]
+    elif same:
         metrics = [absolute()]
     else:
         metrics = [ratio(reference), SCALING, FAIRNESS]
@@ -154,8 +161,10 @@ def compare_pair(a, b, reference, absolute_across, tolerance, alpha, pattern):
             if row is not None:
                 rows.append(row)
         tables.append({"metric": metric.key, "title": metric.title, "rows": rows})
-    return {"a": run_info(a), "b": run_info(b), "same_machine": same,
-            "mode": "absolute" if same else "same-run figures", "tables": tables}
+    mode = "instructions" if metrics == [INSTRUCTIONS] else \
+        "absolute" if same else "same-run figures"
+    return {"a": run_info(a), "b": run_info(b), "same_machine": same, "mode": mode,
+            "tables": tables}
 
 
 def compare_runs(runs, reference="std_mutex", absolute=False, tolerance=0.05, alpha=0.05,
@@ -196,8 +205,10 @@ def render(report, fmt="table"):
         a, b = comp["a"], comp["b"]
         head = (f"A = {a['path']} ({a['machine_id']}, git {a['git_sha']})\n"
                 f"B = {b['path']} ({b['machine_id']}, git {b['git_sha']})\n")
-        head += ("same machine: absolute comparison" if comp["same_machine"] else
-                 "DIFFERENT machines: same-run ratios, scaling efficiency and fairness only")
+        head += {"instructions": "callgrind instruction counts (deterministic, no test)",
+                 "absolute": "same machine: absolute comparison"}.get(
+                     comp["mode"], "DIFFERENT machines: same-run ratios, scaling efficiency "
+                                   "and fairness only")
         out.append(("**" + head.replace("\n", "**  \n**") + "**") if markdown else head)
         counts = {}
         for table in comp["tables"]:

@@ -4,7 +4,9 @@ Each benchmark gets a verdict: SAME, FASTER, SLOWER or UNKNOWN (plus NEW, MISSIN
 SKIPPED rows that never fail the gate). The figure gated is, by default (``metric: auto``),
 the same-run throughput ratio to the reference contender (``std_mutex``), stable across noisy
 CI hosts; the reference itself and families without it are gated on absolute ``ops_per_s``
-when both runs come from the same machine and SKIPPED otherwise. Tolerances come from the
+when both runs come from the same machine and SKIPPED otherwise. Two callgrind files
+(``kbench_results.py callgrind``) are gated on instructions per operation, exactly, with the
+rules' ``instructions_tolerance``. Tolerances come from the
 versioned ``results/thresholds.json`` (format in results/SCHEMA.md). UNKNOWN benchmarks are
 re-measured by ``--rerun CMD`` at most ``max_reruns`` times; the new repetitions are pooled
 with the current run's. Exit status: 0 no regression, 1 regression (a SLOWER, or with
@@ -19,7 +21,7 @@ import subprocess
 import tempfile
 
 from . import THRESHOLDS_VERSION, KbenchError
-from .compare import absolute, ratio, run_info, short, judge_row, union_names
+from .compare import INSTRUCTIONS, absolute, judge_row, ratio, run_info, short, union_names
 from .results import load
 from .tables import fmt_change, fmt_p, fmt_summary, render
 
@@ -41,6 +43,9 @@ def _check_params(obj, path, where):
            path, f"{where}.tolerance must be a number in [0, 10)")
     _check(obj.get("metric", "auto") in ("auto", "ratio", "ops_per_s"), path,
            f"{where}.metric must be auto, ratio or ops_per_s")
+    itol = obj.get("instructions_tolerance", 0.01)
+    _check(isinstance(itol, (int, float)) and not isinstance(itol, bool) and 0 <= itol < 10,
+           path, f"{where}.instructions_tolerance must be a number in [0, 10)")
     _check(isinstance(obj.get("ignore", False), bool), path, f"{where}.ignore must be true/false")
 
 
@@ -84,15 +89,19 @@ def load_thresholds(path):
             "default": doc.get("default", {}), "rules": compiled}
 
 
-def settings_for(thresholds, base):
-    """``(tolerance, metric, ignore)`` for one benchmark: first matching rule, else default."""
+def settings_for(thresholds, base, callgrind=False):
+    """``(tolerance, metric, ignore)`` for one benchmark: first matching rule, else default.
+
+    With ``callgrind`` the tolerance is the rule's ``instructions_tolerance`` (default 0.01).
+    """
     chosen = thresholds["default"]
     for pattern, rule in thresholds["rules"]:
         if pattern.search(base):
             chosen = {**thresholds["default"], **rule}
             break
-    return (float(chosen.get("tolerance", 0.1)), chosen.get("metric", "auto"),
-            bool(chosen.get("ignore", False)))
+    tolerance = chosen.get("instructions_tolerance", 0.01) if callgrind else \
+        chosen.get("tolerance", 0.1)
+    return float(tolerance), chosen.get("metric", "auto"), bool(chosen.get("ignore", False))
 
 
 class Gate:
@@ -103,6 +112,7 @@ class Gate:
         self.baseline, self.current, self.thresholds = baseline, current, thresholds
         self.same_machine = bool(baseline.fingerprint) and \
             baseline.fingerprint == current.fingerprint
+        self.callgrind = baseline.callgrind and current.callgrind
         self.base_runs = [baseline.cases()]
         self.cur_runs = [current.cases()]
         self.reruns = 0
@@ -112,6 +122,8 @@ class Gate:
 
     def _metric(self, name, choice):
         """The Metric gating ``name`` under the rule's ``choice``, or ``None`` (not gateable)."""
+        if self.callgrind:
+            return INSTRUCTIONS
         reference = self.thresholds["reference"]
         has_ref = all(name.with_contender(reference).base in runs[0]
                       for runs in (self.base_runs, self.cur_runs))
@@ -121,7 +133,7 @@ class Gate:
 
     def _judge(self, name):
         """One gate row for benchmark ``name`` from the pooled runs."""
-        tolerance, choice, ignore = settings_for(self.thresholds, name.base)
+        tolerance, choice, ignore = settings_for(self.thresholds, name.base, self.callgrind)
         in_base, in_cur = name.base in self.base_runs[0], name.base in self.cur_runs[0]
         row = {"benchmark": name.base, "name": name, "metric": "-", "a": None, "b": None,
                "change": None, "p_value": None, "tolerance": tolerance}
@@ -213,8 +225,9 @@ def markdown_report(gate, strict=False):
              + (f", pooled with {gate.reruns} re-run(s)" if gate.reruns else ""),
              f"- {'same machine' if gate.same_machine else 'different machines'}; thresholds "
              f"`{gate.thresholds['path']}` (version {gate.thresholds['version']}), "
-             f"alpha {gate.thresholds['alpha']}; ratios are to "
-             f"`{gate.thresholds['reference']}` in the same run", ""]
+             + ("callgrind instructions per operation, compared exactly" if gate.callgrind else
+                f"alpha {gate.thresholds['alpha']}; ratios are to "
+                f"`{gate.thresholds['reference']}` in the same run"), ""]
 
     def table(selected):
         """The report's Markdown table of ``selected`` rows."""

@@ -162,6 +162,11 @@ class Results:
         return str(self.context.get("kprim_fingerprint") or "")
 
     @property
+    def callgrind(self):
+        """True for a file written by ``kbench_results.py callgrind`` (instruction counts)."""
+        return bool(self.context.get("kprim_callgrind"))
+
+    @property
     def pus(self):
         """Processing units of the machine: ``kprim_pus``, else ``num_cpus``, else ``None``."""
         for key in ("kprim_pus", "num_cpus"):

@@ -9,6 +9,9 @@ with baseline samples ``a`` and new samples ``b``:
   gives ``p < alpha`` (the difference is both large and unlikely to be noise);
 - ``UNKNOWN`` otherwise: large but not significant, e.g. too few repetitions (with 3 and 3
   the smallest possible p is 0.1), which is what ``gate --rerun`` resolves.
+
+For an exact (deterministic) figure such as a callgrind instruction count no test is needed:
+beyond tolerance is ``HIGHER``/``LOWER`` at once.
 """
 
 import math
@@ -88,10 +91,11 @@ class Judgement:
     verdict: str
 
 
-def judge(a, b, tolerance, alpha):
+def judge(a, b, tolerance, alpha, exact=False):
     """Apply the verdict rule in this module's docstring to samples ``a`` (old) and ``b`` (new).
 
-    Both must be non-empty; a zero baseline median gives ``UNKNOWN`` with no change.
+    Both must be non-empty; a zero baseline median gives ``UNKNOWN`` with no change. With
+    ``exact`` the samples are deterministic counts and the significance test is skipped.
     """
     med_a, med_b = median(a), median(b)
     if not med_a:
@@ -100,6 +104,6 @@ def judge(a, b, tolerance, alpha):
     p = mann_whitney_p(a, b)
     if abs(change) <= tolerance:
         return Judgement(change, p, SAME)
-    if p is not None and p < alpha:
+    if exact or (p is not None and p < alpha):
         return Judgement(change, p, HIGHER if change > 0 else LOWER)
     return Judgement(change, p, UNKNOWN)

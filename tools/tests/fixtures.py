@@ -101,11 +101,11 @@ ROOT = os.path.dirname(TOOLS)
 PYTHON = "/usr/bin/python3"
 
 
-def cli(*args, cwd=None, timeout=300):
+def cli(*args, cwd=None, timeout=300, env=None):
     """Run ``tools/kbench_results.py ARGS`` with Debian's Python; return the CompletedProcess."""
     import subprocess
     return subprocess.run([PYTHON, os.path.join(TOOLS, "kbench_results.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+                          capture_output=True, text=True, timeout=timeout, check=False, env=env)
 
 
 class ErrorAssertions:
