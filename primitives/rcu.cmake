@@ -49,3 +49,5 @@ if(TARGET test_rcu)
   endforeach()
 endif()
 
+# RCU lists, hlists and the hash table (kprim/rculist.hpp, kprim/rcu_hashtable.hpp).
+kprim_add_test(test_rculist SOURCES tests/rculist_test.cpp LIBS kprim::rcu TIMEOUT 120)
