@@ -139,8 +139,18 @@ def run_info(results):
             "date": str(ctx.get("date", ""))}
 
 
+def check_kinds(a, b):
+    """Raise :class:`KbenchError` unless ``a`` and ``b`` are both timing or both callgrind
+    files (valgrind's timings are meaningless next to real ones)."""
+    if a.callgrind != b.callgrind:
+        cg = a if a.callgrind else b
+        raise KbenchError(f"{cg.path} holds callgrind instruction counts; compare it only with "
+                          "another callgrind file")
+
+
 def compare_pair(a, b, reference, absolute_across, tolerance, alpha, pattern):
     """Compare run ``b`` against baseline ``a`` (both Results); return a comparison dict."""
+    check_kinds(a, b)
     same = bool(a.fingerprint) and a.fingerprint == b.fingerprint
     if a.callgrind and b.callgrind:
         metrics = [INSTRUCTIONS]

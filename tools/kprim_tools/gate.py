@@ -21,7 +21,8 @@ import subprocess
 import tempfile
 
 from . import THRESHOLDS_VERSION, KbenchError
-from .compare import INSTRUCTIONS, absolute, judge_row, ratio, run_info, short, union_names
+from .compare import (INSTRUCTIONS, absolute, check_kinds, judge_row, ratio, run_info, short,
+                      union_names)
 from .results import load
 from .tables import fmt_change, fmt_p, fmt_summary, render
 
@@ -109,6 +110,7 @@ class Gate:
 
     def __init__(self, baseline, current, thresholds):
         """``baseline`` and ``current`` are Results; ``thresholds`` from :func:`load_thresholds`."""
+        check_kinds(baseline, current)
         self.baseline, self.current, self.thresholds = baseline, current, thresholds
         self.same_machine = bool(baseline.fingerprint) and \
             baseline.fingerprint == current.fingerprint

@@ -62,6 +62,10 @@ class BenchName:
         """(family, workload, contender, case_params): one line of a scaling curve."""
         return (self.family, self.workload, self.contender, self.case_params)
 
+    def without_aggregate(self):
+        """The same benchmark as a repetition name (no aggregate suffix)."""
+        return BenchName(self.family, self.workload, self.contender, self.params)
+
     def with_contender(self, contender):
         """The same benchmark for another contender (same run, same parameters)."""
         return BenchName(self.family, self.workload, contender, self.params, self.aggregate)
@@ -180,7 +184,7 @@ class Results:
         """``{base name: Case}`` in file order, built from repetitions (see :class:`Case`)."""
         cases, aggregates = {}, {}
         for entry, name in zip(self.benchmarks, self.names):
-            case = cases.setdefault(name.base, Case(BenchName(*name.series[:3], name.params)))
+            case = cases.setdefault(name.base, Case(name.without_aggregate()))
             if name.aggregate is not None or entry.get("run_type") == "aggregate":
                 aggregates.setdefault(name.base, {})[name.aggregate or
                                                      entry.get("aggregate_name")] = entry

@@ -102,6 +102,10 @@ class CallgrindTest(unittest.TestCase, fx.ErrorAssertions):
         proc = fx.cli("compare", base, slow)
         self.assertIn("callgrind instruction counts", proc.stdout)
         self.assertOneLineError(self.measure(base, 1.0), "already exists")
+        timing = fx.write(self.dir, "timing.json", fx.document())
+        self.assertOneLineError(fx.cli("gate", "--baseline", base, "--current", timing),
+                                "callgrind")
+        self.assertOneLineError(fx.cli("compare", timing, base), "callgrind")
 
     def test_missing_binary(self):
         self.assertOneLineError(fx.cli("callgrind", "--binary", "/nonexistent/bench",
