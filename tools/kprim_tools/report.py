@@ -25,7 +25,7 @@ FACTS = ("kprim_machine_id", "kprim_cpu_model", "kprim_packages", "kprim_cores",
 STYLE = """body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 8px}
 td{text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}
-h2{border-bottom:1px solid #ddd}"""
+h2{border-bottom:1px solid #ddd}table.facts td{text-align:left}table.facts td+td{overflow-wrap:anywhere}table.facts td:first-child{white-space:nowrap}"""
 
 
 def newest_run(results_dir):
@@ -42,12 +42,13 @@ def newest_run(results_dir):
     return max(found)[1]
 
 
-def _table(headers, rows):
-    """An HTML table (cells escaped)."""
+def _table(headers, rows, css_class=None):
+    """An HTML table (cells escaped), with ``css_class`` when given."""
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
                    for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    attr = f" class='{css_class}'" if css_class else ""
+    return f"<table{attr}><tr>{head}</tr>{body}</table>"
 
 
 def render_html(results, images):
@@ -58,7 +59,7 @@ def render_html(results, images):
              f"</title><style>{STYLE}</style></head><body><h1>{esc(title)}</h1>",
              f"<p>From <code>{esc(results.path)}</code>.</p>", "<h2>Machine and run</h2>",
              _table(["key", "value"], [[k, results.context[k]] for k in FACTS
-                                      if k in results.context])]
+                                      if k in results.context], "facts")]
     tables = summary_tables(results)
     parts.append(f"<h2>Summary</h2><p>{esc(headline(results, 'ops_per_s'))}</p>")
     for table_title, headers, rows in tables:
