@@ -61,7 +61,13 @@ inline void list_add_tail_rcu(list_head* n, list_head* head) noexcept { __list_a
 /// before; do not reuse it (or list_del_init() it) until then either. Context: update side,
 /// serialised. Cost: O(1).
 inline void list_del_rcu(list_head* entry) noexcept {
-  __list_del_entry(entry);
+  if (!detail::list_del_entry_valid(entry)) return;
+  list_head* prev = entry->prev;
+  list_head* next = entry->next;
+  next->prev = prev;
+  // A reader may reach `next` through this store for the first time: release, so next's
+  // contents are visible to it (free on x86-64; the kernel relies on address dependencies).
+  rcu_assign_pointer(prev->next, next);
   entry->prev = detail::poison<list_head>(0x122);
 }
 
@@ -115,10 +121,18 @@ inline void hlist_add_behind_rcu(hlist_node* n, hlist_node* prev) noexcept {
   if (n->next) write_once(n->next->pprev, &n->next);
 }
 
+/// __hlist_del_rcu() - unlink n; the store that bypasses it is a release (as in list_del_rcu()).
+inline void __hlist_del_rcu(hlist_node* n) noexcept {
+  hlist_node* next = n->next;
+  hlist_node** pprev = n->pprev;
+  rcu_assign_pointer(*pprev, next);
+  if (next) write_once(next->pprev, pprev);
+}
+
 /// hlist_del_rcu() - unlink n; n->next stays intact for readers standing on n, pprev is
 /// poisoned. Free n after a grace period. Context: update side, serialised. Cost: O(1).
 inline void hlist_del_rcu(hlist_node* n) noexcept {
-  __hlist_del(n);
+  __hlist_del_rcu(n);
   write_once(n->pprev, detail::poison<hlist_node*>(0x122));
 }
 
@@ -126,7 +140,7 @@ inline void hlist_del_rcu(hlist_node* n) noexcept {
 /// n->next intact for readers. n may be re-added only after a grace period.
 inline void hlist_del_init_rcu(hlist_node* n) noexcept {
   if (!hlist_unhashed(n)) {
-    __hlist_del(n);
+    __hlist_del_rcu(n);
     write_once(n->pprev, static_cast<hlist_node**>(nullptr));
   }
 }
