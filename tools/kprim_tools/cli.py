@@ -192,7 +192,8 @@ def build_parser():
     p.add_argument("--filter", help="Google Benchmark filter regex")
     p.add_argument("--trial-ms", type=_count, default=50, help="trial length (default 50)")
     p.add_argument("--bench-arg", action="append", default=[], metavar="ARG",
-                   help="extra argument for the binary (repeatable), e.g. --bench-arg=--kprim_cs=10")
+                   help="extra argument for the binary (repeatable), e.g. --bench-arg "
+                        "--kprim_cs=10")
     p.set_defaults(func=_cmd_callgrind)
 
     p = sub.add_parser("report", help="static HTML report plots/<machine-id>/index.html")

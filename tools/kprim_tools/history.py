@@ -164,7 +164,8 @@ def render_history(entries, fmt):
                      cps])
     return render(["benchmark", "machine", "runs", "first median", "last median", "change",
                    "change points"], rows, fmt == "markdown",
-                  title=f"history of {entries[0]['metric']}" + (" (Mops/s)" if scale > 1 else ""))
+                  title=f"history of {entries[0]['metric']}"
+                  + (" (Mops/s)" if scale > 1 else ""))
 
 
 def run_history(args, root):

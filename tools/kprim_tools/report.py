@@ -25,7 +25,8 @@ FACTS = ("kprim_machine_id", "kprim_cpu_model", "kprim_packages", "kprim_cores",
 STYLE = """body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 8px}
 td{text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}
-h2{border-bottom:1px solid #ddd}table.facts td{text-align:left}table.facts td+td{overflow-wrap:anywhere}table.facts td:first-child{white-space:nowrap}"""
+h2{border-bottom:1px solid #ddd}table.facts td{text-align:left}
+table.facts td+td{overflow-wrap:anywhere}table.facts td:first-child{white-space:nowrap}"""
 
 
 def newest_run(results_dir):

@@ -76,7 +76,8 @@ def benchmarks(family="locks", workload="contended", speeds=None, threads=(1, 2,
             name += f"/{params}" if params else ""
             name += "/iterations:1/manual_time"
             values = [base * (t ** scaling) * slow.get(contender, 1.0) *
-                      WOBBLE[(r + wobble_offset + 3 * index) % len(WOBBLE)] for r in range(repetitions)]
+                      WOBBLE[(r + wobble_offset + 3 * index) % len(WOBBLE)]
+                      for r in range(repetitions)]
             out += [entry(name, v, t, r, repetitions) for r, v in enumerate(values)]
             out += aggregates(name, values, t, repetitions)
     return out

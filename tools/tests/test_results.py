@@ -30,7 +30,8 @@ class ParseNameTest(unittest.TestCase):
         self.assertIsNone(name.aggregate)
 
     def test_aggregate_suffix_and_base(self):
-        name = res.parse_name("atomics/uncontended/nolock/threads:1/iterations:1/manual_time_median")
+        name = res.parse_name("atomics/uncontended/nolock/threads:1"
+                              "/iterations:1/manual_time_median")
         self.assertEqual(name.aggregate, "median")
         self.assertEqual(name.base, "atomics/uncontended/nolock/threads:1/iterations:1/manual_time")
 
