@@ -160,8 +160,8 @@ def render_history(entries, fmt):
         cps = ", ".join(f"{cp['sha'][:7]} {fmt_change(cp['change'])}"
                         for cp in e["change_points"]) or "-"
         rows.append([short(e["benchmark"]), e["machine_id"], str(e["runs"]),
-                     fmt_number(e["first"] / scale), fmt_number(e["last"] / scale), fmt_change(e["change"]),
-                     cps])
+                     fmt_number(e["first"] / scale), fmt_number(e["last"] / scale),
+                     fmt_change(e["change"]), cps])
     return render(["benchmark", "machine", "runs", "first median", "last median", "change",
                    "change points"], rows, fmt == "markdown",
                   title=f"history of {entries[0]['metric']}"
