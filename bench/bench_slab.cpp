@@ -1,0 +1,487 @@
+// bench_slab: kprim's kmem_cache and kmalloc against general-purpose allocators. One generic
+// body per workload over a contender table; each contender is a small alloc/free adapter.
+// General allocators replace malloc for a whole process, so each runs in a process of its own:
+// LD_PRELOAD selects it, --kprim_malloc=<label> names it (and is verified at start-up), and
+// bench/bench_slab.runs lists the processes that `./kbench run` gathers into one results file.
+// For lock benchmarks see bench_locks; this family measures allocation only.
+#include <kprim/bench/registry.hpp>
+#include <kprim/kmalloc.hpp>
+#include <kprim/slab.hpp>
+
+#include <dlfcn.h>
+#include <malloc.h>
+
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <memory_resource>
+#include <new>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using kprim::bench::worker;
+
+// ---- The process's malloc: which allocator LD_PRELOAD put in, checked at start-up ----------
+
+/// One general-purpose allocator: its label, a symbol only it exports (probed through
+/// dlsym(RTLD_DEFAULT)), the library that must define malloc, and how to make it give
+/// freed memory back to the OS (the "shrink" step of the memory benchmark).
+struct malloc_impl {
+  const char* label;
+  const char* probe;    ///< nullptr for glibc
+  const char* library;  ///< substring of the path of the object that defines malloc
+  const char* preload;  ///< what to LD_PRELOAD (for the error message)
+};
+constexpr malloc_impl malloc_impls[] = {
+    {"glibc", nullptr, "libc.so", ""},
+    {"jemalloc", "mallctl", "libjemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"},
+    {"tcmalloc", "tc_malloc", "libtcmalloc", "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"},
+    {"mimalloc", "mi_version", "libmimalloc", "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"},
+    {"tbbmalloc", "scalable_malloc", "libtbbmalloc", "/usr/lib/x86_64-linux-gnu/libtbbmalloc_proxy.so.2"},
+};
+const malloc_impl* g_malloc = &malloc_impls[0];
+
+template <class F>
+F* find_symbol(const char* name) {
+  return reinterpret_cast<F*>(dlsym(RTLD_DEFAULT, name));
+}
+
+/// verify_malloc() - empty when malloc really is `m`'s; otherwise one line saying what is wrong.
+std::string verify_malloc(const malloc_impl& m) {
+  Dl_info info{};
+  void* sym = dlsym(RTLD_DEFAULT, "malloc");
+  const char* where = sym && dladdr(sym, &info) && info.dli_fname ? info.dli_fname : "(unknown)";
+  const bool probe_ok = m.probe == nullptr || dlsym(RTLD_DEFAULT, m.probe) != nullptr;
+  if (probe_ok && std::strstr(where, m.library) != nullptr) return {};
+  std::string msg = std::string("--kprim_malloc=") + m.label + " but malloc comes from " + where;
+  if (*m.preload) msg += std::string(": run with LD_PRELOAD=") + m.preload;
+  else msg += ": run without LD_PRELOAD";
+  return msg;
+}
+
+/// release_free_memory() - ask the process's malloc to return freed memory to the OS.
+void release_free_memory() {
+  const std::string_view l = g_malloc->label;
+  if (l == "glibc") {
+    malloc_trim(0);
+  } else if (l == "jemalloc") {
+    if (auto* f = find_symbol<int(const char*, void*, std::size_t*, void*, std::size_t)>("mallctl"))
+      f("arena.4096.purge", nullptr, nullptr, nullptr, 0);  // MALLCTL_ARENAS_ALL
+  } else if (l == "tcmalloc") {
+    if (auto* f = find_symbol<void()>("MallocExtension_ReleaseFreeMemory")) f();
+  } else if (l == "mimalloc") {
+    if (auto* f = find_symbol<void(bool)>("mi_collect")) f(true);
+  } else if (l == "tbbmalloc") {
+    if (auto* f = find_symbol<int(int, void*)>("scalable_allocation_command")) f(0, nullptr);  // CLEAN_ALL_BUFFERS
+  }
+}
+
+// ---- Objects with an expensive constructor --------------------------------------------------
+
+struct heavy {
+  std::uint64_t words[32];  // 256 bytes
+};
+/// heavy_ctor() - about a thousand cycles of dependent multiply-adds: an object whose set-up
+/// costs far more than its allocation (Bonwick's case for constructed-state caching).
+void heavy_ctor(void* p) {
+  auto* h = static_cast<heavy*>(p);
+  std::uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (auto& w : h->words) {
+    for (int r = 0; r < 4; ++r) x = x * 6364136223846793005ull + 1442695040888963407ull;
+    w = x;
+  }
+}
+
+// ---- Contender adapters --------------------------------------------------------------------
+
+/// What a contender is built for: the object size it serves, the constructor its objects need
+/// (run by the cache itself when `runs_ctor`), and the trial's thread count.
+struct setup {
+  std::size_t size;
+  void (*ctor)(void*);
+  unsigned threads;
+};
+
+struct kprim_kmem_cache {
+  static constexpr const char* name() { return "kprim_kmem_cache"; }
+  static constexpr bool fixed_size = true, runs_ctor = true, remote_frees = true;
+  kprim::kmem_cache_t* s;
+  explicit kprim_kmem_cache(const setup& st) : s(kprim::kmem_cache_create("bench", st.size, 0, 0, st.ctor)) {}
+  ~kprim_kmem_cache() { kprim::kmem_cache_destroy(s); }
+  void* alloc(worker&, std::size_t) { return kprim::kmem_cache_alloc(s, kprim::GFP_KERNEL); }
+  void free(worker&, void* p, std::size_t) { kprim::kmem_cache_free(s, p); }
+  void shrink() { kprim::kmem_cache_shrink(s); }
+};
+
+struct kprim_kmalloc {
+  static constexpr const char* name() { return "kprim_kmalloc"; }
+  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true;
+  explicit kprim_kmalloc(const setup&) {}
+  void* alloc(worker&, std::size_t n) { return kprim::kmalloc(n, kprim::GFP_KERNEL); }
+  void free(worker&, void* p, std::size_t) { kprim::kfree(p); }
+  void shrink() {
+    for (auto& c : kprim::detail::kmalloc_caches)
+      if (auto* s = c.load()) kprim::kmem_cache_shrink(s);
+  }
+};
+
+/// The process's malloc, whichever LD_PRELOAD made it: named malloc_<label>.
+struct process_malloc {
+  static const char* name() {
+    static const std::string n = std::string("malloc_") + g_malloc->label;
+    return n.c_str();
+  }
+  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true;
+  explicit process_malloc(const setup&) {}
+  void* alloc(worker&, std::size_t n) { return std::malloc(n); }
+  void free(worker&, void* p, std::size_t) { std::free(p); }
+  void shrink() { release_free_memory(); }
+};
+
+struct new_delete {
+  static constexpr const char* name() { return "new_delete"; }
+  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true;
+  explicit new_delete(const setup&) {}
+  void* alloc(worker&, std::size_t n) { return ::operator new(n); }
+  void free(worker&, void* p, std::size_t n) { ::operator delete(p, n); }
+  void shrink() { release_free_memory(); }
+};
+
+/// std::pmr::synchronized_pool_resource shared by all threads (upstream: new/delete).
+struct pmr_sync {
+  static constexpr const char* name() { return "pmr_sync"; }
+  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true;
+  std::pmr::synchronized_pool_resource r;
+  explicit pmr_sync(const setup&) {}
+  void* alloc(worker&, std::size_t n) { return r.allocate(n, 16); }
+  void free(worker&, void* p, std::size_t n) { r.deallocate(p, n, 16); }
+  void shrink() {}
+};
+
+/// std::pmr::unsynchronized_pool_resource, one per thread (it is not thread-safe), so it
+/// takes no part in workloads that free on another thread.
+struct pmr_unsync {
+  static constexpr const char* name() { return "pmr_unsync"; }
+  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = false;
+  std::vector<std::unique_ptr<kprim::cacheline_padded<std::pmr::unsynchronized_pool_resource>>> r;
+  explicit pmr_unsync(const setup& st) {
+    for (unsigned i = 0; i < st.threads; ++i)
+      r.push_back(std::make_unique<kprim::cacheline_padded<std::pmr::unsynchronized_pool_resource>>());
+  }
+  void* alloc(worker& t, std::size_t n) { return r[t.tid]->value.allocate(n, 16); }
+  void free(worker& t, void* p, std::size_t n) { r[t.tid]->value.deallocate(p, n, 16); }
+  void shrink() {}
+};
+
+template <class... C>
+struct table {};
+/// In the glibc process every contender runs; a preloaded process runs only its malloc.
+using kprim_table = table<kprim_kmem_cache, kprim_kmalloc, process_malloc, new_delete, pmr_sync, pmr_unsync>;
+using preload_table = table<process_malloc>;
+
+// ---- Generic bodies --------------------------------------------------------------------------
+
+/// Per-thread slots, padded so that workers never share a line.
+template <class T>
+using per_thread = std::vector<kprim::cacheline_padded<T>>;
+
+/// batch_body<C> - each operation allocates `live` objects (touching each), then frees them
+/// in allocation order. live:1 is the alloc+free pair. With a ctor (the `ctor` workload),
+/// contenders that cannot keep constructed objects run it on every allocation.
+template <class C>
+class batch_body {
+ public:
+  batch_body(const setup& st, unsigned live) : c_(st), st_(st), live_(live), slots_(st.threads) {
+    for (auto& s : slots_) s->resize(live);
+  }
+  void acquire(worker& t) {
+    auto& v = *slots_[t.tid];
+    for (unsigned i = 0; i < live_; ++i) {
+      void* p = c_.alloc(t, st_.size);
+      if (st_.ctor && !C::runs_ctor) st_.ctor(p);
+      static_cast<volatile unsigned char*>(p)[0];  // use it: one read of its first line
+      v[i] = p;
+    }
+  }
+  void release(worker& t) {
+    auto& v = *slots_[t.tid];
+    for (unsigned i = 0; i < live_; ++i) c_.free(t, v[i], st_.size);
+  }
+
+ private:
+  C c_;
+  setup st_;
+  unsigned live_;
+  per_thread<std::vector<void*>> slots_;
+};
+
+/// A single-producer single-consumer ring of object pointers (thread t -> thread t+1).
+struct ring {
+  static constexpr std::uint32_t capacity = 1024;
+  alignas(kprim::cacheline_size) std::atomic<std::uint32_t> head{0};
+  alignas(kprim::cacheline_size) std::atomic<std::uint32_t> tail{0};
+  alignas(kprim::cacheline_size) void* slot[capacity];
+  bool push(void* p) {
+    const std::uint32_t t = tail.load(std::memory_order_relaxed);
+    if (t - head.load(std::memory_order_acquire) == capacity) return false;
+    slot[t % capacity] = p;
+    tail.store(t + 1, std::memory_order_release);
+    return true;
+  }
+  void* pop() {
+    const std::uint32_t h = head.load(std::memory_order_relaxed);
+    if (h == tail.load(std::memory_order_acquire)) return nullptr;
+    void* p = slot[h % capacity];
+    head.store(h + 1, std::memory_order_release);
+    return p;
+  }
+};
+
+/// remote_body<C> - producer-to-consumer frees: each operation allocates one object; `remote`
+/// percent of them go to the next thread's ring (freed there), the rest are freed at once.
+/// Each operation also frees up to two objects that arrived from the previous thread.
+template <class C>
+class remote_body {
+ public:
+  remote_body(const setup& st, unsigned remote) : c_(st), st_(st), remote_(remote), rings_(st.threads) {}
+  ~remote_body() {
+    worker t;  // the trial is over: the driver frees what is still in flight
+    for (auto& r : rings_)
+      while (void* p = r->pop()) c_.free(t, p, st_.size);
+  }
+  void acquire(worker& t) {
+    void* p = c_.alloc(t, st_.size);
+    static_cast<volatile unsigned char*>(p)[0] = 1;
+    if (t.next_random() % 100 < remote_ && rings_[(t.tid + 1) % t.nthreads]->push(p)) return;
+    c_.free(t, p, st_.size);
+  }
+  void release(worker& t) {
+    ring& in = *rings_[t.tid];
+    for (int i = 0; i < 2; ++i) {
+      void* p = in.pop();
+      if (p == nullptr) break;
+      c_.free(t, p, st_.size);
+    }
+  }
+
+ private:
+  C c_;
+  setup st_;
+  unsigned remote_;
+  std::vector<kprim::cacheline_padded<ring>> rings_;
+};
+
+/// larson_body<C> - Larson's server pattern: a shared array of slots, each thread replacing
+/// random ones (its own part 90% of the time, anyone's otherwise, so frees cross threads);
+/// sizes uniform in [16, 256] (kmem_cache serves all from one 256-byte cache). Each object
+/// records its size in its first word, for the allocators whose free needs it (pmr).
+template <class C>
+class larson_body {
+ public:
+  static constexpr unsigned slots_per_thread = 1000;
+  explicit larson_body(const setup& st)
+      : c_(st), n_(st.threads * slots_per_thread), slots_(std::make_unique<std::atomic<void*>[]>(n_)) {}
+  ~larson_body() {
+    worker t;
+    for (std::size_t i = 0; i < n_; ++i)
+      if (void* p = slots_[i].load()) c_.free(t, p, *static_cast<std::uint32_t*>(p));
+  }
+  void acquire(worker& t) {
+    const std::uint64_t r = t.next_random();
+    const std::size_t i = (r % 10 != 0) ? t.tid * slots_per_thread + (r >> 8) % slots_per_thread : (r >> 8) % n_;
+    const std::size_t size = 16 + (r >> 40) % 241;
+    void* p = c_.alloc(t, size);
+    *static_cast<std::uint32_t*>(p) = static_cast<std::uint32_t>(size);
+    if (void* old = slots_[i].exchange(p, std::memory_order_acq_rel)) c_.free(t, old, *static_cast<std::uint32_t*>(old));
+  }
+  void release(worker&) {}
+
+ private:
+  C c_;
+  std::size_t n_;
+  std::unique_ptr<std::atomic<void*>[]> slots_;
+};
+
+// ---- Registration ----------------------------------------------------------------------------
+
+/// Like kprim::bench::register_trial, plus objects per operation and ns per object.
+template <class Make>
+void register_slab_trial(const kprim::bench::case_id& id, const kprim::bench::trial_config& cfg,
+                         unsigned objects_per_op, Make make) {
+  benchmark::RegisterBenchmark(id.name().c_str(),
+                               [cfg, make, objects_per_op](benchmark::State& state) {
+                                 for (auto _ : state) {
+                                   auto w = make();
+                                   kprim::bench::trial_result r = kprim::bench::run_trial(cfg, *w);
+                                   if (r.abandoned) (void)w.release();
+                                   kprim::bench::report(state, r, cfg.threads);
+                                   const double ops = static_cast<double>(r.total());
+                                   state.counters["objects_per_op"] = objects_per_op;
+                                   state.counters["ns_per_object"] =
+                                       ops > 0 ? r.trial_s * 1e9 / (ops * objects_per_op) : 0;
+                                 }
+                               })
+      ->Iterations(1)
+      ->UseManualTime()
+      ->Unit(benchmark::kNanosecond);
+}
+
+kprim::bench::case_id make_id(const char* workload, const char* contender, unsigned threads,
+                              std::vector<std::pair<std::string, std::string>> params) {
+  return {"slab", workload, contender, threads, std::move(params)};
+}
+
+template <class C>
+void register_time_workloads() {
+  using namespace kprim::bench;
+  for (unsigned n : current_options().threads) {
+    trial_config cfg = base_config(n);
+    cfg.cs = cfg.gap = 0;
+    for (std::size_t size : {64u, 256u}) {
+      for (unsigned live : {1u, 64u, 1000u}) {
+        const setup st{size, nullptr, n};
+        register_slab_trial(make_id("batch", C::name(), n, {{"size", std::to_string(size)}, {"live", std::to_string(live)}}),
+                            cfg, live, [st, live] { return std::make_unique<batch_body<C>>(st, live); });
+      }
+    }
+    const setup heavy_st{sizeof(heavy), heavy_ctor, n};
+    register_slab_trial(make_id("ctor", C::name(), n, {{"size", std::to_string(sizeof(heavy))}, {"live", "64"}}), cfg, 64,
+                        [heavy_st] { return std::make_unique<batch_body<C>>(heavy_st, 64); });
+    if constexpr (C::remote_frees) {
+      if (n >= 2) {
+        for (unsigned remote : {0u, 50u, 100u}) {
+          const setup st{64, nullptr, n};
+          register_slab_trial(make_id("remote", C::name(), n, {{"size", "64"}, {"remote", std::to_string(remote)}}),
+                              cfg, 1, [st, remote] { return std::make_unique<remote_body<C>>(st, remote); });
+        }
+      }
+      const setup st{256, nullptr, n};
+      register_slab_trial(make_id("larson", C::name(), n, {{"size", "16-256"}, {"slots", std::to_string(larson_body<C>::slots_per_thread)}}),
+                          cfg, 1, [st] { return std::make_unique<larson_body<C>>(st); });
+    }
+  }
+}
+
+// ---- Memory: overhead per live object and RSS through free, shrink and destroy ----------------
+
+std::size_t rss_kib() {
+  std::ifstream f("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  f >> pages >> resident;
+  return resident * 4;
+}
+std::size_t peak_rss_kib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
+  return 0;
+}
+/// Reset VmHWM to the current RSS (Linux >= 4.0), so each contender's peak is its own.
+void reset_peak_rss() {
+  if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
+}
+
+constexpr std::size_t memory_objects = 200000;
+constexpr std::size_t memory_size = 64;
+
+template <class C>
+void register_memory() {
+  const std::string name = make_id("memory", C::name(), 1, {{"size", std::to_string(memory_size)},
+                                                             {"objects", std::to_string(memory_objects)}}).name();
+  benchmark::RegisterBenchmark(name.c_str(), [](benchmark::State& state) {
+    for (auto _ : state) {
+      std::vector<void*> v(memory_objects, nullptr);  // allocated and touched before the baseline
+      worker t;
+      auto c = std::make_unique<C>(setup{memory_size, nullptr, 1});
+      c->shrink();  // what earlier benchmarks left cached (the kmalloc caches persist)
+      release_free_memory();
+      reset_peak_rss();
+      const std::size_t start = rss_kib();
+      const auto t0 = kprim::bench::clock::now();
+      for (auto& p : v) {
+        p = c->alloc(t, memory_size);
+        std::memset(p, 0x5a, memory_size);
+      }
+      const double alloc_s = std::chrono::duration<double>(kprim::bench::clock::now() - t0).count();
+      const std::size_t full = rss_kib(), peak = peak_rss_kib();
+      for (void* p : v) c->free(t, p, memory_size);
+      const std::size_t after_free = rss_kib();
+      c->shrink();
+      const std::size_t after_shrink = rss_kib();
+      c.reset();  // destroy: kmem_cache_destroy, the pmr resource's release; malloc: nothing more
+      release_free_memory();
+      const std::size_t after_destroy = rss_kib();
+      state.SetIterationTime(alloc_s);
+      auto& k = state.counters;
+      const double n = memory_objects;
+      k["ops"] = n;
+      k["ops_per_s"] = n / alloc_s;
+      k["ns_per_op"] = alloc_s * 1e9 / n;
+      k["threads"] = 1;
+      k["trial_s"] = alloc_s;
+      k["overhead_bytes_per_object"] = (static_cast<double>(full) - static_cast<double>(start)) * 1024.0 / n - memory_size;
+      k["overhead_pct"] = 100.0 * k["overhead_bytes_per_object"] / memory_size;
+      k["rss_start_kib"] = static_cast<double>(start);
+      k["rss_full_kib"] = static_cast<double>(full);
+      k["rss_peak_kib"] = static_cast<double>(peak);
+      k["rss_after_free_kib"] = static_cast<double>(after_free);
+      k["rss_after_shrink_kib"] = static_cast<double>(after_shrink);
+      k["rss_after_destroy_kib"] = static_cast<double>(after_destroy);
+      k["rss_after_destroy_delta_kib"] = static_cast<double>(after_destroy) - static_cast<double>(start);
+    }
+  })->Iterations(1)->UseManualTime()->Unit(benchmark::kNanosecond);
+}
+
+template <class... C>
+void register_table(table<C...>) {
+  (register_time_workloads<C>(), ...);
+  (register_memory<C>(), ...);
+}
+
+void register_all() {
+  benchmark::AddCustomContext("kprim_malloc", g_malloc->label);
+  if (g_malloc == &malloc_impls[0]) register_table(kprim_table{});
+  else register_table(preload_table{});
+}
+
+}  // namespace
+
+/// main() - strip --kprim_malloc=<label> (glibc by default), verify that malloc really is that
+/// allocator, then run as every family does.
+int main(int argc, char** argv) {
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a.rfind("--kprim_malloc=", 0) != 0) {
+      argv[kept++] = argv[i];
+      continue;
+    }
+    const std::string_view label = a.substr(std::strlen("--kprim_malloc="));
+    g_malloc = nullptr;
+    for (const auto& m : malloc_impls)
+      if (label == m.label) g_malloc = &m;
+    if (g_malloc == nullptr) {
+      std::fprintf(stderr, "bench_slab: --kprim_malloc expects glibc, jemalloc, tcmalloc, mimalloc or tbbmalloc (got '%.*s')\n",
+                   static_cast<int>(label.size()), label.data());
+      return 2;
+    }
+  }
+  argc = kept;
+  argv[argc] = nullptr;
+  if (const std::string err = verify_malloc(*g_malloc); !err.empty()) {
+    std::fprintf(stderr, "bench_slab: %s\n", err.c_str());
+    return 2;
+  }
+  return kprim::bench::main(argc, argv, register_all);
+}
