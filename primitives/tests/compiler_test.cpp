@@ -2,6 +2,7 @@
 // and the layout helpers of kprim/cache.hpp.
 #include <kprim/cache.hpp>
 #include <kprim/compiler.hpp>
+#include <kprim/core.hpp>  // the umbrella compiles on its own
 
 #include <gtest/gtest.h>
 
