@@ -18,6 +18,7 @@ from . import tables
 from .tables import fmt_change, fmt_p, fmt_summary
 
 ONLY_IN_A, ONLY_IN_B = "ONLY_IN_A", "ONLY_IN_B"
+NO_DATA_IN_A, NO_DATA_IN_B = "NO_DATA_IN_A", "NO_DATA_IN_B"
 FORMAT_VERSION = 1
 
 
@@ -101,8 +102,10 @@ def judge_row(name, metric, a_runs, b_runs, tolerance, alpha):
     """Compare one benchmark on one metric; return a row dict or ``None`` if it never applies.
 
     Row keys: ``benchmark``, ``metric``, ``a``/``b`` (summaries or ``None``), ``change``,
-    ``p_value``, ``verdict`` (``SAME``, the metric's words, ``UNKNOWN``, ``ONLY_IN_A`` or
-    ``ONLY_IN_B``).
+    ``p_value``, ``verdict`` (``SAME``, the metric's words, ``UNKNOWN``; ``ONLY_IN_A`` or
+    ``ONLY_IN_B`` when the figure exists in one run only; ``NO_DATA_IN_A`` or
+    ``NO_DATA_IN_B`` when a run has the benchmark but no valid trial: errors, abandoned
+    workers).
     """
     a, b = metric.samples(a_runs, name), metric.samples(b_runs, name)
     if a is None and b is None:
@@ -112,8 +115,11 @@ def judge_row(name, metric, a_runs, b_runs, tolerance, alpha):
     for side, values in (("a", a), ("b", b)):
         s = summarize([v / metric.scale for v in values or []])
         row[side] = s.as_dict() if s else None
+    if a is None or b is None:
+        row["verdict"] = ONLY_IN_B if a is None else ONLY_IN_A
+        return row
     if not a or not b:
-        row["verdict"] = ONLY_IN_B if not a else ONLY_IN_A
+        row["verdict"] = NO_DATA_IN_A if not a else NO_DATA_IN_B
         return row
     verdict = judge(a, b, tolerance, alpha, metric.exact)
     word = {HIGHER: metric.words[0], LOWER: metric.words[1]}.get(verdict.verdict,
@@ -202,7 +208,8 @@ def short(base):
 
 def _label(verdict):
     """Readable form of a verdict (``only in A`` for ``ONLY_IN_A``)."""
-    return {ONLY_IN_A: "only in A", ONLY_IN_B: "only in B"}.get(verdict, verdict)
+    return {ONLY_IN_A: "only in A", ONLY_IN_B: "only in B", NO_DATA_IN_A: "no valid trial in A",
+            NO_DATA_IN_B: "no valid trial in B"}.get(verdict, verdict)
 
 
 def render(report, fmt="table"):

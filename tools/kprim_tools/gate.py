@@ -1,7 +1,8 @@
 """``kbench gate``: the CI regression gate between a baseline and a current run.
 
 Each benchmark gets a verdict: SAME, FASTER, SLOWER or UNKNOWN (plus NEW, MISSING and
-SKIPPED rows that never fail the gate). The figure gated is, by default (``metric: auto``),
+SKIPPED rows that never fail the gate, and NO_DATA, which fails it: the current run has the
+benchmark but no valid trial, e.g. its workers were abandoned by the watchdog). The figure gated is, by default (``metric: auto``),
 the same-run throughput ratio to the reference contender (``std_mutex``), stable across noisy
 CI hosts; the reference itself and families without it are gated on absolute ``ops_per_s``
 when both runs come from the same machine and SKIPPED otherwise. Two callgrind files
@@ -9,8 +10,8 @@ when both runs come from the same machine and SKIPPED otherwise. Two callgrind f
 rules' ``instructions_tolerance``. Tolerances come from the
 versioned ``results/thresholds.json`` (format in results/SCHEMA.md). UNKNOWN benchmarks are
 re-measured by ``--rerun CMD`` at most ``max_reruns`` times; the new repetitions are pooled
-with the current run's. Exit status: 0 no regression, 1 regression (a SLOWER, or with
-``--strict`` an UNKNOWN left), 2 unusable input.
+with the current run's. Exit status: 0 no regression, 1 regression (a SLOWER or NO_DATA, or
+with ``--strict`` an UNKNOWN left), 2 unusable input.
 """
 
 import json
@@ -21,13 +22,13 @@ import subprocess
 import tempfile
 
 from . import THRESHOLDS_VERSION, KbenchError
-from .compare import (INSTRUCTIONS, absolute, check_kinds, judge_row, ratio, run_info, short,
-                      union_names)
+from .compare import (INSTRUCTIONS, NO_DATA_IN_A, NO_DATA_IN_B, ONLY_IN_A, ONLY_IN_B, absolute,
+                      check_kinds, judge_row, ratio, run_info, short, union_names)
 from .results import load
 from .tables import fmt_change, fmt_p, fmt_summary, render
 
-NEW, MISSING, SKIPPED = "NEW", "MISSING", "SKIPPED"
-ORDER = ("SLOWER", "UNKNOWN", "FASTER", NEW, MISSING, SKIPPED, "SAME")
+NEW, MISSING, SKIPPED, NO_DATA = "NEW", "MISSING", "SKIPPED", "NO_DATA"
+ORDER = ("SLOWER", NO_DATA, "UNKNOWN", "FASTER", NEW, MISSING, SKIPPED, "SAME")
 
 
 def _check(cond, path, message):
@@ -150,7 +151,10 @@ class Gate:
             judged = judge_row(name, metric, self.base_runs, self.cur_runs, tolerance,
                                self.thresholds["alpha"])
             row.update(judged)
-            if judged["verdict"] in ("ONLY_IN_A", "ONLY_IN_B"):
+            if judged["verdict"] == NO_DATA_IN_B:
+                row["verdict"] = NO_DATA
+                row["note"] = "no valid trial in the current run (errors or abandoned workers)"
+            elif judged["verdict"] in (ONLY_IN_A, ONLY_IN_B, NO_DATA_IN_A):
                 row["verdict"] = SKIPPED
                 row["note"] = "figure not measurable in both runs"
         return row
@@ -173,8 +177,8 @@ class Gate:
             self.rows[name.base] = self._judge(name)
 
     def failed(self, strict=False):
-        """True when a benchmark is SLOWER (or, with ``strict``, still UNKNOWN)."""
-        bad = {"SLOWER", "UNKNOWN"} if strict else {"SLOWER"}
+        """True when a benchmark is SLOWER or NO_DATA (or, with ``strict``, still UNKNOWN)."""
+        bad = {"SLOWER", NO_DATA, "UNKNOWN"} if strict else {"SLOWER", NO_DATA}
         return any(row["verdict"] in bad for row in self.rows.values())
 
     def rerun_filter(self):

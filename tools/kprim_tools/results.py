@@ -101,7 +101,8 @@ class Case:
 
     ``entries`` are the ``run_type == "iteration"`` entries that completed (no error, not
     abandoned). When a file holds only aggregates, the ``median`` (else ``mean``) aggregate
-    stands in as a single entry and ``from_aggregate`` is true.
+    stands in as a single entry and ``from_aggregate`` is true; never when repetitions exist
+    but were all dropped (the aggregates would include the invalid trials).
     """
 
     name: BenchName
@@ -193,7 +194,7 @@ class Results:
             else:
                 case.entries.append(entry)
         for base, case in cases.items():
-            if not case.entries:
+            if not case.entries and not case.dropped:
                 named = aggregates.get(base, {})
                 stand_in = named.get("median") or named.get("mean")
                 if stand_in is not None:

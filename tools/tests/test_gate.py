@@ -159,6 +159,20 @@ class GateTest(unittest.TestCase, fx.ErrorAssertions):
                                     .format(2)), "SKIPPED", "the reference has no ratio")
         self.assertEqual(verdict_of(proc.stdout, QSPIN.format(2)), "SAME")
 
+    def test_abandoned_trials_fail_the_gate(self):
+        benches = fx.benchmarks(repetitions=5)
+        for entry in benches:
+            if entry["name"].startswith(QSPIN.format(2) + "/") and \
+                    entry["run_type"] == "iteration":
+                entry["abandoned"] = 1
+        broken = fx.write(self.dir, "abandoned.json", fx.document(benches=benches))
+        proc = self.gate(self.base5, broken)
+        self.assertEqual(proc.returncode, 1, proc.stdout)
+        self.assertEqual(verdict_of(proc.stdout, QSPIN.format(2)), "NO_DATA")
+        self.assertEqual(self.gate(broken, self.base5).returncode, 0, "baseline without data")
+        proc = fx.cli("compare", self.base5, broken)
+        self.assertIn("no valid trial in B", proc.stdout)
+
     def test_report_file_and_bad_input(self):
         report = os.path.join(self.dir, "comment.md")
         proc = self.gate(self.base5, self.base5, "--report", report)
