@@ -2,14 +2,16 @@
 
 Each benchmark gets a verdict: SAME, FASTER, SLOWER or UNKNOWN (plus NEW, MISSING and
 SKIPPED rows that never fail the gate, and NO_DATA, which fails it: the current run has the
-benchmark but no valid trial, e.g. its workers were abandoned by the watchdog). The figure gated is, by default (``metric: auto``),
-the same-run throughput ratio to the reference contender (``std_mutex``), stable across noisy
-CI hosts; the reference itself and families without it are gated on absolute ``ops_per_s``
-when both runs come from the same machine and SKIPPED otherwise. Two callgrind files
-(``kbench_results.py callgrind``) are gated on instructions per operation, exactly, with the
-rules' ``instructions_tolerance``. Tolerances come from the
-versioned ``results/thresholds.json`` (format in results/SCHEMA.md). UNKNOWN benchmarks are
-re-measured by ``--rerun CMD`` at most ``max_reruns`` times; the new repetitions are pooled
+benchmark but no valid trial, e.g. its workers were abandoned by the watchdog).
+
+The figure gated is, by default (``metric: auto``), the same-run throughput ratio to the
+reference contender (``std_mutex``), stable across noisy CI hosts; the reference itself and
+families without it are gated on absolute ``ops_per_s`` when both runs come from the same
+machine and SKIPPED otherwise. Two callgrind files (``kbench_results.py callgrind``) are gated
+on instructions per operation, exactly, with the rules' ``instructions_tolerance``.
+Tolerances come from the versioned ``results/thresholds.json`` (format in results/SCHEMA.md).
+
+UNKNOWN benchmarks are re-measured by ``--rerun CMD`` at most ``max_reruns`` times; the new repetitions are pooled
 with the current run's. Exit status: 0 no regression, 1 regression (a SLOWER or NO_DATA, or
 with ``--strict`` an UNKNOWN left), 2 unusable input.
 """
