@@ -309,10 +309,16 @@ void cpu_cache_release(cpu_cache* c) noexcept {
   std::free(c);
 }
 
+/// Set once this thread's per-thread caches have been given back: an allocation from a later
+/// thread_local destructor then goes to the slabs directly instead of creating a cache
+/// that nothing would flush.
+constinit thread_local bool t_exiting = false;
+
 /// At thread exit, give every per-thread cache of this thread back.
 struct tls_reaper {
   bool armed = false;
   ~tls_reaper() {
+    t_exiting = true;
     std::lock_guard<std::mutex> g(g_registry_lock);
     for (cpu_cache*& c : tls_cpu_caches)
       if (c != nullptr) cpu_cache_release(c);
@@ -323,6 +329,7 @@ thread_local tls_reaper t_reaper;
 /// cpu_cache_create() - this thread's cache for s, with two empty magazines. nullptr if
 /// memory or (GFP_ATOMIC) the registry lock is not available.
 cpu_cache* cpu_cache_create(kmem_cache_s* s, gfp_t gfp) noexcept {
+  if (t_exiting) return nullptr;
   t_reaper.armed = true;  // registers the thread-exit flush
   auto* c = static_cast<cpu_cache*>(std::malloc(sizeof(cpu_cache)));
   magazine* a = magazine_new(s->magazine_rounds);
