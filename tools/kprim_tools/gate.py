@@ -11,9 +11,9 @@ machine and SKIPPED otherwise. Two callgrind files (``kbench_results.py callgrin
 on instructions per operation, exactly, with the rules' ``instructions_tolerance``.
 Tolerances come from the versioned ``results/thresholds.json`` (format in results/SCHEMA.md).
 
-UNKNOWN benchmarks are re-measured by ``--rerun CMD`` at most ``max_reruns`` times; the new repetitions are pooled
-with the current run's. Exit status: 0 no regression, 1 regression (a SLOWER or NO_DATA, or
-with ``--strict`` an UNKNOWN left), 2 unusable input.
+UNKNOWN benchmarks are re-measured by ``--rerun CMD`` at most ``max_reruns`` times; the new
+repetitions are pooled with the current run's. Exit status: 0 no regression, 1 regression (a
+SLOWER or NO_DATA, or with ``--strict`` an UNKNOWN left), 2 unusable input.
 """
 
 import json
