@@ -1,0 +1,607 @@
+// bench_rcu: RCU (kprim/rcu.hpp, every liburcu flavour in one process) against reader-writer
+// locks on read-mostly data. One generic body per workload over a table of synchronisation
+// policies ("sync"): a small adapter each (read_lock/unlock, write_lock/unlock, retire).
+// Workloads:
+//   list, hash   lookups of random keys in an RCU list (64 keys) / hash table (1024 keys, 1024
+//                buckets); a fraction `writes:<percent>` of operations replaces the entry of a
+//                random key with an updated copy (RCU: under a spinlock, old copy kfree_rcu()ed;
+//                locks: under the exclusive lock, old copy deleted; seqlock: the value is
+//                updated in place, as a seqlock only protects data readers copy out, never
+//                pointers they follow into freed memory). hash adds liburcu's lock-free
+//                rculfhash as a peer.
+//   read_empty   an empty read-side critical section; `nolock` (an empty loop) is the baseline;
+//                rcu_qsbr announces a quiescent state after every section, rcu_qsbr_qs64 once
+//                per 64.
+//   grace_period one thread calls synchronize_rcu() in a loop while the others read:
+//                gp_p50_ns / gp_p99_ns / gp_max_ns / gp_count are the grace-period latencies.
+//   callback_storm every thread kfree_rcu()s fresh objects as fast as it can:
+//                pending_max_objs / pending_max_bytes are the most memory waiting for callbacks.
+#include <kprim/bench/registry.hpp>
+#include <kprim/rcu.hpp>
+#include <kprim/rcu/bp.hpp>
+#include <kprim/rcu/mb.hpp>
+#include <kprim/rcu/memb.hpp>
+#include <kprim/rcu/qsbr.hpp>
+#include <kprim/rcu_hashtable.hpp>
+#include <kprim/rculist.hpp>
+#include <kprim/spinlock.hpp>
+
+// kprim's reader-writer locks and seqlock (issue 5) join the table once their headers exist.
+#if __has_include(<kprim/rwlock.hpp>) && __has_include(<kprim/rwsem.hpp>) && __has_include(<kprim/seqlock.hpp>)
+#define KPRIM_BENCH_RCU_KERNEL_RWLOCKS 1
+#include <kprim/rwlock.hpp>
+#include <kprim/rwsem.hpp>
+#include <kprim/seqlock.hpp>
+#else
+#define KPRIM_BENCH_RCU_KERNEL_RWLOCKS 0
+#endif
+
+#include <urcu/rculfhash.h>
+
+#include <oneapi/tbb/queuing_rw_mutex.h>
+#include <oneapi/tbb/spin_rw_mutex.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <memory>
+#include <new>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+namespace {
+
+using kprim::bench::worker;
+
+/// The element every workload stores: one key, one value bumped by each update, and a link for
+/// each structure (a list, an hlist bucket, rculfhash) plus the rcu_head that frees it.
+struct elem {
+  std::uint64_t key;
+  std::uint64_t value;
+  kprim::list_head node{};
+  kprim::hlist_node hnode{};
+  cds_lfht_node lfnode{};
+  kprim::rcu_head rcu{};
+};
+
+/// Per-thread state of one operation, between acquire() and release(), in the worker's node
+/// storage (trivially destructible).
+struct op_state {
+  elem* old;           ///< the copy an update replaced, retired in release()
+  std::uint64_t sink;  ///< folds read values so lookups cannot be optimised away
+  bool write;
+  bool registered;     ///< this worker thread holds its RCU registration
+};
+
+// ---- Synchronisation policies: the contender table's rows ------------------------------------
+
+/// Registers the calling worker thread with flavour F once (the harness runs a fresh thread per
+/// trial; the registration ends with the thread).
+template <class F>
+void rcu_register_once(worker& t) {
+  op_state& s = t.node<op_state>();
+  if (likely(s.registered)) return;
+  static thread_local std::optional<kprim::rcu_thread<F>> reg;
+  reg.emplace();
+  s.registered = true;
+}
+
+/// RCU of flavour F: lock-free readers; updaters serialised by a spinlock; old copies freed
+/// after a grace period (kfree_rcu). qsbr readers announce a quiescent state after each
+/// operation, as a qsbr program's main loop would.
+template <kprim::rcu_flavour_type F>
+struct rcu_sync {
+  using flavour = F;
+  static std::string name() { return "rcu_" + std::string(F::name); }
+  kprim::spinlock_t update_lock;
+  ~rcu_sync() { kprim::rcu_barrier<F>(); }  // no callbacks outlive the trial
+  void read_lock(worker& t) {
+    rcu_register_once<F>(t);
+    kprim::rcu_read_lock<F>();
+  }
+  void read_unlock(worker&) {
+    kprim::rcu_read_unlock<F>();
+    if constexpr (F::needs_quiescent_states) kprim::rcu_quiescent_state<F>();
+  }
+  void write_lock(worker& t) {
+    rcu_register_once<F>(t);
+    kprim::spin_lock(&update_lock);
+  }
+  void write_unlock(worker&) {
+    kprim::spin_unlock(&update_lock);
+    if constexpr (F::needs_quiescent_states) kprim::rcu_quiescent_state<F>();
+  }
+  void retire(elem* e) { kprim::kfree_rcu<&elem::rcu, F>(e); }
+};
+
+/// qsbr announcing a quiescent state once per 64 read-side sections instead of after each:
+/// the read side proper (rcu_read_lock()/unlock() are empty in qsbr) with the announcement
+/// amortised, as a server loop does it once per batch of requests (read_empty only).
+struct rcu_qsbr_qs64 : rcu_sync<kprim::rcu_qsbr> {
+  static std::string name() { return "rcu_qsbr_qs64"; }
+  void read_unlock(worker& t) {
+    kprim::rcu_read_unlock<kprim::rcu_qsbr>();
+    if ((++t.cur & 63) == 0) kprim::rcu_quiescent_state<kprim::rcu_qsbr>();
+  }
+};
+
+/// A reader-writer lock with std-style lock_shared()/lock(): readers exclude writers, so the
+/// writer deletes the old copy at once.
+template <class L>
+struct rwlock_sync {
+  L lock;
+  void read_lock(worker&) { lock.lock_shared(); }
+  void read_unlock(worker&) { lock.unlock_shared(); }
+  void write_lock(worker&) { lock.lock(); }
+  void write_unlock(worker&) { lock.unlock(); }
+  void retire(elem* e) { delete e; }
+};
+struct std_shared_mutex : rwlock_sync<std::shared_mutex> {
+  static std::string name() { return "std_shared_mutex"; }
+};
+struct tbb_spin_rw_mutex : rwlock_sync<tbb::spin_rw_mutex> {
+  static std::string name() { return "tbb_spin_rw_mutex"; }
+};
+
+#if KPRIM_BENCH_RCU_KERNEL_RWLOCKS
+struct kprim_qrwlock : rwlock_sync<kprim::rwlock_t> {
+  static std::string name() { return "kprim_qrwlock"; }
+};
+struct kprim_rwsem : rwlock_sync<kprim::rw_semaphore> {
+  static std::string name() { return "kprim_rwsem"; }
+};
+
+/// The kernel's seqlock_t: readers never write shared memory and retry when a writer ran;
+/// writers (serialised by the seqlock's spinlock) update values in place, never unlink.
+struct kprim_seqlock {
+  static std::string name() { return "kprim_seqlock"; }
+  static constexpr bool in_place_updates = true;
+  kprim::seqlock_t sl;
+  kprim_seqlock() { kprim::seqlock_init(&sl); }
+  template <class Fn>
+  std::uint64_t read(worker&, Fn fn) {
+    std::uint32_t seq;
+    std::uint64_t v;
+    do {
+      seq = kprim::read_seqbegin(&sl);
+      v = fn();
+    } while (kprim::read_seqretry(&sl, seq));
+    return v;
+  }
+  void write_lock(worker&) { kprim::write_seqlock(&sl); }
+  void write_unlock(worker&) { kprim::write_sequnlock(&sl); }
+};
+#endif
+
+struct pthread_rwlock {
+  static std::string name() { return "pthread_rwlock"; }
+  pthread_rwlock_t l = PTHREAD_RWLOCK_INITIALIZER;
+  ~pthread_rwlock() { pthread_rwlock_destroy(&l); }
+  void read_lock(worker&) { pthread_rwlock_rdlock(&l); }
+  void read_unlock(worker&) { pthread_rwlock_unlock(&l); }
+  void write_lock(worker&) { pthread_rwlock_wrlock(&l); }
+  void write_unlock(worker&) { pthread_rwlock_unlock(&l); }
+  void retire(elem* e) { delete e; }
+};
+
+/// tbb::queuing_rw_mutex is only reachable through its scoped_lock (the queue node); it lives
+/// in the worker's node storage after the op_state.
+struct tbb_queuing_rw_mutex {
+  static std::string name() { return "tbb_queuing_rw_mutex"; }
+  using guard = tbb::queuing_rw_mutex::scoped_lock;
+  static constexpr std::size_t guard_offset = 64;
+  static_assert(sizeof(op_state) <= guard_offset && guard_offset + sizeof(guard) <= sizeof(worker::node_storage));
+  tbb::queuing_rw_mutex m;
+  static guard* slot(worker& t) { return std::launder(reinterpret_cast<guard*>(t.node_storage + guard_offset)); }
+  void lock(worker& t, bool write) { new (t.node_storage + guard_offset) guard(m, write); }
+  void unlock(worker& t) {
+    slot(t)->release();
+    slot(t)->~guard();
+  }
+  void read_lock(worker& t) { lock(t, false); }
+  void read_unlock(worker& t) { unlock(t); }
+  void write_lock(worker& t) { lock(t, true); }
+  void write_unlock(worker& t) { unlock(t); }
+  void retire(elem* e) { delete e; }
+};
+
+/// The empty-loop baseline (read_empty only).
+struct nolock {
+  static std::string name() { return "nolock"; }
+  void read_lock(worker&) {}
+  void read_unlock(worker&) {}
+};
+
+template <class... S>
+struct table {};
+using rcu_flavours = table<rcu_sync<kprim::rcu_memb>, rcu_sync<kprim::rcu_qsbr>, rcu_sync<kprim::rcu_mb>,
+                           rcu_sync<kprim::rcu_bp>>;
+using rwlocks = table<
+#if KPRIM_BENCH_RCU_KERNEL_RWLOCKS
+    kprim_qrwlock, kprim_rwsem,
+#endif
+    std_shared_mutex, pthread_rwlock, tbb_spin_rw_mutex, tbb_queuing_rw_mutex>;
+
+// ---- Data structures: an RCU list and an RCU hash table --------------------------------------
+
+/// list of `keys` elements; lookup walks from the head (half the list on average).
+struct list_ds {
+  static constexpr const char* workload = "list";
+  static constexpr std::uint64_t keys = 64;
+  kprim::list_head head;
+  list_ds() {
+    kprim::INIT_LIST_HEAD_RCU(&head);
+    for (std::uint64_t k = 0; k < keys; ++k) kprim::list_add_tail_rcu(&(new elem{k, 0})->node, &head);
+  }
+  ~list_ds() {
+    for (elem& e : kprim::entries_safe<&elem::node>(head)) delete &e;
+  }
+  elem* lookup(std::uint64_t key) {
+    for (elem& e : kprim::rcu_entries<&elem::node>(head))
+      if (e.key == key) return &e;
+    return nullptr;
+  }
+  void replace(elem* old, elem* fresh) { kprim::list_replace_rcu(&old->node, &fresh->node); }
+  template <class Fn>
+  void for_each(Fn fn) {
+    for (elem& e : kprim::rcu_entries<&elem::node>(head)) fn(e);
+  }
+};
+
+/// hash table of `keys` elements in as many buckets.
+struct hash_ds {
+  static constexpr const char* workload = "hash";
+  static constexpr std::uint64_t keys = 1024;
+  std::unique_ptr<kprim::hashtable<10>> ht = std::make_unique<kprim::hashtable<10>>();
+  hash_ds() {
+    for (std::uint64_t k = 0; k < keys; ++k) kprim::hash_add_rcu(*ht, &(new elem{k, 0})->hnode, k);
+  }
+  ~hash_ds() {
+    for (auto& b : ht->heads)
+      for (elem& e : kprim::hentries_safe<&elem::hnode>(b)) delete &e;
+  }
+  elem* lookup(std::uint64_t key) {
+    for (elem& e : kprim::hash_possible_rcu<&elem::hnode>(*ht, key))
+      if (e.key == key) return &e;
+    return nullptr;
+  }
+  void replace(elem* old, elem* fresh) { kprim::hlist_replace_rcu(&old->hnode, &fresh->hnode); }
+  template <class Fn>
+  void for_each(Fn fn) {
+    for (auto& b : ht->heads)
+      for (elem& e : kprim::rcu_hentries<&elem::hnode>(b)) fn(e);
+  }
+};
+
+/// Decides per operation whether it writes: `write_ppm` in a million, from the worker's RNG.
+inline bool pick_write(worker& t, std::uint32_t write_ppm, std::uint64_t& key, std::uint64_t keys) {
+  const std::uint64_t r = t.next_random();
+  key = (r & 0xffffffffu) % keys;
+  return (r >> 32) % 1000000u < write_ppm;
+}
+
+/// read_section() - fn() inside S's read side: S::read() where S has one (seqlock retries),
+/// else read_lock(); fn(); read_unlock().
+template <class S, class Fn>
+std::uint64_t read_section(S& sync, worker& t, Fn fn) {
+  if constexpr (requires { sync.read(t, fn); }) {
+    return sync.read(t, fn);
+  } else {
+    sync.read_lock(t);
+    const std::uint64_t v = fn();
+    sync.read_unlock(t);
+    return v;
+  }
+}
+
+template <class S>
+constexpr bool updates_in_place = requires { S::in_place_updates; };
+
+/// Values are read and written atomically (relaxed): a seqlock's readers race with its
+/// in-place writers by design; for every other row the value never changes once published.
+inline std::uint64_t load_value(const elem* e) {
+  return __atomic_load_n(&e->value, __ATOMIC_RELAXED);
+}
+
+/// read_mostly_body<DS, S> - lookups, and with probability write_ppm/1e6 an update that
+/// replaces the element with a copy whose value is one higher (in place for a seqlock).
+/// check(): every key is still there once, and the values add up to the number of updates
+/// (no update lost or doubled).
+template <class DS, class S>
+class read_mostly_body {
+ public:
+  explicit read_mostly_body(std::uint32_t write_ppm) : write_ppm_(write_ppm) {}
+
+  void acquire(worker& t) {
+    op_state& s = t.node<op_state>();
+    std::uint64_t key;
+    s.write = pick_write(t, write_ppm_, key, DS::keys);
+    if (!s.write) {
+      s.sink += read_section(sync_, t, [&] { return load_value(ds_.lookup(key)); });
+      return;
+    }
+    sync_.write_lock(t);
+    elem* old = ds_.lookup(key);
+    if constexpr (updates_in_place<S>) {
+      std::atomic_ref<std::uint64_t>(old->value).store(old->value + 1, std::memory_order_relaxed);
+    } else {
+      ds_.replace(old, new elem{key, old->value + 1});
+      s.old = old;
+    }
+    ++updates_;  // under the update lock
+  }
+  void release(worker& t) {
+    op_state& s = t.node<op_state>();
+    if (!s.write) return;
+    sync_.write_unlock(t);
+    if constexpr (!updates_in_place<S>) sync_.retire(s.old);
+  }
+  std::string check(std::uint64_t) {
+    std::uint64_t n = 0, sum = 0;
+    ds_.for_each([&](elem& e) {
+      ++n;
+      sum += e.value;
+    });
+    if (n == DS::keys && sum == updates_) return {};
+    return S::name() + ": " + std::to_string(n) + " keys (want " + std::to_string(DS::keys) + "), values sum " +
+           std::to_string(sum) + " != updates " + std::to_string(updates_);
+  }
+
+ private:
+  S sync_;  // destroyed after ds_ (declared first): RCU callbacks drain before elements go
+  DS ds_;
+  std::uint32_t write_ppm_;
+  std::uint64_t updates_ = 0;
+};
+
+/// liburcu's rculfhash (memb flavour) as a peer: lock-free lookups and lock-free updates
+/// (cds_lfht_add_replace), old copies freed with call_rcu. check(): every key there once.
+class lfht_body {
+ public:
+  static std::string name() { return "urcu_rculfhash"; }
+  explicit lfht_body(std::uint32_t write_ppm) : write_ppm_(write_ppm) {
+    ht_ = cds_lfht_new_flavor(hash_ds::keys, hash_ds::keys, 0, CDS_LFHT_AUTO_RESIZE, &urcu_memb_flavor, nullptr);
+    kprim::rcu_thread<kprim::rcu_memb> reg;
+    kprim::rcu_read_guard<kprim::rcu_memb> g;
+    for (std::uint64_t k = 0; k < hash_ds::keys; ++k) {
+      elem* e = new elem{k, 0};
+      cds_lfht_add(ht_, hash_of(k), &e->lfnode);
+    }
+  }
+  ~lfht_body() {
+    {
+      kprim::rcu_thread<kprim::rcu_memb> reg;
+      kprim::rcu_read_guard<kprim::rcu_memb> g;
+      for (elem* e : all()) {
+        cds_lfht_del(ht_, &e->lfnode);
+        kprim::kfree_rcu<&elem::rcu, kprim::rcu_memb>(e);
+      }
+    }
+    kprim::rcu_barrier<kprim::rcu_memb>();
+    cds_lfht_destroy(ht_, nullptr);
+  }
+  void acquire(worker& t) {
+    op_state& s = t.node<op_state>();
+    rcu_register_once<kprim::rcu_memb>(t);
+    std::uint64_t key;
+    s.write = pick_write(t, write_ppm_, key, hash_ds::keys);
+    kprim::rcu_read_lock<kprim::rcu_memb>();
+    elem* e = find(key);
+    if (s.write) {
+      cds_lfht_node* old = cds_lfht_add_replace(ht_, hash_of(key), match, &key, &(new elem{key, e->value + 1})->lfnode);
+      s.old = caa_container_of(old, elem, lfnode);
+    } else {
+      s.sink += load_value(e);
+    }
+  }
+  void release(worker& t) {
+    op_state& s = t.node<op_state>();
+    kprim::rcu_read_unlock<kprim::rcu_memb>();
+    if (s.write) kprim::kfree_rcu<&elem::rcu, kprim::rcu_memb>(s.old);
+  }
+  std::string check(std::uint64_t) {
+    kprim::rcu_thread<kprim::rcu_memb> reg;
+    kprim::rcu_read_guard<kprim::rcu_memb> g;
+    const std::size_t n = all().size();
+    if (n == hash_ds::keys) return {};
+    return name() + ": " + std::to_string(n) + " keys, want " + std::to_string(hash_ds::keys);
+  }
+
+ private:
+  static unsigned long hash_of(std::uint64_t k) { return kprim::hash_64(k, 32); }
+  static int match(cds_lfht_node* n, const void* key) {
+    return caa_container_of(n, elem, lfnode)->key == *static_cast<const std::uint64_t*>(key);
+  }
+  elem* find(std::uint64_t key) {
+    cds_lfht_iter it;
+    cds_lfht_lookup(ht_, hash_of(key), match, &key, &it);
+    return caa_container_of(cds_lfht_iter_get_node(&it), elem, lfnode);
+  }
+  std::vector<elem*> all() {  // caller: registered, in a read-side section
+    std::vector<elem*> v;
+    cds_lfht_iter it;
+    cds_lfht_node* n;
+    cds_lfht_for_each(ht_, &it, n) v.push_back(caa_container_of(n, elem, lfnode));
+    return v;
+  }
+  cds_lfht* ht_ = nullptr;
+  std::uint32_t write_ppm_;
+};
+
+/// read_empty_body<S> - an empty read-side critical section (S = nolock: an empty loop).
+template <class S>
+struct read_empty_body {
+  S sync;
+  void acquire(worker& t) { sync.read_lock(t); }
+  void release(worker& t) { sync.read_unlock(t); }
+};
+
+/// grace_period_body<F> - worker 0 runs synchronize_rcu() back to back and times each one;
+/// the other workers read (an empty section each). The latencies land in gp_hist.
+template <class F>
+class grace_period_body {
+ public:
+  void acquire(worker& t) {
+    if (t.tid == 0) {  // synchronize_rcu() needs no registration
+      const auto t0 = kprim::bench::clock::now();
+      kprim::synchronize_rcu<F>();
+      gp_hist_.record(static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(kprim::bench::clock::now() - t0).count()));
+    } else {
+      sync_.read_lock(t);
+    }
+  }
+  void release(worker& t) {
+    if (t.tid != 0) sync_.read_unlock(t);
+  }
+  void counters(benchmark::State& st) const {
+    st.counters["gp_p50_ns"] = static_cast<double>(gp_hist_.percentile(0.50));
+    st.counters["gp_p99_ns"] = static_cast<double>(gp_hist_.percentile(0.99));
+    st.counters["gp_max_ns"] = static_cast<double>(gp_hist_.max());
+    st.counters["gp_count"] = static_cast<double>(gp_hist_.count());
+  }
+
+ private:
+  rcu_sync<F> sync_;
+  kprim::bench::latency_histogram gp_hist_;  // written by worker 0 only, read after the trial
+};
+
+/// callback_storm_body<F> - every operation allocates an element and kfree_rcu()s it at once
+/// (the shape of an update storm: each update retires one old copy). Objects queued and not
+/// yet freed are counted: allocated (per-thread, published every 64) minus freed (by the
+/// callback); each worker tracks the largest backlog it saw.
+template <class F>
+class callback_storm_body {
+ public:
+  explicit callback_storm_body(unsigned threads) : max_seen_(threads) {}
+  ~callback_storm_body() { kprim::rcu_barrier<F>(); }
+  void acquire(worker& t) {
+    rcu_register_once<F>(t);
+    kprim::call_rcu<F>(&(new elem{t.tid, 0})->rcu, &freed_callback);
+    if ((++t.cur & 63) == 0) {
+      const std::uint64_t a = allocated_.fetch_add(64, std::memory_order_relaxed) + 64;
+      const std::uint64_t f = freed().load(std::memory_order_relaxed);
+      std::uint64_t& m = *max_seen_[t.tid];
+      if (a > f && a - f > m) m = a - f;
+    }
+  }
+  void release(worker&) {
+    if constexpr (F::needs_quiescent_states) kprim::rcu_quiescent_state<F>();
+  }
+  void counters(benchmark::State& st) const {
+    std::uint64_t m = 0;
+    for (const auto& x : max_seen_) m = std::max(m, *x);
+    st.counters["pending_max_objs"] = static_cast<double>(m);
+    st.counters["pending_max_bytes"] = static_cast<double>(m * sizeof(elem));
+  }
+
+ private:
+  // One counter per flavour: callbacks of a trial may still run during the next one's start.
+  static std::atomic<std::uint64_t>& freed() {
+    static std::atomic<std::uint64_t> n{0};
+    return n;
+  }
+  static void freed_callback(kprim::rcu_head* h) {
+    delete container_of(h, elem, rcu);
+    freed().fetch_add(1, std::memory_order_relaxed);
+  }
+  std::atomic<std::uint64_t> allocated_{freed().load()};  // counts continue from earlier trials
+  std::vector<kprim::cacheline_padded<std::uint64_t>> max_seen_;
+};
+
+// ---- Registration ---------------------------------------------------------------------------
+
+constexpr std::pair<const char*, std::uint32_t> write_fractions[] = {{"0", 0}, {"0.1", 1000}, {"1", 10000}, {"10", 100000}};
+
+/// register_with_counters() - register_trial() for bodies with extra counters (body.counters()).
+template <class Make>
+void register_with_counters(const kprim::bench::case_id& id, const kprim::bench::trial_config& cfg, Make make) {
+  benchmark::RegisterBenchmark(id.name().c_str(),
+                               [cfg, make](benchmark::State& state) {
+                                 for (auto _ : state) {
+                                   auto w = make();
+                                   kprim::bench::trial_result r = kprim::bench::run_trial(cfg, *w);
+                                   kprim::bench::report(state, r, cfg.threads);
+                                   if (r.abandoned) {
+                                     kprim::bench::detail::keep_alive(std::shared_ptr<void>(std::move(w)));
+                                   } else {
+                                     w->counters(state);
+                                   }
+                                 }
+                               })
+      ->Iterations(1)
+      ->UseManualTime()
+      ->Unit(benchmark::kNanosecond);
+}
+
+template <class DS, class S>
+void register_read_mostly() {
+  using namespace kprim::bench;
+  for (auto [label, ppm] : write_fractions)
+    for (unsigned n : current_options().threads) {
+      case_id id{"rcu", DS::workload, S::name(), n, {{"writes", label}}};
+      register_trial(id, base_config(n), [ppm] { return std::make_unique<read_mostly_body<DS, S>>(ppm); });
+    }
+}
+
+template <class... S>
+void register_read_mostly_table(table<S...>) {
+  (register_read_mostly<list_ds, S>(), ...);
+  (register_read_mostly<hash_ds, S>(), ...);
+}
+
+template <class S>
+void register_read_empty() {
+  using namespace kprim::bench;
+  for (unsigned n : current_options().threads)
+    register_trial(case_id{"rcu", "read_empty", S::name(), n, {}}, base_config(n),
+                   [] { return std::make_unique<read_empty_body<S>>(); });
+}
+
+template <class... S>
+void register_update_side(table<S...>) {
+  using namespace kprim::bench;
+  for (unsigned n : current_options().threads) {
+    (register_with_counters(case_id{"rcu", "grace_period", S::name(), n, {}}, base_config(n),
+                            [] { return std::make_unique<grace_period_body<typename S::flavour>>(); }),
+     ...);
+    (register_with_counters(case_id{"rcu", "callback_storm", S::name(), n, {}}, base_config(n),
+                            [n] { return std::make_unique<callback_storm_body<typename S::flavour>>(n); }),
+     ...);
+  }
+}
+
+template <class... S>
+void register_read_empty_table(table<S...>) {
+  (register_read_empty<S>(), ...);
+}
+
+void register_all() {
+  using namespace kprim::bench;
+  std::string flavours;
+  for (std::string_view f : {kprim::rcu_memb::name, kprim::rcu_qsbr::name, kprim::rcu_mb::name, kprim::rcu_bp::name})
+    flavours += (flavours.empty() ? "" : ",") + std::string(f);
+  benchmark::AddCustomContext("kprim_rcu_flavour", flavours);
+  benchmark::AddCustomContext("kprim_rcu_membarrier",
+                              urcu_memb_has_sys_membarrier ? "sys_membarrier" : "smp_mb fallback");
+
+  register_read_empty<nolock>();
+  register_read_empty_table(rcu_flavours{});
+  register_read_empty<rcu_qsbr_qs64>();
+  register_read_empty_table(rwlocks{});
+  register_read_mostly_table(rcu_flavours{});
+  register_read_mostly_table(rwlocks{});
+#if KPRIM_BENCH_RCU_KERNEL_RWLOCKS
+  register_read_mostly_table(table<kprim_seqlock>{});
+#endif
+  for (auto [label, ppm] : write_fractions)
+    for (unsigned n : current_options().threads)
+      register_trial(case_id{"rcu", "hash", lfht_body::name(), n, {{"writes", label}}}, base_config(n),
+                     [ppm] { return std::make_unique<lfht_body>(ppm); });
+  register_update_side(rcu_flavours{});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return kprim::bench::main(argc, argv, register_all); }
