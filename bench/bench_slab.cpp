@@ -100,6 +100,11 @@ void heavy_ctor(void* p) {
 }
 
 // ---- Contender adapters --------------------------------------------------------------------
+// Each: name(), alloc(worker&, size), free(worker&, p, size), shrink() (give cached memory
+// back to the OS); fixed_size (serves one size), runs_ctor (keeps objects constructed),
+// remote_frees (may free on another thread), baseline (no memory figures).
+
+using per_thread_buffers = std::vector<kprim::cacheline_padded<std::array<unsigned char, 256>>>;
 
 /// What a contender is built for: the object size it serves, the constructor its objects need
 /// (run by the cache itself when `runs_ctor`), and the trial's thread count.
@@ -109,9 +114,22 @@ struct setup {
   unsigned threads;
 };
 
+/// Baseline: no allocator at all. Every allocation returns the thread's own 256-byte buffer
+/// and frees do nothing, so its figures are the harness's and the workload's own cost (the
+/// loop, the touches, the rings, the ctor) to subtract from every other row.
+struct noalloc {
+  static constexpr const char* name() { return "noalloc"; }
+  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true, baseline = true;
+  per_thread_buffers buf;
+  explicit noalloc(const setup& st) : buf(st.threads) {}
+  void* alloc(worker& t, std::size_t) { return buf[t.tid].value.data(); }
+  void free(worker&, void*, std::size_t) {}
+  void shrink() {}
+};
+
 struct kprim_kmem_cache {
   static constexpr const char* name() { return "kprim_kmem_cache"; }
-  static constexpr bool fixed_size = true, runs_ctor = true, remote_frees = true;
+  static constexpr bool fixed_size = true, runs_ctor = true, remote_frees = true, baseline = false;
   kprim::kmem_cache_t* s;
   explicit kprim_kmem_cache(const setup& st) : s(kprim::kmem_cache_create("bench", st.size, 0, 0, st.ctor)) {}
   ~kprim_kmem_cache() { kprim::kmem_cache_destroy(s); }
@@ -122,7 +140,7 @@ struct kprim_kmem_cache {
 
 struct kprim_kmalloc {
   static constexpr const char* name() { return "kprim_kmalloc"; }
-  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true;
+  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true, baseline = false;
   explicit kprim_kmalloc(const setup&) {}
   void* alloc(worker&, std::size_t n) { return kprim::kmalloc(n, kprim::GFP_KERNEL); }
   void free(worker&, void* p, std::size_t) { kprim::kfree(p); }
@@ -138,7 +156,7 @@ struct process_malloc {
     static const std::string n = std::string("malloc_") + g_malloc->label;
     return n.c_str();
   }
-  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true;
+  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true, baseline = false;
   explicit process_malloc(const setup&) {}
   void* alloc(worker&, std::size_t n) { return std::malloc(n); }
   void free(worker&, void* p, std::size_t) { std::free(p); }
@@ -147,7 +165,7 @@ struct process_malloc {
 
 struct new_delete {
   static constexpr const char* name() { return "new_delete"; }
-  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true;
+  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true, baseline = false;
   explicit new_delete(const setup&) {}
   void* alloc(worker&, std::size_t n) { return ::operator new(n); }
   void free(worker&, void* p, std::size_t n) { ::operator delete(p, n); }
@@ -157,7 +175,7 @@ struct new_delete {
 /// std::pmr::synchronized_pool_resource shared by all threads (upstream: new/delete).
 struct pmr_sync {
   static constexpr const char* name() { return "pmr_sync"; }
-  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true;
+  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true, baseline = false;
   std::pmr::synchronized_pool_resource r;
   explicit pmr_sync(const setup&) {}
   void* alloc(worker&, std::size_t n) { return r.allocate(n, 16); }
@@ -169,7 +187,7 @@ struct pmr_sync {
 /// takes no part in workloads that free on another thread.
 struct pmr_unsync {
   static constexpr const char* name() { return "pmr_unsync"; }
-  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = false;
+  static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = false, baseline = false;
   std::vector<std::unique_ptr<kprim::cacheline_padded<std::pmr::unsynchronized_pool_resource>>> r;
   explicit pmr_unsync(const setup& st) {
     for (unsigned i = 0; i < st.threads; ++i)
@@ -182,8 +200,9 @@ struct pmr_unsync {
 
 template <class... C>
 struct table {};
-/// In the glibc process every contender runs; a preloaded process runs only its malloc.
-using kprim_table = table<kprim_kmem_cache, kprim_kmalloc, process_malloc, new_delete, pmr_sync, pmr_unsync>;
+/// In the glibc process every contender runs (and the baseline); a preloaded process runs only
+/// its malloc.
+using kprim_table = table<noalloc, kprim_kmem_cache, kprim_kmalloc, process_malloc, new_delete, pmr_sync, pmr_unsync>;
 using preload_table = table<process_malloc>;
 
 // ---- Generic bodies --------------------------------------------------------------------------
@@ -291,19 +310,25 @@ class larson_body {
   ~larson_body() {
     worker t;
     for (std::size_t i = 0; i < n_; ++i)
-      if (void* p = slots_[i].load()) c_.free(t, p, *static_cast<std::uint32_t*>(p));
+      if (void* p = slots_[i].load()) c_.free(t, p, recorded_size(p));
   }
   void acquire(worker& t) {
     const std::uint64_t r = t.next_random();
     const std::size_t i = (r % 10 != 0) ? t.tid * slots_per_thread + (r >> 8) % slots_per_thread : (r >> 8) % n_;
     const std::size_t size = 16 + (r >> 40) % 241;
     void* p = c_.alloc(t, size);
-    *static_cast<std::uint32_t*>(p) = static_cast<std::uint32_t>(size);
-    if (void* old = slots_[i].exchange(p, std::memory_order_acq_rel)) c_.free(t, old, *static_cast<std::uint32_t*>(old));
+    if constexpr (!C::baseline) *static_cast<std::uint32_t*>(p) = static_cast<std::uint32_t>(size);
+    if (void* old = slots_[i].exchange(p, std::memory_order_acq_rel)) c_.free(t, old, recorded_size(old));
   }
   void release(worker&) {}
 
  private:
+  /// The size written at allocation (the baseline's buffers are shared: not read there).
+  static std::size_t recorded_size(void* p) {
+    if constexpr (C::baseline) return 0;
+    else return *static_cast<std::uint32_t*>(p);
+  }
+
   C c_;
   std::size_t n_;
   std::unique_ptr<std::atomic<void*>[]> slots_;
@@ -397,6 +422,7 @@ constexpr std::size_t memory_size = 64;
 
 template <class C>
 void register_memory() {
+  if constexpr (C::baseline) return;
   const std::string name = make_id("memory", C::name(), 1, {{"size", std::to_string(memory_size)},
                                                              {"objects", std::to_string(memory_objects)}}).name();
   benchmark::RegisterBenchmark(name.c_str(), [](benchmark::State& state) {
@@ -430,6 +456,7 @@ void register_memory() {
       k["ns_per_op"] = alloc_s * 1e9 / n;
       k["threads"] = 1;
       k["trial_s"] = alloc_s;
+      k["fairness"] = k["share_min"] = k["share_max"] = 1;  // one thread
       k["overhead_bytes_per_object"] = (static_cast<double>(full) - static_cast<double>(start)) * 1024.0 / n - memory_size;
       k["overhead_pct"] = 100.0 * k["overhead_bytes_per_object"] / memory_size;
       k["rss_start_kib"] = static_cast<double>(start);
