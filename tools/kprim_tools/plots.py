@@ -2,7 +2,8 @@
 
 One PNG per (family, workload) and metric, ``<family>_<workload>_<metric>.png`` with metric
 ``throughput``, ``fairness`` or ``latency``; one panel per parameter set (``cs``, ``gap``,
-...). Points are medians over repetitions, error bars span min..max of the repetitions, and
+...). Workloads that report allocator memory (``overhead_bytes_per_object``) get
+``<family>_<workload>_bars.png`` instead: time and memory per contender. Points are medians over repetitions, error bars span min..max of the repetitions, and
 thread counts above the machine's PUs sit in a shaded "oversubscribed" region.
 """
 
@@ -121,10 +122,17 @@ def _finish(plt, fig, axes, title, path):
     return path
 
 
-def render_family(plt, results, family, workload, panels, out):
-    """Write the three PNGs of one (family, workload); return their paths.
+def has_metric(panels, metric):
+    """True when any case in ``panels`` has a value of ``metric``."""
+    return any(case.values(metric) for _, contenders in panels
+               for per in contenders.values() for case in per.values())
 
-    ``panels`` is ``[(case_params, {contender: {threads: Case}})]``.
+
+def render_family(plt, results, family, workload, panels, out):
+    """Write the scaling PNGs of one (family, workload); return their paths.
+
+    ``panels`` is ``[(case_params, {contender: {threads: Case}})]``. A figure whose metric
+    no case reports (e.g. latency in a workload that does not sample it) is not drawn.
     """
     pus = results.pus
     stem = os.path.join(out, slug(f"{family}_{workload}"))
@@ -134,6 +142,8 @@ def render_family(plt, results, family, workload, panels, out):
     rows = math.ceil(len(panels) / cols)
     for metric, label, ylabel, scale in (("ops_per_s", "throughput", "Mops/s (all threads)", 1e6),
                                          ("fairness", "fairness", "Jain fairness index", 1.0)):
+        if not has_metric(panels, metric):
+            continue
         fig, axes = _figure(plt, rows, cols)
         for ax in axes.flat[len(panels):]:
             ax.set_visible(False)
@@ -148,6 +158,8 @@ def render_family(plt, results, family, workload, panels, out):
             ax.set_title(res.format_params(params) or "default parameters", fontsize="small")
         written.append(_finish(plt, fig, axes, f"{family}/{workload} {label} - {machine}",
                                f"{stem}_{label}.png"))
+    if not any(has_metric(panels, metric) for metric, _ in LATENCY):
+        return written
     fig, axes = _figure(plt, len(panels), len(LATENCY))
     for row, (params, contenders) in enumerate(panels):
         for col, (metric, name) in enumerate(LATENCY):
@@ -160,6 +172,56 @@ def render_family(plt, results, family, workload, panels, out):
     written.append(_finish(plt, fig, axes, f"{family}/{workload} latency - {machine}",
                            f"{stem}_latency.png"))
     return written
+
+
+#: Counters of memory workloads (allocators), drawn as bars: (counter, axis label, divisor).
+BARS = (("ns_per_op", "ns per operation", 1.0),
+        ("overhead_bytes_per_object", "overhead bytes per live object", 1.0),
+        ("rss_peak_kib", "peak RSS, MiB", 1024.0),
+        ("rss_after_destroy_delta_kib", "RSS kept after destroy, MiB", 1024.0))
+
+
+def is_memory_workload(panels):
+    """True when the workload reports allocator memory figures (bars, not scaling curves)."""
+    return has_metric(panels, "overhead_bytes_per_object")
+
+
+def render_bars(plt, results, family, workload, panels, out):
+    """Allocator time-and-memory bars: ``<family>_<workload>_bars.png``; return its path.
+
+    One row of panels per parameter set, one panel per :data:`BARS` counter present; a
+    horizontal bar per contender at the median over repetitions, whiskers min..max.
+    """
+    metrics = [m for m in BARS if has_metric(panels, m[0])]
+    bars = max(len(c) for _, c in panels)
+    fig, axes = plt.subplots(len(panels), len(metrics), squeeze=False,
+                             figsize=(4.2 * len(metrics),
+                                      max(2.8, 1.2 + (0.32 * bars + 0.6) * len(panels))))
+    for row, (params, contenders) in enumerate(panels):
+        names = list(contenders)
+        for col, (metric, label, divisor) in enumerate(metrics):
+            ax = axes[row][col]
+            stats = [summarize([v / divisor for per in [contenders[n]]
+                                for case in per.values() for v in case.values(metric)])
+                     for n in names]
+            ys = list(range(len(names)))
+            med = [s.median if s else 0.0 for s in stats]
+            err = [[s.median - s.low if s else 0 for s in stats],
+                   [s.high - s.median if s else 0 for s in stats]]
+            ax.barh(ys, med, xerr=err, capsize=2,
+                    color=[line_style(i)["color"] for i in ys])
+            ax.set_yticks(ys)
+            ax.set_yticklabels(names if col == 0 else [""] * len(names), fontsize="small")
+            ax.invert_yaxis()
+            ax.set_xlabel(label, fontsize="small")
+            ax.grid(True, axis="x", alpha=0.3)
+            ax.set_title(res.format_params(params), fontsize="x-small")
+    fig.suptitle(f"{family}/{workload} time and memory - {results.machine_id}")
+    fig.tight_layout()
+    path = os.path.join(out, slug(f"{family}_{workload}") + "_bars.png")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
 
 
 def render_all(results, out):
@@ -178,7 +240,10 @@ def render_all(results, out):
         by_family.setdefault((family, workload), []).append((params, contenders))
     written = []
     for (family, workload), panels in by_family.items():
-        written += render_family(plt, results, family, workload, panels, out)
+        if is_memory_workload(panels):
+            written.append(render_bars(plt, results, family, workload, panels, out))
+        else:
+            written += render_family(plt, results, family, workload, panels, out)
     return written
 
 

@@ -12,6 +12,8 @@ METRICS = {
     "lat_p99_ns": ("median p99 latency ns", 1.0),
     "lat_p999_ns": ("median p99.9 latency ns", 1.0),
     "ns_per_op": ("median ns/op", 1.0),
+    "overhead_bytes_per_object": ("median allocator overhead, bytes per object", 1.0),
+    "rss_peak_kib": ("median peak RSS MiB", 1024.0),
 }
 
 

@@ -1,0 +1,74 @@
+"""Tests of kprim_tools.plots: which PNGs a results file yields (content is matplotlib's)."""
+
+import os
+import tempfile
+import unittest
+
+from kprim_tools import plots
+from kprim_tools.results import Results, parse_name
+from tests import fixtures as fx
+
+
+def results_of(benches):
+    """An in-memory Results of ``benches``."""
+    return Results("mem.json", fx.context(), benches, [parse_name(b["name"]) for b in benches])
+
+
+def memory_benchmarks():
+    """A ``slab/memory`` workload with allocator memory counters and no latency sampling."""
+    benches = fx.benchmarks(family="slab", workload="memory", threads=(1,),
+                            params="size:64/objects:1000000",
+                            speeds={"kprim_kmem_cache": 5e7, "malloc_glibc": 3e7})
+    for entry in benches:
+        for key in [k for k in entry if k.startswith("lat_")]:
+            del entry[key]
+        factor = 2.0 if "glibc" in entry["name"] else 1.0
+        entry.update(overhead_bytes_per_object=8 * factor, rss_peak_kib=70000 * factor,
+                     rss_after_destroy_delta_kib=100 * factor)
+    return benches
+
+
+class PlotsTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.out = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_memory_workload_gets_bars(self):
+        benches = memory_benchmarks() + fx.benchmarks(family="slab", workload="batch")
+        written = plots.render_all(results_of(benches), self.out)
+        self.assertEqual([os.path.basename(p) for p in written],
+                         ["slab_memory_bars.png", "slab_batch_throughput.png",
+                          "slab_batch_fairness.png", "slab_batch_latency.png"])
+
+    def test_missing_metric_is_not_drawn(self):
+        benches = fx.benchmarks()
+        for entry in benches:
+            for key in [k for k in entry if k.startswith("lat_")]:
+                del entry[key]
+        written = plots.render_all(results_of(benches), self.out)
+        self.assertEqual(sorted(os.path.basename(p) for p in written),
+                         ["locks_contended_fairness.png", "locks_contended_throughput.png"])
+
+    def test_line_styles_stay_distinct_past_ten(self):
+        styles = {tuple(sorted(plots.line_style(i).items())) for i in range(20)}
+        self.assertEqual(len(styles), 20)
+
+    def test_oversubscribed_region_is_shaded(self):
+        plt = plots.pyplot()
+        fig, ax = plt.subplots()
+        plots.style_threads_axis(ax, [1, 2, 4, 8], 2)
+        self.assertEqual(len(ax.patches), 1)
+        left = min(x for x, _ in ax.patches[0].get_xy())
+        self.assertTrue(2 < left < 4, left)
+        fig2, ax2 = plt.subplots()
+        plots.style_threads_axis(ax2, [1, 2], 2)
+        self.assertEqual(len(ax2.patches), 0)
+        plt.close(fig)
+        plt.close(fig2)
+
+
+if __name__ == "__main__":
+    unittest.main()
