@@ -3,8 +3,9 @@
 One PNG per (family, workload) and metric, ``<family>_<workload>_<metric>.png`` with metric
 ``throughput``, ``fairness`` or ``latency``; one panel per parameter set (``cs``, ``gap``,
 ...). Workloads that report allocator memory (``overhead_bytes_per_object``) get
-``<family>_<workload>_bars.png`` instead: time and memory per contender. Points are medians over repetitions, error bars span min..max of the repetitions, and
-thread counts above the machine's PUs sit in a shaded "oversubscribed" region.
+``<family>_<workload>_bars.png`` instead: time and memory per contender. Points are medians
+over repetitions, error bars span min..max of the repetitions, and thread counts above the
+machine's PUs sit in a shaded "oversubscribed" region.
 """
 
 import logging
