@@ -22,10 +22,13 @@ inline unsigned oversubscribed_threads() {
   return hw + 2 > 8 ? hw + 2 : 8;
 }
 
-/// protected_state - touched only inside a critical section. enter() and leave() use plain
-/// loads and stores on purpose: two threads inside at once make `inside` read 1 on entry or
-/// break the a == b pairing, and lose increments of `count`.
+/// protected_state - touched only inside a critical section, with plain loads and stores on
+/// purpose: two threads inside at once make `inside` read 1 on entry or break the a == b
+/// pairing, and lose increments of `count`. Every yield_every-th section gives up the CPU in
+/// the middle, so the holder is descheduled inside the lock: a broken lock lets another
+/// thread in at that moment even when the machine runs our threads one at a time.
 struct protected_state {
+  static constexpr std::uint64_t yield_every = 256;
   unsigned inside = 0;
   std::uint64_t a = 0, b = 0, count = 0;
   std::atomic<std::uint64_t> violations{0};
@@ -35,6 +38,7 @@ struct protected_state {
     inside = 1;
     ++a;
     std::atomic_signal_fence(std::memory_order_seq_cst);  // keep the window open in codegen
+    if (count % yield_every == 0) std::this_thread::yield();
     ++b;
     ++count;
     inside = 0;

@@ -1,0 +1,123 @@
+// kprim/rwlock.hpp: rwlock_t as the kernel's queued reader-writer lock
+// (kernel/locking/qrwlock.c): readers and writer in one 32-bit word, contenders queued fairly
+// on a qspinlock. Spins, never sleeps: for sections that may block use kprim::rw_semaphore;
+// for read-mostly data that readers may re-read, a seqlock (kprim/seqlock.hpp) is cheaper.
+#pragma once
+
+#include <kprim/compiler.hpp>
+#include <kprim/spinlock/qspinlock.hpp>
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace kprim {
+
+/// qrwlock - lock word layout (little-endian):
+///   bits 0-7   wlocked  0xff while a writer holds the lock
+///   bit  8     WAITING  a writer waits (at the head of the queue) for readers to drain
+///   bits 9-31  readers  count of readers holding, or briefly trying, the lock
+/// wait_lock queues contenders that found the lock busy (FIFO, so writers are not starved
+/// by a stream of readers once queued). Invariant: wlocked != 0 implies no settled readers.
+/// Fairness: contended readers and writers are served in arrival order through wait_lock;
+/// an uncontended reader may join other readers while no writer holds or waits.
+class qrwlock {
+ public:
+  static constexpr std::uint32_t qw_locked = 0x0ff;
+  static constexpr std::uint32_t qw_waiting = 0x100;
+  static constexpr std::uint32_t qw_wmask = 0x1ff;
+  static constexpr std::uint32_t qr_shift = 9;
+  static constexpr std::uint32_t qr_bias = 1u << qr_shift;
+
+  qrwlock() = default;
+  qrwlock(const qrwlock&) = delete;
+  qrwlock& operator=(const qrwlock&) = delete;
+
+  /// read_lock() - queued_read_lock(). Ordering: acquire. Context: spins, never sleeps.
+  void read_lock() noexcept {
+    const std::uint32_t c = cnts().fetch_add(qr_bias, std::memory_order_acquire) + qr_bias;
+    if (likely(!(c & qw_wmask))) return;
+    read_lock_slowpath();
+  }
+
+  /// read_trylock() - read lock unless a writer holds or waits. Acquire on success.
+  [[nodiscard]] bool read_trylock() noexcept {
+    std::uint32_t c = cnts().load(std::memory_order_relaxed);
+    if (likely(!(c & qw_wmask))) {
+      c = cnts().fetch_add(qr_bias, std::memory_order_acquire) + qr_bias;
+      if (likely(!(c & qw_wmask))) return true;
+      cnts().fetch_sub(qr_bias, std::memory_order_relaxed);
+    }
+    return false;
+  }
+
+  /// read_unlock() - queued_read_unlock(). Ordering: release.
+  void read_unlock() noexcept { cnts().fetch_sub(qr_bias, std::memory_order_release); }
+
+  /// write_lock() - queued_write_lock(). Ordering: acquire. Context: spins, never sleeps.
+  void write_lock() noexcept {
+    std::uint32_t c = 0;
+    if (likely(cnts().compare_exchange_strong(c, qw_locked, std::memory_order_acquire, std::memory_order_relaxed)))
+      return;
+    write_lock_slowpath();
+  }
+
+  /// write_trylock() - write lock only if the word is 0. Acquire on success.
+  [[nodiscard]] bool write_trylock() noexcept {
+    std::uint32_t c = cnts().load(std::memory_order_relaxed);
+    if (unlikely(c)) return false;
+    return likely(cnts().compare_exchange_strong(c, qw_locked, std::memory_order_acquire, std::memory_order_relaxed));
+  }
+
+  /// write_unlock() - queued_write_unlock(): release store of 0 to the wlocked byte only.
+  void write_unlock() noexcept { std::atomic_ref<std::uint8_t>(w_.b.wlocked).store(0, std::memory_order_release); }
+
+  /// is_locked() - relaxed snapshot: readers, a writer, or a waiting writer.
+  [[nodiscard]] bool is_locked() const noexcept {
+    return std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(w_.cnts)).load(std::memory_order_relaxed) != 0;
+  }
+
+  // std::shared_mutex-style adapters (Lockable and SharedLockable).
+  void lock() noexcept { write_lock(); }
+  [[nodiscard]] bool try_lock() noexcept { return write_trylock(); }
+  void unlock() noexcept { write_unlock(); }
+  void lock_shared() noexcept { read_lock(); }
+  [[nodiscard]] bool try_lock_shared() noexcept { return read_trylock(); }
+  void unlock_shared() noexcept { read_unlock(); }
+
+ private:
+  union word {
+    std::uint32_t cnts = 0;
+    struct {
+      std::uint8_t wlocked;
+      std::uint8_t rest[3];
+    } b;
+  };
+  static_assert(std::endian::native == std::endian::little, "wlocked is the low byte");
+  static_assert(sizeof(word) == 4 && offsetof(word, b.wlocked) == 0);
+  static_assert((qw_locked | qw_waiting) == qw_wmask && qr_bias > qw_wmask);
+
+  friend struct qrwlock_slowpath;
+  std::atomic_ref<std::uint32_t> cnts() noexcept { return std::atomic_ref<std::uint32_t>(w_.cnts); }
+  [[gnu::cold, gnu::noinline]] void read_lock_slowpath() noexcept;
+  [[gnu::cold, gnu::noinline]] void write_lock_slowpath() noexcept;
+
+  word w_;
+  qspinlock wait_lock_;
+};
+static_assert(sizeof(qrwlock) == 8);
+
+using rwlock_t = qrwlock;
+
+// The kernel's verbs.
+inline void rwlock_init(rwlock_t* l) noexcept { std::destroy_at(l); std::construct_at(l); }
+inline void read_lock(rwlock_t* l) noexcept { l->read_lock(); }
+[[nodiscard]] inline bool read_trylock(rwlock_t* l) noexcept { return l->read_trylock(); }
+inline void read_unlock(rwlock_t* l) noexcept { l->read_unlock(); }
+inline void write_lock(rwlock_t* l) noexcept { l->write_lock(); }
+[[nodiscard]] inline bool write_trylock(rwlock_t* l) noexcept { return l->write_trylock(); }
+inline void write_unlock(rwlock_t* l) noexcept { l->write_unlock(); }
+
+}  // namespace kprim
