@@ -44,8 +44,13 @@ TYPED_TEST_SUITE(Rcu, Flavours, FlavourName);
 struct node {
   static constexpr std::uint64_t alive = 0xA11CEA11CEA11CEull;
   static constexpr std::uint64_t dead = 0xDEADDEADDEADDEADull;
-  explicit node(std::uint64_t v) : value(v) {}
-  ~node() { __atomic_store_n(&magic, dead, __ATOMIC_RELAXED); }
+  explicit node(std::uint64_t v) : value(v) { live.fetch_add(1, std::memory_order_relaxed); }
+  ~node() {
+    __atomic_store_n(&magic, dead, __ATOMIC_RELAXED);
+    live.fetch_sub(1, std::memory_order_relaxed);
+  }
+  /// Nodes constructed and not yet destroyed: 0 once every deferred free has run.
+  static inline std::atomic<long> live{0};
   std::uint64_t magic = alive;
   std::uint64_t value;
   std::uint64_t value_twice = 2 * value;
@@ -192,6 +197,7 @@ TYPED_TEST(Rcu, ReadersNeverSeeFreedObjects) {
   }
   EXPECT_EQ(bad.load(), 0u);
   EXPECT_GT(reads.load(), 0u);
+  EXPECT_EQ(node::live.load(), 0) << "objects left unfreed after rcu_barrier()";
 }
 
 // Updates become visible: after synchronize_rcu() returns, every reader section that starts
