@@ -112,10 +112,20 @@ topology_facts read_topology() {
       if (!f.caches.empty()) f.caches += ',';
       f.caches += std::string(lv.name) + ":" + size_str(c->attr->cache.size);
     }
-    hwloc_obj_t root = hwloc_get_root_obj(topo);
-    f.memory_gib = (root->total_memory + (std::uint64_t{1} << 29)) >> 30;
   }
   hwloc_topology_destroy(topo);
+  // Memory from /proc/meminfo, not hwloc: on VMs with memory hotplug hwloc's NUMA totals
+  // change from run to run (seen: 5, 6 and 7 GiB on a 24 GiB guest).
+  std::ifstream mi("/proc/meminfo");
+  std::string key;
+  std::uint64_t kib = 0;
+  while (mi >> key >> kib) {
+    if (key == "MemTotal:") {
+      f.memory_gib = (kib + (1u << 19)) >> 20;
+      break;
+    }
+    mi.ignore(256, '\n');
+  }
   return f;
 }
 
@@ -132,10 +142,11 @@ const char* pin_name(pin_policy p) {
 void add_context() {
   const topology_facts t = read_topology();
   char fp[17];
+  // Hardware identity only: memory is reported but left out (it can vary on a VM).
   std::snprintf(fp, sizeof fp, "%016llx",
                 static_cast<unsigned long long>(fnv1a(t.model + "|" + std::to_string(t.packages) + "|" +
                                                       std::to_string(t.cores) + "|" + std::to_string(t.pus) +
-                                                      "|" + t.caches + "|" + std::to_string(t.memory_gib))));
+                                                      "|" + t.caches)));
   const std::string fingerprint = fp;
   const std::string machine_id = slug(t.model) + "-" + std::to_string(t.cores) + "c-" + fingerprint.substr(0, 8);
 
