@@ -69,7 +69,7 @@ inline constexpr int percpu_mode_unknown = 0, percpu_mode_rseq = 1, percpu_mode_
 extern std::atomic<int> percpu_mode;
 bool percpu_mode_detect() noexcept;  // not [[gnu::cold]]: g++ 12 then deems callers cold
 [[gnu::cold, gnu::noinline]] void percpu_rseq_aborted() noexcept;
-[[gnu::cold]] unsigned percpu_getcpu_slow() noexcept;
+unsigned percpu_getcpu_slow() noexcept;  // the only path where rseq is unavailable
 
 /// percpu_use_rseq() - true when the rseq path is live. One relaxed load of a read-mostly word.
 [[gnu::always_inline]] inline bool percpu_use_rseq() noexcept {
@@ -95,9 +95,6 @@ template <class Op>
 }
 #endif
 }  // namespace detail
-
-template <class T>
-concept percpu_scalar = std::is_integral_v<T> && (sizeof(T) == 4 || sizeof(T) == 8);
 
 /// per_cpu<T> - DEFINE_PER_CPU(T, name): one T per possible CPU, each slot alone on a pair of
 /// cache lines (so neither false sharing nor the adjacent-line prefetcher couples two CPUs).

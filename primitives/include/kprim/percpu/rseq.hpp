@@ -36,6 +36,13 @@
 #define KPRIM_PERCPU_RSEQ 0
 #endif
 
+namespace kprim {
+/// percpu_scalar - the types this_cpu_* read-modify-writes work on: 4- or 8-byte integers,
+/// which one x86-64 instruction loads or stores whole (single-copy atomic).
+template <class T>
+concept percpu_scalar = std::is_integral_v<T> && (sizeof(T) == 4 || sizeof(T) == 8);
+}  // namespace kprim
+
 #if KPRIM_PERCPU_RSEQ
 namespace kprim::detail::rseq_x86 {
 
@@ -86,12 +93,9 @@ static_assert(RSEQ_SIG == 0x53053053, "the abort signature below is spelled out"
   "jmp %l[abort]\n\t"                                                             \
   ".popsection\n\t"
 
-template <class T>
-concept scalar = std::is_integral_v<T> && (sizeof(T) == 4 || sizeof(T) == 8);
-
 /// add() - *slot += n if still on `cpu`; false if the sequence aborted (nothing written).
 /// Commit: the store of one unlocked `add` to memory.
-template <scalar T>
+template <percpu_scalar T>
 [[gnu::always_inline]] inline bool add(struct rseq* rs, unsigned cpu, T* slot, T n) noexcept {
   std::uintptr_t cs;
   asm volatile goto(KPRIM_RSEQ_ENTER
@@ -106,7 +110,7 @@ abort:
 }
 
 /// store() - *slot = v if still on `cpu`; false if aborted. Commit: one `mov` to memory.
-template <scalar T>
+template <percpu_scalar T>
 [[gnu::always_inline]] inline bool store(struct rseq* rs, unsigned cpu, T* slot, T v) noexcept {
   std::uintptr_t cs;
   asm volatile goto(KPRIM_RSEQ_ENTER
@@ -121,7 +125,7 @@ abort:
 }
 
 /// xchg() - *prev = *slot, *slot = v if still on `cpu`; false if aborted.
-template <scalar T>
+template <percpu_scalar T>
 [[gnu::always_inline]] inline bool xchg(struct rseq* rs, unsigned cpu, T* slot, T v,
                                         T* prev) noexcept {
   std::uintptr_t cs;
@@ -141,7 +145,7 @@ abort:
 
 /// cmpxchg() - *prev = *slot; if it equals `old`, *slot = v; all if still on `cpu`; false if
 /// aborted. A mismatch leaves the sequence at the post-commit label without storing.
-template <scalar T>
+template <percpu_scalar T>
 [[gnu::always_inline]] inline bool cmpxchg(struct rseq* rs, unsigned cpu, T* slot, T old, T v,
                                            T* prev) noexcept {
   std::uintptr_t cs;
@@ -194,7 +198,7 @@ abort:
 /// in *gated otherwise (nothing written). percpu_ref's per-CPU get/put: the mode word is read
 /// inside the critical section, so membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ) after a
 /// mode change guarantees every sequence that saw the old mode has committed or will restart.
-template <scalar T>
+template <percpu_scalar T>
 [[gnu::always_inline]] inline bool add_if_word_zero(struct rseq* rs, unsigned cpu, T* slot, T n,
                                                     const std::uintptr_t* word,
                                                     bool* gated) noexcept {
