@@ -4,12 +4,12 @@
 //                        also keeps the adjacent-line prefetcher from pairing two slots.
 //                        _plain: WRITE_ONCE(c, c + 1) (one writer per counter, as this_cpu_inc);
 //                        _atomic: a locked add (atomic_inc).
-//   hot_cold/<layout>  - each thread streams over a shared array of records reading one hot
-//                        field per operation; mixed keeps the 120 cold bytes next to the hot
+//   hot_cold/<layout>  - each thread streams over a shared array of records reading the hot
+//                        field of 8 consecutive records per operation; mixed keeps the 120 cold bytes next to the hot
 //                        key (two lines per record), split keeps hot keys in their own dense
 //                        array (eight records per line).
-// Both run over the thread sweep through the harness (one operation = one increment or one
-// record visited; ns per operation over all threads).
+// Both run over the thread sweep through the harness (one operation = one increment or 8
+// records visited; ns per operation over all threads).
 #include <kprim/bench/registry.hpp>
 
 #include <kprim/atomic.hpp>
@@ -18,6 +18,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,27 +94,46 @@ struct mixed_record {
 };
 static_assert(sizeof(mixed_record) == 2 * kprim::cacheline_size);
 
+// Every byte is written at construction (untouched pages would all be the kernel's one
+// shared zero page), and keys are read with READ_ONCE so no load can be elided.
 struct mixed {
   static constexpr const char* name = "mixed";
   std::vector<mixed_record> recs = std::vector<mixed_record>(records);
-  std::uint64_t key(std::size_t i) const noexcept { return recs[i].key; }
+  mixed() {
+    for (std::size_t i = 0; i < records; ++i) {
+      recs[i].key = i;
+      std::memset(recs[i].cold, static_cast<int>(i & 0x7f), sizeof recs[i].cold);
+    }
+  }
+  std::uint64_t key(std::size_t i) const noexcept { return READ_ONCE(recs[i].key); }
 };
 struct split {
   static constexpr const char* name = "split";
   std::vector<std::uint64_t> keys = std::vector<std::uint64_t>(records);  // hot, dense
   std::vector<std::array<char, 120>> cold = std::vector<std::array<char, 120>>(records);
-  std::uint64_t key(std::size_t i) const noexcept { return keys[i]; }
+  split() {
+    for (std::size_t i = 0; i < records; ++i) {
+      keys[i] = i;
+      std::memset(cold[i].data(), static_cast<int>(i & 0x7f), cold[i].size());
+    }
+  }
+  std::uint64_t key(std::size_t i) const noexcept { return READ_ONCE(keys[i]); }
 };
 
+/// Records visited per operation: one line of split keys, so the harness's per-operation
+/// overhead does not hide the memory traffic.
+constexpr unsigned per_op = 8;
+
 /// hot_cold_body<L> - each thread walks the records in order, wrapping around, and reads
-/// the hot key of one record per operation.
+/// the hot keys of per_op consecutive records per operation.
 template <class L>
 class hot_cold_body {
  public:
   void acquire(worker& t) {
-    std::uint64_t k = data_.key(t.cur);
-    benchmark::DoNotOptimize(k);
-    t.cur = static_cast<unsigned>((t.cur + 1) & (records - 1));
+    std::uint64_t sum = 0;
+    for (unsigned k = 0; k < per_op; ++k) sum += data_.key(t.cur + k);
+    benchmark::DoNotOptimize(sum);
+    t.cur = static_cast<unsigned>((t.cur + per_op) & (records - 1));
   }
   void release(worker&) {}
 
@@ -137,7 +157,7 @@ template <class... L>
 void register_hot_cold(table<L...>) {
   using namespace kprim::bench;
   for (unsigned n : current_options().threads)
-    (register_trial(case_id{"layout", "hot_cold", L::name, n, {{"records", std::to_string(records)}}},
+    (register_trial(case_id{"layout", "hot_cold", L::name, n, {{"records", std::to_string(records)}, {"per_op", std::to_string(per_op)}}},
                     base_config(n), [] { return std::make_unique<hot_cold_body<L>>(); }),
      ...);
 }
