@@ -51,9 +51,11 @@ inline void jitter(std::uint64_t& rng) noexcept {
 }
 }  // namespace detail
 
-/// run() - run up to `max_iters` iterations (stopping early, at a 1024 boundary, once
-/// `budget` has elapsed) of f0(slots&, i) on one thread and f1(slots&, i) on another.
+/// run() - run up to `max_iters` iterations (stopping early, at a multiple of check_every,
+/// once `budget` has elapsed) of f0(slots&, i) on one thread and f1(slots&, i) on another.
 /// Returns the number of iterations run; s holds their outcomes.
+inline constexpr std::size_t check_every = 256;
+
 template <class F0, class F1>
 std::size_t run(slots& s, std::size_t max_iters, std::chrono::nanoseconds budget, F0 f0, F1 f1) {
   detail::barrier2 bar;
@@ -64,10 +66,10 @@ std::size_t run(slots& s, std::size_t max_iters, std::chrono::nanoseconds budget
     std::uint64_t rng = 0x9E3779B97F4A7C15ull * (tid + 1);
     std::size_t i = 0;
     for (; i < max_iters; ++i) {
-      if (tid == 0 && i % 1024 == 0 && i)
+      if (tid == 0 && i % check_every == 0 && i)
         go_on.store(std::chrono::steady_clock::now() - start < budget, std::memory_order_relaxed);
       bar.wait(i + 1);
-      if (i % 1024 == 0 && i && !go_on.load(std::memory_order_relaxed)) break;
+      if (i % check_every == 0 && i && !go_on.load(std::memory_order_relaxed)) break;
       detail::jitter(rng);
       if (tid == 0)
         f0(s, i);
