@@ -60,15 +60,15 @@ inline std::uint32_t cond_read(qspinlock_word& l, std::memory_order mo, Pred pre
 /// free lock: *,0,0 -> *,0,1. Returns false as soon as there is no queue or the head spins.
 /// This is what keeps a descheduled queue head from stalling everyone in user space.
 bool hybrid_unfair_trylock(qspinlock_word& lock) noexcept {
+  auto locked_pending = std::atomic_ref<std::uint16_t>(lock.h.locked_pending);
   spin_wait<spin_policy::yield> w;
   for (;;) {
     const std::uint32_t v = val_of(lock).load(std::memory_order_relaxed);
-    if (!(v & qspin::locked_pending_mask)) {
-      std::uint8_t free = 0;
-      if (std::atomic_ref<std::uint8_t>(lock.b.locked).compare_exchange_strong(
-              free, 1, std::memory_order_acquire, std::memory_order_relaxed))
-        return true;
-    }
+    std::uint16_t free = 0;
+    if (!(v & qspin::locked_pending_mask) &&
+        locked_pending.compare_exchange_strong(free, qspin::locked_val, std::memory_order_acquire,
+                                               std::memory_order_relaxed))
+      return true;
     if (!(v & qspin::tail_mask) || (v & qspin::pending_mask)) return false;
     w.relax();
   }
@@ -79,23 +79,24 @@ bool hybrid_unfair_trylock(qspinlock_word& lock) noexcept {
 /// *,1,0 -> *,0,1; if the holder is slow (likely descheduled), clear pending so running
 /// newcomers may steal, yield, and try again. Returns the lock word with the lock held.
 std::uint32_t head_wait_and_lock(qspinlock_word& lock) noexcept {
-  auto locked = std::atomic_ref<std::uint8_t>(lock.b.locked);
   auto pending = std::atomic_ref<std::uint8_t>(lock.b.pending);
   auto locked_pending = std::atomic_ref<std::uint16_t>(lock.h.locked_pending);
   for (;;) {
     pending.store(1, std::memory_order_relaxed);
     for (unsigned loop = spin_then_yield_limit; loop; --loop) {
-      std::uint16_t expect = qspin::pending_val;
-      if (locked.load(std::memory_order_relaxed) == 0 &&
-          locked_pending.compare_exchange_strong(expect, qspin::locked_val, std::memory_order_acquire,
+      // *,1,0 -> *,0,1; also *,0,0 -> *,0,1: an unlock's 16-bit store clears our hint.
+      std::uint16_t lp = locked_pending.load(std::memory_order_relaxed);
+      if (!(lp & qspin::locked_mask) &&
+          locked_pending.compare_exchange_strong(lp, qspin::locked_val, std::memory_order_acquire,
                                                  std::memory_order_relaxed))
         return val_of(lock).load(std::memory_order_relaxed) | qspin::locked_val;
       cpu_relax();
     }
     pending.store(0, std::memory_order_relaxed);
     ::sched_yield();
-    std::uint8_t free = 0;
-    if (locked.compare_exchange_strong(free, 1, std::memory_order_acquire, std::memory_order_relaxed))
+    std::uint16_t free = 0;
+    if (locked_pending.compare_exchange_strong(free, qspin::locked_val, std::memory_order_acquire,
+                                               std::memory_order_relaxed))
       return val_of(lock).load(std::memory_order_relaxed) | qspin::locked_val;
   }
 }

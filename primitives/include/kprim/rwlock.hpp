@@ -8,14 +8,12 @@
 #include <kprim/spinlock/qspinlock.hpp>
 
 #include <atomic>
-#include <bit>
-#include <cstddef>
 #include <cstdint>
 #include <memory>
 
 namespace kprim {
 
-/// qrwlock - lock word layout (little-endian):
+/// qrwlock - lock word layout:
 ///   bits 0-7   wlocked  0xff while a writer holds the lock
 ///   bit  8     WAITING  a writer waits (at the head of the queue) for readers to drain
 ///   bits 9-31  readers  count of readers holding, or briefly trying, the lock
@@ -71,12 +69,14 @@ class qrwlock {
     return likely(cnts().compare_exchange_strong(c, qw_locked, std::memory_order_acquire, std::memory_order_relaxed));
   }
 
-  /// write_unlock() - queued_write_unlock(): release store of 0 to the wlocked byte only.
-  void write_unlock() noexcept { std::atomic_ref<std::uint8_t>(w_.b.wlocked).store(0, std::memory_order_release); }
+  /// write_unlock() - queued_write_unlock(): clear the wlocked byte only (a writer may have
+  /// set WAITING meanwhile). Ordering: release. A 32-bit fetch_sub rather than the kernel's
+  /// byte store, as in qspinlock::unlock() (narrow store + wide locked op stalls on AMD).
+  void write_unlock() noexcept { cnts().fetch_sub(qw_locked, std::memory_order_release); }
 
   /// is_locked() - relaxed snapshot: readers, a writer, or a waiting writer.
   [[nodiscard]] bool is_locked() const noexcept {
-    return std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(w_.cnts)).load(std::memory_order_relaxed) != 0;
+    return std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(cnts_)).load(std::memory_order_relaxed) != 0;
   }
 
   // std::shared_mutex-style adapters (Lockable and SharedLockable).
@@ -88,23 +88,15 @@ class qrwlock {
   void unlock_shared() noexcept { read_unlock(); }
 
  private:
-  union word {
-    std::uint32_t cnts = 0;
-    struct {
-      std::uint8_t wlocked;
-      std::uint8_t rest[3];
-    } b;
-  };
-  static_assert(std::endian::native == std::endian::little, "wlocked is the low byte");
-  static_assert(sizeof(word) == 4 && offsetof(word, b.wlocked) == 0);
-  static_assert((qw_locked | qw_waiting) == qw_wmask && qr_bias > qw_wmask);
+  static_assert(qw_locked == 0xff && (qw_locked | qw_waiting) == qw_wmask && qr_bias > qw_wmask,
+                "wlocked is the low byte, WAITING the next bit, readers above");
 
   friend struct qrwlock_slowpath;
-  std::atomic_ref<std::uint32_t> cnts() noexcept { return std::atomic_ref<std::uint32_t>(w_.cnts); }
+  std::atomic_ref<std::uint32_t> cnts() noexcept { return std::atomic_ref<std::uint32_t>(cnts_); }
   [[gnu::cold, gnu::noinline]] void read_lock_slowpath() noexcept;
   [[gnu::cold, gnu::noinline]] void write_lock_slowpath() noexcept;
 
-  word w_;
+  alignas(4) std::uint32_t cnts_ = 0;
   qspinlock wait_lock_;
 };
 static_assert(sizeof(qrwlock) == 8);

@@ -49,11 +49,13 @@ class basic_ticket_spinlock {
                                           std::memory_order_relaxed);
   }
 
-  /// unlock() - arch_spin_unlock(): serve the next ticket with a 16-bit release store (only
-  /// the holder writes `owner`). Requires: held by the caller.
+  /// unlock() - arch_spin_unlock(): serve the next ticket (only the holder changes `owner`).
+  /// Requires: held by the caller. Ordering: release. The kernel stores the 16-bit half; here
+  /// a 32-bit fetch_add that wraps `owner` without carrying into `next`, for the same reason
+  /// as qspinlock's unlock (a narrow store before the next wide locked op stalls on AMD).
   void unlock() noexcept {
     const std::uint16_t served = owner().load(std::memory_order_relaxed);
-    owner().store(static_cast<std::uint16_t>(served + 1), std::memory_order_release);
+    word().fetch_add(served == 0xffff ? 1u - ticket_one : 1u, std::memory_order_release);
   }
 
   /// is_locked() - held or waited for. Ordering: relaxed snapshot.
