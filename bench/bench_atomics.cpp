@@ -44,6 +44,7 @@ inline std::atomic_ref<int> as_std(int& w) noexcept { return std::atomic_ref<int
 KPRIM_OP(kprim_read_once, { int v = READ_ONCE(w); benchmark::DoNotOptimize(v); })
 KPRIM_OP(kprim_atomic_read, { int v = kprim::atomic_read(as_atomic(w)); benchmark::DoNotOptimize(v); })
 KPRIM_OP(kprim_atomic_read_acquire, { int v = kprim::atomic_read_acquire(as_atomic(w)); benchmark::DoNotOptimize(v); })
+KPRIM_OP(kprim_smp_load_acquire, { int v = kprim::smp_load_acquire(&w); benchmark::DoNotOptimize(v); })
 KPRIM_OP(std_load_relaxed, { int v = as_std(w).load(std::memory_order_relaxed); benchmark::DoNotOptimize(v); })
 KPRIM_OP(std_load_acquire, { int v = as_std(w).load(std::memory_order_acquire); benchmark::DoNotOptimize(v); })
 KPRIM_OP(std_load_seq_cst, { int v = as_std(w).load(std::memory_order_seq_cst); benchmark::DoNotOptimize(v); })
@@ -136,7 +137,7 @@ void register_ops(const char* workload, bool shared, table<O...>) {
      ...);
 }
 
-using loads = table<kprim_read_once, kprim_atomic_read, kprim_atomic_read_acquire, std_load_relaxed,
+using loads = table<kprim_read_once, kprim_atomic_read, kprim_atomic_read_acquire, kprim_smp_load_acquire, std_load_relaxed,
                     std_load_acquire, std_load_seq_cst, ck_pr_load>;
 using stores = table<kprim_atomic_set, kprim_atomic_set_release, std_store_relaxed, std_store_release,
                      std_store_seq_cst, ck_pr_store>;
