@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/lsan_interface.h>
 #endif
 
@@ -77,6 +78,22 @@ void* object_at(const kmem_cache_s* s, slab* sl, std::size_t i) noexcept {
   return reinterpret_cast<char*>(sl) + s->first_off + i * s->size;
 }
 
+/// kasan_window - the allocator's own access to a free object (its free pointer, debug
+/// patterns, constructor): the stride is addressable inside the window and poisoned again
+/// when it closes. Nothing in builds without AddressSanitizer.
+struct kasan_window {
+#if KPRIM_KASAN
+  void* p;
+  std::size_t n;
+  kasan_window(const kmem_cache_s* s, void* obj) noexcept : p(obj), n(s->size) { ASAN_UNPOISON_MEMORY_REGION(p, n); }
+  ~kasan_window() { ASAN_POISON_MEMORY_REGION(p, n); }
+#else
+  kasan_window(const kmem_cache_s*, void*) noexcept {}
+#endif
+  kasan_window(const kasan_window&) = delete;
+  kasan_window& operator=(const kasan_window&) = delete;
+};
+
 void*& freepointer(const kmem_cache_s* s, void* obj) noexcept {
   return *reinterpret_cast<void**>(static_cast<char*>(obj) + s->fp_offset);
 }
@@ -133,6 +150,7 @@ void slab_populate(kmem_cache_s* s, slab* sl) noexcept {
   if (s->ctor == nullptr && !s->debug) return;  // carved lazily, untouched until used
   for (std::size_t i = 0; i < s->objperslab; ++i) {
     void* obj = object_at(s, sl, i);
+    kasan_window w(s, obj);  // free from the start: poisoned when the window closes
     if (s->ctor) s->ctor(obj);
     if (s->debug) {
       set_guard(s, obj, SLUB_RED_INACTIVE);
@@ -161,9 +179,13 @@ void* slab_take(kmem_cache_s* s, slab* sl) noexcept {
   void* p;
   if (sl->freelist != nullptr) {
     p = sl->freelist;
+    kasan_window w(s, p);
     sl->freelist = freepointer(s, p);
   } else {
     p = object_at(s, sl, sl->carved++);
+#if KPRIM_KASAN
+    ASAN_POISON_MEMORY_REGION(p, s->size);  // first hand-out: free until allocated
+#endif
   }
   ++sl->inuse;
   return p;
@@ -173,7 +195,10 @@ void* slab_take(kmem_cache_s* s, slab* sl) noexcept {
 /// pushed on *release (its `next`), to be unmapped after the lock is dropped.
 void slab_put(kmem_cache_s* s, void* p, slab** release) noexcept {
   slab* sl = slab_of(s, p);
-  freepointer(s, p) = sl->freelist;
+  {
+    kasan_window w(s, p);
+    freepointer(s, p) = sl->freelist;
+  }
   sl->freelist = p;
   --sl->inuse;
   list_move(s, sl, list_for(s, sl));
@@ -267,12 +292,16 @@ kmem_cache_s* magazine_cache(std::uint32_t capacity) noexcept {
 void magazine_free(magazine* m) noexcept {
   if (m == nullptr) return;
   void* p = m;
-  slab_free_bulk(magazine_cache(m->capacity), &p, 1);
+  kmem_cache_s* mc = magazine_cache(m->capacity);
+  kasan_slab_free(mc, p);
+  slab_free_bulk(mc, &p, 1);
 }
 
 magazine* magazine_new(std::uint32_t capacity) noexcept {
   void* p = nullptr;
-  if (slab_alloc_bulk(magazine_cache(capacity), &p, 1, GFP_KERNEL) == 0) return nullptr;
+  kmem_cache_s* mc = magazine_cache(capacity);
+  if (slab_alloc_bulk(mc, &p, 1, GFP_KERNEL) == 0) return nullptr;
+  kasan_slab_alloc(mc, p);
   auto* m = static_cast<magazine*>(p);
   m->rounds = 0;
   m->capacity = capacity;
@@ -359,6 +388,7 @@ void* debug_alloc(kmem_cache_s* s, gfp_t gfp) noexcept {
   void* p = nullptr;
   if (slab_alloc_bulk(s, &p, 1, gfp) == 0) return nullptr;
   // The object is ours now: nobody else can reach it, so the checks need no lock.
+  kasan_window w(s, p);
   if (!state_word_is(s, p, SLUB_RED_INACTIVE))
     slab_bug(s, "free object's red zone/state word overwritten (write after free or overflow "
                 "from the previous object)", p);
@@ -378,6 +408,7 @@ void debug_free(kmem_cache_s* s, void* p) noexcept {
     slab_bug(s, "kmem_cache_free: pointer is not the start of an object", p);
   slab* release = nullptr;
   s->node_lock.lock();
+  kasan_window w(s, p);
   if (state_word_is(s, p, SLUB_RED_INACTIVE)) {
     s->node_lock.unlock();
     slab_bug(s, "double free", p);
@@ -428,7 +459,15 @@ void* map_aligned(std::size_t size, std::size_t align) noexcept {
   return reinterpret_cast<void*>(aligned);
 }
 
+#if KPRIM_KASAN
+void kasan_slab_alloc(kmem_cache_s* s, void* objp) noexcept { ASAN_UNPOISON_MEMORY_REGION(objp, s->hot.object_size); }
+void kasan_slab_free(kmem_cache_s* s, void* objp) noexcept { ASAN_POISON_MEMORY_REGION(objp, s->size); }
+#endif
+
 void unmap_region(void* p, std::size_t size) noexcept {
+#if KPRIM_KASAN
+  ASAN_UNPOISON_MEMORY_REGION(p, size);  // a later mapping at this address starts clean
+#endif
   munmap(p, size);
   g_mapped_bytes.fetch_sub(size, std::memory_order_relaxed);
 }
@@ -476,6 +515,7 @@ void* kmem_cache_alloc_slow(kmem_cache_s* s, gfp_t gfp) noexcept {
       }
     }
   }
+  kasan_slab_alloc(s, p);
   if (gfp & __GFP_ZERO) std::memset(p, 0, s->hot.object_size);
   return p;
 }
@@ -606,15 +646,17 @@ int kmem_cache_alloc_bulk(kmem_cache_t* s, gfp_t gfp, std::size_t size, void** p
     if (got < size) got += slab_alloc_bulk(s, p + got, size - got, gfp);
   }
   if (got < size) {
-    kmem_cache_free_bulk(s, got, p);
+    kmem_cache_free_bulk(s, got, p);  // still poisoned: never handed out
     return 0;
   }
+  for (std::size_t i = 0; i < size; ++i) kasan_slab_alloc(s, p[i]);
   if (gfp & __GFP_ZERO)
     for (std::size_t i = 0; i < size; ++i) std::memset(p[i], 0, s->hot.object_size);
   return static_cast<int>(size);
 }
 
 void kmem_cache_free_bulk(kmem_cache_t* s, std::size_t size, void** p) noexcept {
+  for (std::size_t i = 0; i < size; ++i) kasan_slab_free(s, p[i]);
   if (s->debug) {
     for (std::size_t i = 0; i < size; ++i) debug_free(s, p[i]);
     return;
