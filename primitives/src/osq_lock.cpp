@@ -5,6 +5,10 @@
 #include <kprim/compiler.hpp>
 #include <kprim/thread_slot.hpp>
 
+#include <algorithm>
+
+#include <unistd.h>
+
 namespace kprim {
 
 namespace {
@@ -18,6 +22,19 @@ struct alignas(cacheline_size) optimistic_spin_node {
 optimistic_spin_node osq_nodes[max_thread_slots];
 
 constexpr std::uint32_t osq_unlocked_val = 0;
+
+/// Spinner admission: threads inside an OSQ (waiting in it or holding it), all locks
+/// together, are kept below the CPU count, so the lock owners keep a CPU to run on. The
+/// user-space stand-in for the kernel's "stop spinning when need_resched()".
+std::atomic<long> nr_spinners{0};
+const long max_spinners = std::max(1l, ::sysconf(_SC_NPROCESSORS_ONLN) - 1);
+
+bool spinner_enter() noexcept {
+  if (nr_spinners.fetch_add(1, std::memory_order_relaxed) < max_spinners) return true;
+  nr_spinners.fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
+void spinner_leave() noexcept { nr_spinners.fetch_sub(1, std::memory_order_relaxed); }
 
 inline std::uint32_t encode_cpu(unsigned slot) noexcept { return slot + 1; }
 inline optimistic_spin_node* decode_cpu(std::uint32_t v) noexcept { return &osq_nodes[v - 1]; }
@@ -49,6 +66,7 @@ optimistic_spin_node* osq_wait_next(optimistic_spin_queue* lock, optimistic_spin
 }  // namespace
 
 bool osq_lock(optimistic_spin_queue* lock) noexcept {
+  if (!spinner_enter()) return false;
   const unsigned slot = this_thread_slot();
   optimistic_spin_node* node = &osq_nodes[slot];
   const std::uint32_t curr = encode_cpu(slot);
@@ -86,6 +104,7 @@ bool osq_lock(optimistic_spin_queue* lock) noexcept {
 
   // Step B: stabilise next, or move the tail back to prev if we are last.
   optimistic_spin_node* next = osq_wait_next(lock, node, node_cpu(prev));
+  spinner_leave();
   if (!next) return false;
 
   // Step C: unlink. prev waits for a new next (we cleared it), next waits in its step A.
@@ -95,6 +114,7 @@ bool osq_lock(optimistic_spin_queue* lock) noexcept {
 }
 
 void osq_unlock(optimistic_spin_queue* lock) noexcept {
+  spinner_leave();
   const unsigned slot = this_thread_slot();
   std::uint32_t curr = encode_cpu(slot);
   // Fast path: we are the only one.

@@ -23,8 +23,9 @@ static_assert(sizeof(optimistic_spin_queue) == 4);
 inline constexpr unsigned optimistic_spin_limit = 256;
 
 /// osq_lock() - queue up to be the lock's one spinner. Returns true once the caller holds
-/// the OSQ (acquire ordering), false if it gave up waiting (its spin budget, the user-space
-/// stand-in for need_resched(), ran out) and unqueued itself. Context: spins, never sleeps;
+/// the OSQ (acquire ordering); false, without queueing, if as many threads as CPUs minus one
+/// already spin in OSQs (all locks together: owners must keep a CPU), or, after queueing, if
+/// its spin budget ran out and it unqueued itself. Both stand in for need_resched(). Context: spins, never sleeps;
 /// one OSQ at a time per thread. Fairness: FIFO among spinners that do not give up.
 [[nodiscard]] bool osq_lock(optimistic_spin_queue* lock) noexcept;
 

@@ -48,9 +48,11 @@ inline void schedule() noexcept {
 
 /// wake_up_process() - wake `t` if it sleeps in schedule(); makes its next schedule() return
 /// at once if it has not slept yet. Ordering: release (the waker's earlier stores are seen).
+/// Cost: one exchange; the futex system call only if no wake-up is pending yet (a pending
+/// one already woke `t` or will make its futex_wait() return), as the kernel's
+/// try_to_wake_up() returns early for a task that is already running.
 inline void wake_up_process(task_struct* t) noexcept {
-  t->wake.store(1, std::memory_order_release);
-  futex_wake(t->wake, 1);
+  if (t->wake.exchange(1, std::memory_order_acq_rel) == 0) futex_wake(t->wake, 1);
 }
 
 }  // namespace kprim
