@@ -93,7 +93,9 @@ struct rwsem_slowpath {
     if (type != wake_type::read_owned) {
       // Grant the first reader before counting, so a writer that stole the lock is seen.
       adjustment = rwsem::reader_bias;
-      const std::int64_t old = s.count_.fetch_add(adjustment, std::memory_order_relaxed);
+      // Fully ordered, as the kernel's value-returning atomics: the readers we grant the lock
+      // to must see what the last writer wrote, through us (acquire here, release below).
+      const std::int64_t old = s.count_.fetch_add(adjustment, std::memory_order_acq_rel);
       if (old & rwsem::writer_mask) {
         // A writer holds it; if we waited too long, force the issue with HANDOFF.
         if (clock::now() > w->timeout) {
@@ -130,7 +132,7 @@ struct rwsem_slowpath {
     } else if (woken && (old & rwsem::flag_handoff)) {
       adjustment -= rwsem::flag_handoff;  // a reader got in: no need to force writers out
     }
-    if (adjustment) s.count_.fetch_add(adjustment, std::memory_order_relaxed);
+    if (adjustment) s.count_.fetch_add(adjustment, std::memory_order_acq_rel);
 
     // Hand each reader its lock: task = nullptr (release) ends its wait.
     for (detail::wait_node* n = granted.first(); n != &granted;) {
@@ -197,7 +199,7 @@ struct rwsem_slowpath {
     }
     add_waiter(s, &w);
     // Now waiting for the lock, no longer actively taking it.
-    count = s.count_.fetch_add(adjustment, std::memory_order_relaxed) + adjustment;
+    count = s.count_.fetch_add(adjustment, std::memory_order_acq_rel) + adjustment;  // fully ordered
     cond_wake_waiter(s, count, q);
     s.wait_lock_.unlock();
     q.wake_all();
