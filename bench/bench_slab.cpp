@@ -208,9 +208,25 @@ using preload_table = table<process_malloc>;
 
 // ---- Generic bodies --------------------------------------------------------------------------
 
-/// Per-thread slots, padded so that workers never share a line.
-template <class T>
-using per_thread = std::vector<kprim::cacheline_padded<T>>;
+/// live_arrays - every worker's array of live-object pointers, each starting on its own pair
+/// of cache lines (a std::vector per worker would put small arrays of two threads on one line,
+/// and every store would bounce it between cores).
+class live_arrays {
+ public:
+  live_arrays(unsigned threads, unsigned live)
+      : stride_((live + per_pair - 1) / per_pair * per_pair),
+        base_(static_cast<void**>(::operator new(threads * stride_ * sizeof(void*), align))) {}
+  ~live_arrays() { ::operator delete(base_, align); }
+  live_arrays(const live_arrays&) = delete;
+  live_arrays& operator=(const live_arrays&) = delete;
+  void** of(unsigned tid) noexcept { return base_ + tid * stride_; }
+
+ private:
+  static constexpr std::size_t per_pair = kprim::cacheline_pair_size / sizeof(void*);
+  static constexpr std::align_val_t align{kprim::cacheline_pair_size};
+  std::size_t stride_;
+  void** base_;
+};
 
 /// batch_body<C> - each operation allocates `live` objects (touching each), then frees them
 /// in allocation order. live:1 is the alloc+free pair. With a ctor (the `ctor` workload),
@@ -218,11 +234,9 @@ using per_thread = std::vector<kprim::cacheline_padded<T>>;
 template <class C>
 class batch_body {
  public:
-  batch_body(const setup& st, unsigned live) : c_(st), st_(st), live_(live), slots_(st.threads) {
-    for (auto& s : slots_) s->resize(live);
-  }
+  batch_body(const setup& st, unsigned live) : c_(st), st_(st), live_(live), slots_(st.threads, live) {}
   void acquire(worker& t) {
-    auto& v = *slots_[t.tid];
+    void** v = slots_.of(t.tid);
     for (unsigned i = 0; i < live_; ++i) {
       void* p = c_.alloc(t, st_.size);
       if (st_.ctor && !C::runs_ctor) st_.ctor(p);
@@ -231,7 +245,7 @@ class batch_body {
     }
   }
   void release(worker& t) {
-    auto& v = *slots_[t.tid];
+    void** v = slots_.of(t.tid);
     for (unsigned i = 0; i < live_; ++i) c_.free(t, v[i], st_.size);
   }
 
@@ -239,7 +253,7 @@ class batch_body {
   C c_;
   setup st_;
   unsigned live_;
-  per_thread<std::vector<void*>> slots_;
+  live_arrays slots_;
 };
 
 /// A single-producer single-consumer ring of object pointers (thread t -> thread t+1).
