@@ -13,6 +13,7 @@
 #pragma once
 
 #include <kprim/compiler.hpp>
+#include <kprim/detail/scoped_guard.hpp>
 #include <kprim/detail/wait_list.hpp>
 #include <kprim/osq_lock.hpp>
 #include <kprim/spinlock/qspinlock.hpp>
@@ -102,15 +103,6 @@ inline void mutex_unlock(mutex* m) noexcept { m->unlock(); }
 [[nodiscard]] inline bool mutex_is_locked(const mutex* m) noexcept { return m->is_locked(); }
 
 /// mutex_guard - RAII over mutex_lock()/mutex_unlock() (std::lock_guard works as well).
-class [[nodiscard]] mutex_guard {
- public:
-  explicit mutex_guard(mutex& m) noexcept : m_(m) { m_.lock(); }
-  ~mutex_guard() { m_.unlock(); }
-  mutex_guard(const mutex_guard&) = delete;
-  mutex_guard& operator=(const mutex_guard&) = delete;
-
- private:
-  mutex& m_;
-};
+using mutex_guard = detail::scoped_guard<mutex>;
 
 }  // namespace kprim

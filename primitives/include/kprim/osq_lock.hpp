@@ -17,8 +17,8 @@ struct optimistic_spin_queue {
 static_assert(sizeof(optimistic_spin_queue) == 4);
 
 /// Rounds of cpu_relax() a thread spends in each phase of one optimistic spin (queued in the
-/// OSQ, then on the owner) before it gives up and sleeps: about 20 us per phase at 70-90 ns per
-/// `pause`, a small fraction of a time slice and a few times a futex wake-up. The kernel stops when need_resched() or the owner's vCPU is preempted; user space
+/// OSQ, then on the owner) before it gives up and sleeps: tens of microseconds per phase on
+/// the reference VM, a small fraction of a time slice and a few times a futex wake-up. The kernel stops when need_resched() or the owner's vCPU is preempted; user space
 /// sees neither, so a bounded budget stands in for both.
 inline constexpr unsigned optimistic_spin_limit = 256;
 

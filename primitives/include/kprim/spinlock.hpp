@@ -1,10 +1,12 @@
 // kprim/spinlock.hpp: the spinlock family and the kernel's spin_lock() API over it.
-// spinlock_t is the queued spinlock with spin-then-yield: the yield keeps oversubscribed runs
-// from collapsing (bench_locks, contended at 2x and 4x nproc, kprim_qspinlock vs
-// kprim_qspinlock_spin) at no cost while threads <= cores, where nobody waits long enough to
-// yield. Critical sections that may block belong under kprim::mutex (kprim/mutex.hpp) instead.
+// spinlock_t is the queued spinlock with the yield policy (spin-then-yield plus the paravirt
+// hybrid's stealing, kprim/spinlock/spin_wait.hpp), chosen on bench_locks: it keeps the
+// uncontended cost of a test-and-set lock and does not collapse at 2x and 4x nproc threads,
+// where the kernel's pure-spin loop (kprim_qspinlock_spin) and the ticket lock do.
+// Critical sections that may block belong under kprim::mutex (kprim/mutex.hpp) instead.
 #pragma once
 
+#include <kprim/detail/scoped_guard.hpp>
 #include <kprim/spinlock/qspinlock.hpp>
 #include <kprim/spinlock/tas.hpp>
 #include <kprim/spinlock/ticket.hpp>
@@ -52,15 +54,6 @@ template <spinlock_like L>
 /// spin_guard<L> - RAII: spin_lock() in the constructor, spin_unlock() in the destructor.
 /// (std::lock_guard and std::scoped_lock also work: every kprim spinlock is Lockable.)
 template <spinlock_like L>
-class [[nodiscard]] spin_guard {
- public:
-  explicit spin_guard(L& lock) noexcept : lock_(lock) { lock_.lock(); }
-  ~spin_guard() { lock_.unlock(); }
-  spin_guard(const spin_guard&) = delete;
-  spin_guard& operator=(const spin_guard&) = delete;
-
- private:
-  L& lock_;
-};
+using spin_guard = detail::scoped_guard<L>;
 
 }  // namespace kprim

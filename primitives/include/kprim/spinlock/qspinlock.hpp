@@ -16,7 +16,8 @@ namespace kprim {
 /// qspinlock_word - the lock word, readable as a whole or by field (little-endian layout):
 ///
 ///   bits  0- 7  locked   0 or 1: the lock is held
-///   bits  8-15  pending  0 or 1: one contender spins on the word itself (no queue node)
+///   bits  8-15  pending  0 or 1: one contender spins on the word itself (no queue node);
+///                        under spin_policy::yield: the queue head spins, do not steal
 ///   bits 16-17  tail idx which of the tail thread's 4 nodes (nesting level, e.g. signals)
 ///   bits 18-31  tail slot thread slot + 1 of the last queued waiter; 0 = empty queue
 ///
@@ -102,9 +103,10 @@ class basic_qspinlock {
 
   /// unlock() - queued_spin_unlock(): clear the locked byte, never losing a waiter's tail
   /// (or, P == spin, pending) update. Requires: held by the caller. Ordering: release.
-  /// The kernel stores one byte. On the reference AMD VM a store narrower than the next
-  /// locked cmpxchg of the same word stalls that cmpxchg (12 ns per uncontended lock+unlock
-  /// against 4.5 ns for a test-and-set lock), so the store matches the fast path's width:
+  /// The kernel stores one byte. On the AMD reference VM a store narrower than the next
+  /// locked cmpxchg of the same word stalls that cmpxchg (bench_locks uncontended: the byte
+  /// store made lock+unlock several times a test-and-set lock's cost), so the store matches
+  /// the fast path's width:
   ///   spin:  32-bit fetch_sub (pending is owned by a contender, it must survive);
   ///   yield: 16-bit store of (pending, locked) = 0 (pending is only the queue head's
   ///          "do not steal" hint there, and the head tolerates losing it);

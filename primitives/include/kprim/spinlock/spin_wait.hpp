@@ -4,9 +4,10 @@
 // The kernel spins with preemption disabled, so a lock holder or queue head always runs. User
 // space cannot do that: with more runnable threads than cores the scheduler may deschedule the
 // holder (everyone spins for a whole time slice) or, in a FIFO lock, the next waiter (the lock
-// is handed to a thread that cannot take it). Measured on 2 cores, 8 threads (test_spinlock
-// stress): a FIFO lock that only spins, or spins then yields, spends tens of microseconds per
-// hand-over; the remedies below keep it near a microsecond or less. Policies:
+// is handed to a thread that cannot take it). On 2 cores with 8 threads a FIFO lock that only
+// spins, or spins then yields, waits for the scheduler at nearly every hand-over (see
+// bench_locks at threads > nproc: kprim_qspinlock_spin, kprim_ticket); the remedies below
+// keep hand-overs among running threads. Policies:
 //   spin  - the kernel's loop, cpu_relax() only. Kept to measure the collapse.
 //   yield - spin_then_yield_limit rounds of cpu_relax(), then sched_yield() each round. For
 //           qspinlock also the kernel's paravirt hybrid (qspinlock_paravirt.h): the queue head
@@ -26,9 +27,9 @@ namespace kprim {
 
 enum class spin_policy : unsigned char { spin, yield, virt };
 
-/// Rounds of cpu_relax() before the first sched_yield(): about 10 us where `pause` costs
-/// 70-90 ns (the 2-vCPU EPYC VM of /work/shared/METHOD.md; bare-metal Zen is ~20 ns), a few
-/// context switches' worth, so a holder that is running is rarely yielded to.
+/// Rounds of cpu_relax() before the first sched_yield(): microseconds (a `pause` costs tens of
+/// nanoseconds on the reference VM), a few context switches' worth, so a holder that is
+/// running is rarely yielded to.
 inline constexpr unsigned spin_then_yield_limit = 128;
 
 /// spin_wait<P> - one waiting loop's state. relax() is called once per failed poll.
