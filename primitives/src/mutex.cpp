@@ -78,6 +78,8 @@ struct mutex_slowpath {
     if (!w) {
       if (!can_spin_on_owner(m)) return false;
       if (!osq_lock(&m.osq_)) return false;
+    } else if (!spinner_enter()) {
+      return false;  // the first waiter spins outside the OSQ, but also only on a spare CPU
     }
     unsigned budget = optimistic_spin_limit;
     bool got = false;
@@ -91,7 +93,10 @@ struct mutex_slowpath {
       if (budget == 0) break;
       cpu_relax();
     }
-    if (!w) osq_unlock(&m.osq_);
+    if (!w)
+      osq_unlock(&m.osq_);
+    else
+      spinner_leave();
     return got;
   }
 

@@ -22,6 +22,13 @@ static_assert(sizeof(optimistic_spin_queue) == 4);
 /// sees neither, so a bounded budget stands in for both.
 inline constexpr unsigned optimistic_spin_limit = 256;
 
+/// spinner_enter() - claim one of the (CPUs - 1) process-wide spinning slots; false if all
+/// are taken (then do not spin: sleep). spinner_leave() gives it back. osq_lock() and
+/// osq_unlock() do this themselves; spinners outside an OSQ (a mutex's first waiter) call
+/// them directly. Context: never waits. Ordering: relaxed (a heuristic).
+[[nodiscard]] bool spinner_enter() noexcept;
+void spinner_leave() noexcept;
+
 /// osq_lock() - queue up to be the lock's one spinner. Returns true once the caller holds
 /// the OSQ (acquire ordering); false, without queueing, if as many threads as CPUs minus one
 /// already spin in OSQs (all locks together: owners must keep a CPU), or, after queueing, if
