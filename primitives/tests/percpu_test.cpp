@@ -109,6 +109,8 @@ TEST_P(PercpuPaths, SemanticsWhilePinned) {
   EXPECT_EQ(kprim::this_cpu_read(v), -3);
   EXPECT_EQ(kprim::this_cpu_cmpxchg(v, std::int64_t{-3}, std::int64_t{1}), -3);  // succeeds
   EXPECT_EQ(*kprim::this_cpu_ptr(v), 1);
+  EXPECT_EQ(kprim::this_cpu_add_return(v, std::int64_t{4}), 5);
+  EXPECT_EQ(kprim::this_cpu_add_return(v, std::int64_t{-4}), 1);
   EXPECT_EQ(kprim::per_cpu_sum(v), 1);
 
   per_cpu<std::uint32_t> w;
@@ -132,7 +134,7 @@ TEST_P(PercpuPaths, ExactTotalsUnderMigration) {
     kprim::this_cpu_inc(adds);
     kprim::this_cpu_add(mixed, std::int64_t{3});
     kprim::this_cpu_dec(mixed);
-    kprim::this_cpu_sub(mixed, std::int64_t{2});
+    (void)kprim::this_cpu_add_return(mixed, std::int64_t{-2});
     // cmpxchg: each success adds exactly one to some slot, whatever CPU it lands on.
     std::uint64_t seen = kprim::this_cpu_read(cas);
     for (std::uint64_t found; (found = kprim::this_cpu_cmpxchg(cas, seen, seen + 1)) != seen;)

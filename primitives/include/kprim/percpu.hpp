@@ -219,6 +219,23 @@ inline void this_cpu_inc(per_cpu<T>& var) noexcept { this_cpu_add(var, T{1}); }
 template <percpu_scalar T>
 inline void this_cpu_dec(per_cpu<T>& var) noexcept { this_cpu_add(var, static_cast<T>(-1)); }
 
+/// this_cpu_add_return() - add n to the current CPU's instance and return the new value of
+/// that instance. Relaxed. The returned value belongs to the CPU the thread was on at the
+/// commit, which it may already have left.
+template <percpu_scalar T>
+inline T this_cpu_add_return(per_cpu<T>& var, T n) noexcept {
+#if KPRIM_PERCPU_RSEQ
+  if (likely(detail::percpu_use_rseq())) {
+    T r{};
+    detail::rseq_retry([&](struct rseq* rs, unsigned cpu) {
+      return detail::rseq_x86::add_return(rs, cpu, var.slot(cpu), n, &r);
+    });
+    return r;
+  }
+#endif
+  return static_cast<T>(detail::this_cpu_atomic(var).fetch_add(n, std::memory_order_relaxed) + n);
+}
+
 /// this_cpu_write() - store v into the current CPU's instance (rseq: only if still on the CPU
 /// whose slot was chosen, so it never clobbers a slot another CPU is updating). Relaxed.
 template <percpu_scalar T>

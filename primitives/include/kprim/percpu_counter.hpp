@@ -1,13 +1,19 @@
-// kprim/percpu_counter.hpp: the kernel's percpu_counter - a 64-bit count updated through small
-// per-CPU deltas (a restartable sequence each, kprim/percpu.hpp) that are folded into a global
-// count when they reach a batch. Cheap to add, cheap to read approximately, O(nr_cpu_ids) to
-// read exactly. Use one std::atomic instead when the exact value is needed at every add
-// (e.g. a limit checked on each operation), or when adds are rare.
+// kprim/percpu_counter.hpp: the kernel's percpu_counter - a 64-bit count updated through
+// per-CPU slots (a restartable sequence each, kprim/percpu.hpp) whose pending part is folded
+// into a global count every `batch` units. Cheap to add, O(1) to read approximately,
+// O(nr_cpu_ids) to read exactly. Use one std::atomic instead when the exact value is needed
+// at every add (e.g. a limit checked on each operation), or when adds are rare.
 //
-// Invariant (with no add in flight): true value == count + sum over CPUs of delta[cpu], and
-// |delta[cpu]| < batch, so percpu_counter_read() is within batch * nr_cpu_ids() of it.
-// A delta moves into count only under `lock`, which percpu_counter_sum() also takes, so an
-// exact sum never sees a delta both in count and in its slot, or in neither.
+// Layout and invariant. Each CPU's slot holds `local`, the running total of every add made on
+// that CPU, and `folded`, how much of `local` is already in `count`:
+//   exact value        = base + sum over CPUs of local[cpu]
+//   count (the read)   = base + sum over CPUs of folded[cpu]      (once folds complete)
+//   pending[cpu]       = local[cpu] - folded[cpu], folded into count when |pending| >= batch
+// Where the kernel moves the per-CPU delta into count under a spinlock with interrupts off
+// (and its exact sum takes that lock), here a fold only advances the `folded` watermark (a
+// CAS) and adds the difference to count, so neither a fold nor an exact sum takes a lock: in
+// user space a preempted lock holder would stall every CPU's fold behind it.
+// All arithmetic wraps (two's complement), so running totals may overflow harmlessly.
 #pragma once
 
 #include <kprim/cache.hpp>
@@ -16,7 +22,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 
 namespace kprim {
 
@@ -24,12 +29,11 @@ namespace kprim {
 [[nodiscard]] std::int64_t percpu_counter_batch() noexcept;
 
 /// percpu_counter - struct percpu_counter plus percpu_counter_init()/_destroy() as constructor
-/// and destructor. Not copyable. Every operation is relaxed except percpu_counter_sum()/_set(),
-/// which take `lock` (acquire/release with each other and with folds).
+/// and destructor. Not copyable. Every operation is relaxed: none orders other memory.
 class percpu_counter {
  public:
   explicit percpu_counter(std::int64_t initial = 0)
-      : count_(initial), batch_(percpu_counter_batch()) {}
+      : base_(initial), count_(initial), batch_(percpu_counter_batch()) {}
   percpu_counter(const percpu_counter&) = delete;
   percpu_counter& operator=(const percpu_counter&) = delete;
 
@@ -42,45 +46,53 @@ class percpu_counter {
   friend void percpu_counter_set(percpu_counter&, std::int64_t) noexcept;
 
  private:
-  // Cold paths (percpu_counter.cpp). fold_current(): move the current CPU's delta plus
-  // `amount` into count. fold_slot(): move one slot's delta (the atomic path's fold).
-  void fold_current(std::int64_t amount) noexcept;
-  void fold_slot(std::int64_t* slot) noexcept;
-  std::int64_t sum() noexcept;
+  struct slot {
+    std::int64_t local = 0;   ///< running total of adds on this CPU (this CPU writes it)
+    std::int64_t folded = 0;  ///< part of `local` already in count_ (CAS from any CPU)
+  };
+  /// fold() - move s's pending amount into count_: CAS `folded` up to a fresh read of
+  /// `local`, add the difference. Lock-free; concurrent folds of one slot each move a
+  /// disjoint part. Cold (once per about `batch` units).
+  [[gnu::noinline]] void fold(slot* s) noexcept;
+  [[nodiscard]] std::int64_t sum() noexcept;
   void set(std::int64_t amount) noexcept;
 
-  std::atomic<std::int64_t> count_;  ///< folded total; written only under lock_
-  std::mutex lock_;                  ///< serialises folds, exact sums and set
+  std::int64_t base_;                ///< initial value (or the last percpu_counter_set)
+  alignas(cacheline_size) std::atomic<std::int64_t> count_;  ///< base + folded amounts
   std::int64_t batch_;
-  per_cpu<std::int64_t> deltas_;     ///< per-CPU unfolded deltas, |delta| < batch
+  per_cpu<slot> slots_;
 };
 
-/// percpu_counter_add_batch() - add `amount`, folding the current CPU's delta into the global
-/// count when |delta + amount| would reach `batch` (> 0). Context: any thread; the fold takes
-/// a mutex (once per about `batch` unit adds). Relaxed. Cost: rseq path, one restartable
-/// sequence with no locked instruction; atomic path, one locked add.
+/// percpu_counter_add_batch() - add `amount`; when the current CPU's pending amount reaches
+/// `batch` (> 0) in magnitude, fold it into the global count. Context: any thread, never
+/// blocks; lock-free. Relaxed. Cost: rseq path, one restartable sequence with no locked
+/// instruction, plus a CAS and a shared-line add once per about `batch` units; atomic path,
+/// one locked add on the slot, plus the same fold.
 inline void percpu_counter_add_batch(percpu_counter& fbc, std::int64_t amount,
                                      std::int64_t batch) noexcept {
+  unsigned cpu = 0;
+  std::int64_t local = 0;
 #if KPRIM_PERCPU_RSEQ
   if (likely(detail::percpu_use_rseq())) {
-    for (;;) {
-      struct rseq* rs = detail::rseq_x86::area();
-      const unsigned cpu = detail::rseq_x86::cpu_start(rs);
-      const auto r = detail::rseq_x86::add_bounded(rs, cpu, fbc.deltas_.slot(cpu), amount, batch);
-      if (likely(r == detail::rseq_x86::bounded::committed)) return;
-      if (r == detail::rseq_x86::bounded::out_of_range) return fbc.fold_current(amount);
-      detail::percpu_rseq_aborted();
-    }
-  }
+    detail::rseq_retry([&](struct rseq* rs, unsigned c) {
+      cpu = c;
+      return detail::rseq_x86::add_return(rs, c, &fbc.slots_.slot(c)->local, amount, &local);
+    });
+  } else
 #endif
-  std::int64_t* slot = this_cpu_ptr(fbc.deltas_);
-  const std::int64_t r = std::atomic_ref<std::int64_t>(*slot).fetch_add(amount,
-                                                                        std::memory_order_relaxed) +
-                         amount;
-  if (unlikely(r >= batch || r <= -batch)) fbc.fold_slot(slot);
+  {
+    cpu = raw_smp_processor_id();
+    local = std::atomic_ref<std::int64_t>(fbc.slots_.slot(cpu)->local)
+                .fetch_add(amount, std::memory_order_relaxed) + amount;
+  }
+  percpu_counter::slot* s = fbc.slots_.slot(cpu);
+  const std::int64_t pending = static_cast<std::int64_t>(
+      static_cast<std::uint64_t>(local) -
+      static_cast<std::uint64_t>(std::atomic_ref<std::int64_t>(s->folded).load(std::memory_order_relaxed)));
+  if (unlikely(pending >= batch || pending <= -batch)) fbc.fold(s);
 }
 
-/// percpu_counter_add() / _sub() / _inc() / _dec() - add_batch with percpu_counter_batch().
+/// percpu_counter_add() / _sub() / _inc() / _dec() - add_batch with the counter's batch().
 inline void percpu_counter_add(percpu_counter& fbc, std::int64_t amount) noexcept {
   percpu_counter_add_batch(fbc, amount, fbc.batch());
 }
@@ -90,9 +102,10 @@ inline void percpu_counter_sub(percpu_counter& fbc, std::int64_t amount) noexcep
 inline void percpu_counter_inc(percpu_counter& fbc) noexcept { percpu_counter_add(fbc, 1); }
 inline void percpu_counter_dec(percpu_counter& fbc) noexcept { percpu_counter_add(fbc, -1); }
 
-/// percpu_counter_read() - the folded count only: O(1), relaxed, off from the true value by
-/// less than batch * nr_cpu_ids() (plus adds in flight). May be negative even if the true
-/// value never is; percpu_counter_read_positive() clamps at 0.
+/// percpu_counter_read() - the folded count only: O(1), relaxed. With no add in flight and
+/// the default batch it is within about batch() * nr_cpu_ids() of the exact value (each
+/// CPU's pending part stays below the batch). May be negative even if the exact value never
+/// is; percpu_counter_read_positive() clamps at 0.
 inline std::int64_t percpu_counter_read(const percpu_counter& fbc) noexcept {
   return fbc.count_.load(std::memory_order_relaxed);
 }
@@ -100,19 +113,17 @@ inline std::int64_t percpu_counter_read(const percpu_counter& fbc) noexcept {
   return std::max<std::int64_t>(percpu_counter_read(fbc), 0);
 }
 
-/// percpu_counter_sum() - the exact value: count plus every CPU's delta, under the lock.
-/// Exact when no add runs concurrently; otherwise each concurrent add is counted whole or not
-/// at all, and every add that happened before the call is counted. Context: may sleep on the
-/// mutex. Cost: O(nr_cpu_ids()) cache misses.
-inline std::int64_t percpu_counter_sum(percpu_counter& fbc) noexcept {
-  return fbc.sum();
-}
+/// percpu_counter_sum() - the exact value: base plus every CPU's running total. Exact when no
+/// add runs concurrently; otherwise each concurrent add is counted whole or not at all, every
+/// add that happened before the call is counted, and the sums of a counter that only grows
+/// never decrease. Lock-free, never blocks. Cost: O(nr_cpu_ids()) cache misses.
+inline std::int64_t percpu_counter_sum(percpu_counter& fbc) noexcept { return fbc.sum(); }
 [[nodiscard]] inline std::int64_t percpu_counter_sum_positive(percpu_counter& fbc) noexcept {
   return std::max<std::int64_t>(percpu_counter_sum(fbc), 0);
 }
 
-/// percpu_counter_set() - set the value to `amount` (zeroes every delta). Requirement: no add
-/// runs concurrently (like the kernel's, it would race with the per-CPU deltas).
+/// percpu_counter_set() - set the value to `amount` (clears every slot). Requirement: no add
+/// or sum runs concurrently (like the kernel's, it would race with the per-CPU slots).
 inline void percpu_counter_set(percpu_counter& fbc, std::int64_t amount) noexcept {
   fbc.set(amount);
 }

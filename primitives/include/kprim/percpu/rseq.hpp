@@ -165,33 +165,25 @@ abort:
   return false;
 }
 
-enum class bounded { committed, out_of_range, aborted };
-
-/// add_bounded() - *slot += n only if the result r satisfies |r| < bound (bound > 0), else
-/// leave *slot alone and report out_of_range (percpu_counter's fold trigger). The range test
-/// is one unsigned compare: |r| < bound  <=>  (u64)(r + bound - 1) < (u64)(2 * bound - 1).
-[[gnu::always_inline]] inline bounded add_bounded(struct rseq* rs, unsigned cpu,
-                                                  std::int64_t* slot, std::int64_t n,
-                                                  std::int64_t bound) noexcept {
+/// add_return() - *slot += n if still on `cpu`, and *result = the new value; false if
+/// aborted. Commit: the final `mov` (load, add in a register, store).
+template <percpu_scalar T>
+[[gnu::always_inline]] inline bool add_return(struct rseq* rs, unsigned cpu, T* slot, T n,
+                                              T* result) noexcept {
   std::uintptr_t cs;
-  std::int64_t r, biased;
+  T r;
   asm volatile goto(KPRIM_RSEQ_ENTER
-           "movq (%[slot]), %[r]\n\t"
-           "addq %[n], %[r]\n\t"
-           "leaq (%[r], %[bias]), %[biased]\n\t"
-           "cmpq %[limit], %[biased]\n\t"
-           "jae %l[out]\n\t"
-           "movq %[r], (%[slot])\n\t" KPRIM_RSEQ_EXIT
-           : [cs] "=&r"(cs), [r] "=&r"(r), [biased] "=&r"(biased)
-           : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [n] "r"(n),
-             [bias] "r"(bound - 1), [limit] "r"(2 * bound - 1)
+           "mov (%[slot]), %[r]\n\t"
+           "add %[n], %[r]\n\t"
+           "mov %[r], (%[slot])\n\t" KPRIM_RSEQ_EXIT
+           : [cs] "=&r"(cs), [r] "=&r"(r)
+           : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [n] "r"(n)
            : "memory", "cc"
-           : abort, out);
-  return bounded::committed;
-out:
-  return bounded::out_of_range;
+           : abort);
+  *result = r;
+  return true;
 abort:
-  return bounded::aborted;
+  return false;
 }
 
 /// add_if_word_zero() - *slot += n only if *word == 0 when checked inside the sequence; false
