@@ -127,6 +127,8 @@ using counters = table<kprim_this_cpu_inc, percpu_atomic, kprim_percpu_counter, 
 
 // ---- CPU-id sources for the cpuid workload. ----
 
+/// The cpu_id_start field of the thread's rseq area (sched_getcpu where rseq is not
+/// registered: kprim_percpu_path in the context says which).
 struct rseq_field {
   static constexpr const char* name = "rseq_field";
   static unsigned get() { return kprim::raw_smp_processor_id(); }
