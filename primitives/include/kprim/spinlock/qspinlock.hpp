@@ -62,10 +62,14 @@ template <spin_policy P>
 [[gnu::cold, gnu::noinline]] void queued_spin_lock_slowpath(qspinlock_word& lock, std::uint32_t val) noexcept;
 
 /// basic_qspinlock<P> - queued spinlock; P chooses the preemption remedy (spin_wait.hpp).
-/// Fairness: an uncontended lock is taken by whoever gets there; the second contender waits
-/// in the pending byte; from the third on, contenders queue FIFO on per-thread MCS nodes (the
-/// virt policy is unfair test-and-set instead). Requires: at most max_thread_slots threads,
-/// at most 4 nested slow paths per thread (deeper nesting spins on trylock).
+/// Fairness, P == spin (the kernel's native algorithm): an uncontended lock is taken by
+/// whoever gets there; the second contender waits in the pending byte; from the third on,
+/// contenders queue FIFO on per-thread MCS nodes. P == yield (the default, the kernel's
+/// paravirt hybrid): no pending path; contenders queue FIFO, but while the queue head is not
+/// actively spinning (pending clear) anyone may take a free lock, so a descheduled head or
+/// successor never stalls the running threads. P == virt: unfair test-and-set, no queue.
+/// Requires: at most max_thread_slots threads, at most 4 nested slow paths per thread
+/// (deeper nesting spins on trylock).
 template <spin_policy P>
 class basic_qspinlock {
  public:
