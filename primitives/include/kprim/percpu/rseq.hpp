@@ -70,8 +70,12 @@ static_assert(RSEQ_SIG == 0x53053053, "the abort signature below is spelled out"
 // The pieces every critical section shares. %[rs] is the rseq area, %[cpu] the CPU the slot
 // was chosen for, %[cs] a scratch register. Labels: 1 start_ip, 2 post-commit, 3 descriptor,
 // 4 abort_ip (after the signature, in its own section so the fast path stays straight).
+// The `?` section flag puts the descriptor and the abort stub in the COMDAT group of the
+// function around them: an inline function emitted out of line in several objects keeps one
+// copy, and the linker must drop that copy's descriptor and stub with it (without `?`, -O0
+// builds fail to link: __rseq_cs referencing a discarded section).
 #define KPRIM_RSEQ_ENTER                                                          \
-  ".pushsection __rseq_cs, \"aw\"\n\t"                                            \
+  ".pushsection __rseq_cs, \"aw?\"\n\t"                                            \
   ".balign 32\n\t"                                                                \
   "3:\n\t"                                                                        \
   ".long 0x0, 0x0\n\t"                                                            \
@@ -86,7 +90,7 @@ static_assert(RSEQ_SIG == 0x53053053, "the abort signature below is spelled out"
 // instruction instead of garbage, as the kernel's selftests do.
 #define KPRIM_RSEQ_EXIT                                                           \
   "2:\n\t"                                                                        \
-  ".pushsection __rseq_failure, \"ax\"\n\t"                                       \
+  ".pushsection __rseq_failure, \"ax?\"\n\t"                                       \
   ".byte 0x0f, 0xb9, 0x3d\n\t"                                                    \
   ".long 0x53053053\n\t"                                                          \
   "4:\n\t"                                                                        \
