@@ -235,7 +235,7 @@ class handover_body {
     s().unlocked_at = kprim::bench::clock::now();
     s().lock.unlock(t);
   }
-  void publish(benchmark::State& state) const {
+  void publish(benchmark::State& state, const kprim::bench::trial_result&) const {
     kprim::bench::latency_histogram all;
     for (const auto& h : hist_) all.merge(*h);
     state.counters["handover_p50_ns"] = static_cast<double>(all.percentile(0.50));
@@ -277,8 +277,7 @@ void register_contended_variant(std::uint32_t cs, std::uint32_t gap) {
   }
 }
 
-/// The hand-over workload registers its own benchmark (not register_trial) to add the
-/// hand-over counters after the harness's report(). Needs at least two threads.
+/// The hand-over workload (its body publishes the hand-over counters). Needs two threads.
 template <class L>
 void register_handover() {
   using namespace kprim::bench;
@@ -287,19 +286,7 @@ void register_handover() {
       if (n < 2) continue;
       const trial_config cfg = base_config(n);
       case_id id{"locks", "handover", L::name, n, {{"cs", std::to_string(cfg.cs)}, {"gap", std::to_string(cfg.gap)}}};
-      benchmark::RegisterBenchmark(id.name().c_str(),
-                                   [cfg](benchmark::State& state) {
-                                     for (auto _ : state) {
-                                       auto w = std::make_unique<handover_body<L>>(cfg.threads);
-                                       trial_result r = run_trial(cfg, *w);
-                                       report(state, r, cfg.threads);
-                                       if (r.abandoned) (void)w.release();
-                                       else w->publish(state);
-                                     }
-                                   })
-          ->Iterations(1)
-          ->UseManualTime()
-          ->Unit(benchmark::kNanosecond);
+      register_trial(id, cfg, [n] { return std::make_unique<handover_body<L>>(n); });
     }
   }
 }

@@ -26,15 +26,7 @@
 #include <kprim/rculist.hpp>
 #include <kprim/spinlock.hpp>
 
-// kprim's reader-writer locks and seqlock (issue 5) join the table once their headers exist.
-#if __has_include(<kprim/rwlock.hpp>) && __has_include(<kprim/rwsem.hpp>) && __has_include(<kprim/seqlock.hpp>)
-#define KPRIM_BENCH_RCU_KERNEL_RWLOCKS 1
-#include <kprim/rwlock.hpp>
-#include <kprim/rwsem.hpp>
-#include <kprim/seqlock.hpp>
-#else
-#define KPRIM_BENCH_RCU_KERNEL_RWLOCKS 0
-#endif
+#include "contenders/rw_locks.hpp"
 
 #include <urcu/rculfhash.h>
 
@@ -53,6 +45,7 @@
 namespace {
 
 using kprim::bench::worker;
+namespace rw = kprim::bench::rw;
 
 /// The element every workload stores: one key, one value bumped by each update, and a link for
 /// each structure (a list, an hlist bucket, rculfhash) plus the rcu_head that frees it.
@@ -73,6 +66,7 @@ struct op_state {
   bool write;
   bool registered;     ///< this worker thread holds its RCU registration
 };
+static_assert(sizeof(op_state) <= rw::body_state_bytes, "queue-lock rows keep their node after it");
 
 // ---- Synchronisation policies: the contender table's rows ------------------------------------
 
@@ -126,84 +120,24 @@ struct rcu_qsbr_qs64 : rcu_sync<kprim::rcu_qsbr> {
   }
 };
 
-/// A reader-writer lock with std-style lock_shared()/lock(): readers exclude writers, so the
+/// A reader-writer lock row of contenders/rw_locks.hpp: readers exclude writers, so the
 /// writer deletes the old copy at once.
 template <class L>
-struct rwlock_sync {
-  L lock;
-  void read_lock(worker&) { lock.lock_shared(); }
-  void read_unlock(worker&) { lock.unlock_shared(); }
-  void write_lock(worker&) { lock.lock(); }
-  void write_unlock(worker&) { lock.unlock(); }
+struct rw_row : L {
+  static std::string name() { return L::name; }
   void retire(elem* e) { delete e; }
 };
-struct std_shared_mutex : rwlock_sync<std::shared_mutex> {
-  static std::string name() { return "std_shared_mutex"; }
-};
-struct tbb_spin_rw_mutex : rwlock_sync<tbb::spin_rw_mutex> {
-  static std::string name() { return "tbb_spin_rw_mutex"; }
-};
-
-#if KPRIM_BENCH_RCU_KERNEL_RWLOCKS
-struct kprim_qrwlock : rwlock_sync<kprim::rwlock_t> {
-  static std::string name() { return "kprim_qrwlock"; }
-};
-struct kprim_rwsem : rwlock_sync<kprim::rw_semaphore> {
-  static std::string name() { return "kprim_rwsem"; }
-};
+using std_shared_mutex = rw_row<rw::shared_style<std::shared_mutex, rw::std_shared_mutex_name>>;
+using tbb_spin_rw_mutex = rw_row<rw::shared_style<tbb::spin_rw_mutex, rw::tbb_spin_rw_mutex_name>>;
+using kprim_qrwlock = rw_row<rw::kprim_qrwlock>;
+using kprim_rwsem = rw_row<rw::kprim_rwsem>;
+using pthread_rwlock = rw_row<rw::pthread_rwlock>;
+using tbb_queuing_rw_mutex = rw_row<rw::tbb_queuing_rw>;
 
 /// The kernel's seqlock_t: readers never write shared memory and retry when a writer ran;
 /// writers (serialised by the seqlock's spinlock) update values in place, never unlink.
-struct kprim_seqlock {
-  static std::string name() { return "kprim_seqlock"; }
+struct kprim_seqlock : rw_row<rw::kprim_seqlock> {
   static constexpr bool in_place_updates = true;
-  kprim::seqlock_t sl;
-  kprim_seqlock() { kprim::seqlock_init(&sl); }
-  template <class Fn>
-  std::uint64_t read(worker&, Fn fn) {
-    std::uint32_t seq;
-    std::uint64_t v;
-    do {
-      seq = kprim::read_seqbegin(&sl);
-      v = fn();
-    } while (kprim::read_seqretry(&sl, seq));
-    return v;
-  }
-  void write_lock(worker&) { kprim::write_seqlock(&sl); }
-  void write_unlock(worker&) { kprim::write_sequnlock(&sl); }
-};
-#endif
-
-struct pthread_rwlock {
-  static std::string name() { return "pthread_rwlock"; }
-  pthread_rwlock_t l = PTHREAD_RWLOCK_INITIALIZER;
-  ~pthread_rwlock() { pthread_rwlock_destroy(&l); }
-  void read_lock(worker&) { pthread_rwlock_rdlock(&l); }
-  void read_unlock(worker&) { pthread_rwlock_unlock(&l); }
-  void write_lock(worker&) { pthread_rwlock_wrlock(&l); }
-  void write_unlock(worker&) { pthread_rwlock_unlock(&l); }
-  void retire(elem* e) { delete e; }
-};
-
-/// tbb::queuing_rw_mutex is only reachable through its scoped_lock (the queue node); it lives
-/// in the worker's node storage after the op_state.
-struct tbb_queuing_rw_mutex {
-  static std::string name() { return "tbb_queuing_rw_mutex"; }
-  using guard = tbb::queuing_rw_mutex::scoped_lock;
-  static constexpr std::size_t guard_offset = 64;
-  static_assert(sizeof(op_state) <= guard_offset && guard_offset + sizeof(guard) <= sizeof(worker::node_storage));
-  tbb::queuing_rw_mutex m;
-  static guard* slot(worker& t) { return std::launder(reinterpret_cast<guard*>(t.node_storage + guard_offset)); }
-  void lock(worker& t, bool write) { new (t.node_storage + guard_offset) guard(m, write); }
-  void unlock(worker& t) {
-    slot(t)->release();
-    slot(t)->~guard();
-  }
-  void read_lock(worker& t) { lock(t, false); }
-  void read_unlock(worker& t) { unlock(t); }
-  void write_lock(worker& t) { lock(t, true); }
-  void write_unlock(worker& t) { unlock(t); }
-  void retire(elem* e) { delete e; }
 };
 
 /// The empty-loop baseline (read_empty only).
@@ -217,11 +151,8 @@ template <class... S>
 struct table {};
 using rcu_flavours = table<rcu_sync<kprim::rcu_memb>, rcu_sync<kprim::rcu_qsbr>, rcu_sync<kprim::rcu_mb>,
                            rcu_sync<kprim::rcu_bp>>;
-using rwlocks = table<
-#if KPRIM_BENCH_RCU_KERNEL_RWLOCKS
-    kprim_qrwlock, kprim_rwsem,
-#endif
-    std_shared_mutex, pthread_rwlock, tbb_spin_rw_mutex, tbb_queuing_rw_mutex>;
+using rwlocks = table<kprim_qrwlock, kprim_rwsem, std_shared_mutex, pthread_rwlock, tbb_spin_rw_mutex,
+                      tbb_queuing_rw_mutex>;
 
 // ---- Data structures: an RCU list and an RCU hash table --------------------------------------
 
@@ -455,7 +386,7 @@ class grace_period_body {
   void release(worker& t) {
     if (t.tid != 0) sync_.read_unlock(t);
   }
-  void counters(benchmark::State& st) const {
+  void publish(benchmark::State& st, const kprim::bench::trial_result&) const {
     st.counters["gp_p50_ns"] = static_cast<double>(gp_hist_.percentile(0.50));
     st.counters["gp_p99_ns"] = static_cast<double>(gp_hist_.percentile(0.99));
     st.counters["gp_max_ns"] = static_cast<double>(gp_hist_.max());
@@ -489,7 +420,7 @@ class callback_storm_body {
   void release(worker&) {
     if constexpr (F::needs_quiescent_states) kprim::rcu_quiescent_state<F>();
   }
-  void counters(benchmark::State& st) const {
+  void publish(benchmark::State& st, const kprim::bench::trial_result&) const {
     std::uint64_t m = 0;
     for (const auto& x : max_seen_) m = std::max(m, *x);
     st.counters["pending_max_objs"] = static_cast<double>(m);
@@ -513,27 +444,6 @@ class callback_storm_body {
 // ---- Registration ---------------------------------------------------------------------------
 
 constexpr std::pair<const char*, std::uint32_t> write_fractions[] = {{"0", 0}, {"0.1", 1000}, {"1", 10000}, {"10", 100000}};
-
-/// register_with_counters() - register_trial() for bodies with extra counters (body.counters()).
-template <class Make>
-void register_with_counters(const kprim::bench::case_id& id, const kprim::bench::trial_config& cfg, Make make) {
-  benchmark::RegisterBenchmark(id.name().c_str(),
-                               [cfg, make](benchmark::State& state) {
-                                 for (auto _ : state) {
-                                   auto w = make();
-                                   kprim::bench::trial_result r = kprim::bench::run_trial(cfg, *w);
-                                   kprim::bench::report(state, r, cfg.threads);
-                                   if (r.abandoned) {
-                                     kprim::bench::detail::keep_alive(std::shared_ptr<void>(std::move(w)));
-                                   } else {
-                                     w->counters(state);
-                                   }
-                                 }
-                               })
-      ->Iterations(1)
-      ->UseManualTime()
-      ->Unit(benchmark::kNanosecond);
-}
 
 template <class DS, class S>
 void register_read_mostly() {
@@ -563,10 +473,10 @@ template <class... S>
 void register_update_side(table<S...>) {
   using namespace kprim::bench;
   for (unsigned n : current_options().threads) {
-    (register_with_counters(case_id{"rcu", "grace_period", S::name(), n, {}}, base_config(n),
+    (register_trial(case_id{"rcu", "grace_period", S::name(), n, {}}, base_config(n),
                             [] { return std::make_unique<grace_period_body<typename S::flavour>>(); }),
      ...);
-    (register_with_counters(case_id{"rcu", "callback_storm", S::name(), n, {}}, base_config(n),
+    (register_trial(case_id{"rcu", "callback_storm", S::name(), n, {}}, base_config(n),
                             [n] { return std::make_unique<callback_storm_body<typename S::flavour>>(n); }),
      ...);
   }
@@ -592,9 +502,7 @@ void register_all() {
   register_read_empty_table(rwlocks{});
   register_read_mostly_table(rcu_flavours{});
   register_read_mostly_table(rwlocks{});
-#if KPRIM_BENCH_RCU_KERNEL_RWLOCKS
   register_read_mostly_table(table<kprim_seqlock>{});
-#endif
   for (auto [label, ppm] : write_fractions)
     for (unsigned n : current_options().threads)
       register_trial(case_id{"rcu", "hash", lfht_body::name(), n, {{"writes", label}}}, base_config(n),

@@ -53,18 +53,29 @@ trial_config base_config(unsigned threads);
 /// and the counters of SCHEMA.md; SkipWithError if the trial is invalid.
 void report(benchmark::State& state, const trial_result& r, unsigned threads);
 
+/// A workload may publish counters of its own after a valid trial (hand-over latency, rseq
+/// aborts, grace-period percentiles, ...): `void publish(benchmark::State&, const trial_result&)`.
+template <class W>
+concept publishing_workload = requires(W& w, benchmark::State& s, const trial_result& r) { w.publish(s, r); };
+
 /// register_trial() - register one benchmark that, per Google Benchmark iteration (always
-/// one), builds a fresh workload with make() and runs one trial of it under cfg.
+/// one), builds a fresh workload with make() and runs one trial of it under cfg, then
+/// report()s it and, for a publishing_workload, lets it add its own counters.
 /// make: () -> std::unique_ptr<W>. An abandoned trial's workload is kept alive to the end.
 template <class Make>
 void register_trial(const case_id& id, const trial_config& cfg, Make make) {
+  using W = typename decltype(make())::element_type;
   benchmark::RegisterBenchmark(id.name().c_str(),
                                [cfg, make](benchmark::State& state) {
                                  for (auto _ : state) {
                                    auto w = make();
                                    trial_result r = run_trial(cfg, *w);
-                                   if (r.abandoned) detail::keep_alive(std::shared_ptr<void>(std::move(w)));
                                    report(state, r, cfg.threads);
+                                   if (r.abandoned) {
+                                     detail::keep_alive(std::shared_ptr<void>(std::move(w)));
+                                   } else if constexpr (publishing_workload<W>) {
+                                     if (r.error.empty()) w->publish(state, r);
+                                   }
                                  }
                                })
       ->Iterations(1)
