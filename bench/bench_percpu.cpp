@@ -205,33 +205,19 @@ struct cpuid_body {
   void release(worker&) {}
 };
 
-/// Registers one trial like kprim::bench::register_trial, then adds this family's counters:
-/// the rseq restarts during the trial (process-wide count; trials run one at a time).
-template <class Make>
-void register_percpu_trial(const kprim::bench::case_id& id, const kprim::bench::trial_config& cfg,
-                           Make make) {
-  using namespace kprim::bench;
-  benchmark::RegisterBenchmark(id.name().c_str(),
-                               [cfg, make](benchmark::State& state) {
-                                 for (auto _ : state) {
-                                   auto w = make();
-                                   const std::uint64_t a0 = kprim::percpu_rseq_aborts();
-                                   trial_result r = run_trial(cfg, *w);
-                                   const std::uint64_t aborts = kprim::percpu_rseq_aborts() - a0;
-                                   report(state, r, cfg.threads);
-                                   if (r.abandoned) {
-                                     (void)w.release();  // workers may still touch it
-                                     continue;
-                                   }
-                                   state.counters["rseq_aborts"] = static_cast<double>(aborts);
-                                   state.counters["aborts_per_mop"] =
-                                       r.total() ? 1e6 * static_cast<double>(aborts) / static_cast<double>(r.total()) : 0;
-                                 }
-                               })
-      ->Iterations(1)
-      ->UseManualTime()
-      ->Unit(benchmark::kNanosecond);
-}
+/// counting_aborts<Body> - Body plus this family's counters: the rseq restarts during the
+/// trial (a process-wide count taken after Body is built, i.e. just before the trial starts;
+/// trials run one at a time).
+template <class Body>
+struct counting_aborts : Body {
+  using Body::Body;
+  std::uint64_t aborts_before = kprim::percpu_rseq_aborts();
+  void publish(benchmark::State& state, const kprim::bench::trial_result& r) const {
+    const auto aborts = static_cast<double>(kprim::percpu_rseq_aborts() - aborts_before);
+    state.counters["rseq_aborts"] = aborts;
+    state.counters["aborts_per_mop"] = r.total() ? 1e6 * aborts / static_cast<double>(r.total()) : 0;
+  }
+};
 
 constexpr unsigned sum_writers = 8;
 
@@ -239,19 +225,19 @@ template <class... C>
 void register_counters(table<C...>) {
   using namespace kprim::bench;
   for (unsigned n : current_options().threads)
-    (register_percpu_trial(case_id{"percpu", "inc", C::name, n, {}}, base_config(n),
-                           [] { return std::make_unique<inc_body<C>>(); }),
+    (register_trial(case_id{"percpu", "inc", C::name, n, {}}, base_config(n),
+                    [] { return std::make_unique<counting_aborts<inc_body<C>>>(); }),
      ...);
-  (register_percpu_trial(case_id{"percpu", "sum", C::name, 1, {{"writers", std::to_string(sum_writers)}}},
-                         base_config(1), [] { return std::make_unique<sum_body<C>>(sum_writers); }),
+  (register_trial(case_id{"percpu", "sum", C::name, 1, {{"writers", std::to_string(sum_writers)}}},
+                  base_config(1), [] { return std::make_unique<counting_aborts<sum_body<C>>>(sum_writers); }),
    ...);
 }
 
 template <class... G>
 void register_cpuid() {
   using namespace kprim::bench;
-  (register_percpu_trial(case_id{"percpu", "cpuid", G::name, 1, {}}, base_config(1),
-                         [] { return std::make_unique<cpuid_body<G>>(); }),
+  (register_trial(case_id{"percpu", "cpuid", G::name, 1, {}}, base_config(1),
+                  [] { return std::make_unique<counting_aborts<cpuid_body<G>>>(); }),
    ...);
 }
 
