@@ -229,21 +229,23 @@ bool lock_for(std::mutex& m, gfp_t gfp) noexcept {
 
 /// slab_alloc_bulk() - up to n objects from the slabs into out[]; returns how many (0 on
 /// failure: GFP_ATOMIC and a busy lock, or no memory). Partial slabs first, then empty ones,
-/// then a new slab mapped with the lock dropped.
-std::size_t slab_alloc_bulk(kmem_cache_s* s, void** out, std::size_t n, gfp_t gfp) noexcept {
+/// then a new slab. With all_or_nothing a shortfall puts back what was taken and returns 0.
+/// A caller that may sleep maps a new slab with the lock dropped (ctors may be slow, others
+/// proceed meanwhile); an atomic caller keeps it: dropping it would mean try-locking again,
+/// and failing then would leave it holding objects it could only give back by waiting.
+std::size_t slab_alloc_bulk(kmem_cache_s* s, void** out, std::size_t n, gfp_t gfp,
+                            bool all_or_nothing = false) noexcept {
+  const bool can_wait = gfpflags_allow_blocking(gfp);
   std::size_t got = 0;
   if (!lock_for(s->node_lock, gfp)) return 0;
   while (got < n) {
     slab* sl = s->lists[SLAB_PARTIAL].first;
     if (sl == nullptr) sl = s->lists[SLAB_EMPTY].first;
     if (sl == nullptr) {
-      s->node_lock.unlock();
+      if (can_wait) s->node_lock.unlock();
       sl = slab_new(s);
-      if (sl == nullptr) return got;
-      if (!lock_for(s->node_lock, gfp)) {
-        unmap_region(sl, s->slab_size);
-        return got;
-      }
+      if (can_wait) s->node_lock.lock();
+      if (sl == nullptr) break;
       list_add(s->lists[SLAB_EMPTY], sl, SLAB_EMPTY);
     }
     const std::size_t before = got;
@@ -251,7 +253,14 @@ std::size_t slab_alloc_bulk(kmem_cache_s* s, void** out, std::size_t n, gfp_t gf
     s->inuse_objs += got - before;
     list_move(s, sl, list_for(s, sl));
   }
+  slab* release = nullptr;
+  if (got < n && all_or_nothing) {
+    for (std::size_t i = 0; i < got; ++i) slab_put(s, out[i], &release);
+    s->inuse_objs -= got;
+    got = 0;
+  }
   s->node_lock.unlock();
+  release_slabs(s, release);
   return got;
 }
 
@@ -637,17 +646,26 @@ int kmem_cache_alloc_bulk(kmem_cache_t* s, gfp_t gfp, std::size_t size, void** p
       p[got] = debug_alloc(s, gfp);
       if (p[got] == nullptr) break;
     }
+    if (got < size) {
+      kmem_cache_free_bulk(s, got, p);  // debug caches: may wait for the node lock
+      return 0;
+    }
   } else {
-    if (cpu_cache* c = tls_cpu_caches[s->hot.id]) {  // never set for direct caches
+    cpu_cache* c = tls_cpu_caches[s->hot.id];  // never set for direct caches
+    if (c != nullptr) {
       for (magazine* m : {c->loaded, c->previous}) {
         while (got < size && m->rounds != 0) p[got++] = m->objs()[--m->rounds];
       }
     }
-    if (got < size) got += slab_alloc_bulk(s, p + got, size - got, gfp);
-  }
-  if (got < size) {
-    kmem_cache_free_bulk(s, got, p);  // still poisoned: never handed out
-    return 0;
+    if (got < size && slab_alloc_bulk(s, p + got, size - got, gfp, true) == 0) {
+      // Only magazine objects were taken: they go back where they came from, without a lock
+      // (the two magazines held them a moment ago, so they have the room).
+      for (std::size_t i = got; i-- > 0;) {
+        magazine* m = c->loaded->rounds != c->loaded->capacity ? c->loaded : c->previous;
+        m->objs()[m->rounds++] = p[i];
+      }
+      return 0;
+    }
   }
   for (std::size_t i = 0; i < size; ++i) kasan_slab_alloc(s, p[i]);
   if (gfp & __GFP_ZERO)

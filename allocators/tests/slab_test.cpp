@@ -257,6 +257,33 @@ TEST(Slab, AtomicAllocationFailsInsteadOfWaiting) {
   EXPECT_EQ(kmem_cache_destroy(s), 0u);
 }
 
+TEST(Slab, AtomicBulkIsAllOrNothingAndKeepsTheMagazines) {
+  kmem_cache_t* s = kmem_cache_create("atomic_bulk", 64, 0, 0, nullptr);
+  std::atomic<int> phase{0};
+  int failed = -1, from_magazines = -1;
+  std::thread t([&] {
+    kmem_cache_free(s, kmem_cache_alloc(s, GFP_KERNEL));  // a refill leaves a full magazine
+    phase = 1;
+    while (phase.load() != 2) std::this_thread::yield();
+    void* p[1000];
+    failed = kmem_cache_alloc_bulk(s, GFP_ATOMIC, 1000, p);  // needs the slabs: locks busy
+    from_magazines = kmem_cache_alloc_bulk(s, GFP_ATOMIC, 100, p);  // magazines alone suffice
+    if (from_magazines == 100) kmem_cache_free_bulk(s, 100, p);
+    phase = 3;  // the locks must be free before this thread exits: its flush takes them
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  {
+    std::lock_guard<std::mutex> d(s->depot_lock);
+    std::lock_guard<std::mutex> n(s->node_lock);
+    phase = 2;
+    while (phase.load() != 3) std::this_thread::yield();
+  }
+  t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(from_magazines, 100);  // the failed call put its objects back
+  EXPECT_EQ(kmem_cache_destroy(s), 0u);
+}
+
 TEST(Slab, SlabinfoListsCaches) {
   kmem_cache_t* s = kmem_cache_create("visible_cache", 96, 0, 0, nullptr);
   void* p = kmem_cache_alloc(s, GFP_KERNEL);

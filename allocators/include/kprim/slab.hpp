@@ -215,7 +215,9 @@ inline void kmem_cache_free(kmem_cache_t* s, void* objp) noexcept {
 
 /// kmem_cache_alloc_bulk() - allocate `size` objects into p[0 .. size): all or nothing.
 /// Returns size on success, 0 on failure (then nothing is allocated). Context as
-/// kmem_cache_alloc(). Cost: one slab-lock round trip for what the magazines cannot supply.
+/// kmem_cache_alloc(): a failed GFP_ATOMIC call gives back what it took without waiting
+/// (except in debug caches, whose give-back takes the node lock). Cost: this thread's
+/// magazines first, then one slab-lock round trip for the rest.
 [[nodiscard]] int kmem_cache_alloc_bulk(kmem_cache_t* s, gfp_t gfp, std::size_t size, void** p) noexcept;
 
 /// kmem_cache_free_bulk() - free p[0 .. size) (requirements as kmem_cache_free()).
