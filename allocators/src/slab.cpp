@@ -2,6 +2,8 @@
 // and tear-down, debug checks and statistics. The fast paths are inline in kprim/slab.hpp.
 #include "slab_internal.hpp"
 
+#include <kprim/rcu.hpp>
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -14,6 +16,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
+#include <type_traits>
 
 namespace kprim {
 
@@ -78,15 +82,25 @@ void* object_at(const kmem_cache_s* s, slab* sl, std::size_t i) noexcept {
   return reinterpret_cast<char*>(sl) + s->first_off + i * s->size;
 }
 
+#if KPRIM_KASAN
+/// kasan_poison_free() - give a free object the shadow of a free object: poisoned over its
+/// stride, except that a SLAB_TYPESAFE_BY_RCU cache keeps the object_size bytes addressable
+/// (RCU readers may still read a freed object; KASAN skips such caches the same way).
+void kasan_poison_free(const kmem_cache_s* s, void* obj) noexcept {
+  ASAN_POISON_MEMORY_REGION(obj, s->size);
+  if (s->flags & SLAB_TYPESAFE_BY_RCU) ASAN_UNPOISON_MEMORY_REGION(obj, s->hot.object_size);
+}
+#endif
+
 /// kasan_window - the allocator's own access to a free object (its free pointer, debug
-/// patterns, constructor): the stride is addressable inside the window and poisoned again
-/// when it closes. Nothing in builds without AddressSanitizer.
+/// patterns, constructor): the stride is addressable inside the window and gets the shadow of
+/// a free object again when it closes. Nothing in builds without AddressSanitizer.
 struct kasan_window {
 #if KPRIM_KASAN
+  const kmem_cache_s* s;
   void* p;
-  std::size_t n;
-  kasan_window(const kmem_cache_s* s, void* obj) noexcept : p(obj), n(s->size) { ASAN_UNPOISON_MEMORY_REGION(p, n); }
-  ~kasan_window() { ASAN_POISON_MEMORY_REGION(p, n); }
+  kasan_window(const kmem_cache_s* cache, void* obj) noexcept : s(cache), p(obj) { ASAN_UNPOISON_MEMORY_REGION(p, s->size); }
+  ~kasan_window() { kasan_poison_free(s, p); }
 #else
   kasan_window(const kmem_cache_s*, void*) noexcept {}
 #endif
@@ -184,7 +198,7 @@ void* slab_take(kmem_cache_s* s, slab* sl) noexcept {
   } else {
     p = object_at(s, sl, sl->carved++);
 #if KPRIM_KASAN
-    ASAN_POISON_MEMORY_REGION(p, s->size);  // first hand-out: free until allocated
+    kasan_poison_free(s, p);  // first hand-out: free until allocated
 #endif
   }
   ++sl->inuse;
@@ -192,7 +206,8 @@ void* slab_take(kmem_cache_s* s, slab* sl) noexcept {
 }
 
 /// Put one object back (node lock held). An empty slab beyond the limit is unlinked and
-/// pushed on *release (its `next`), to be unmapped after the lock is dropped.
+/// pushed on *release (its `next`), to be released after the lock is dropped; with a null
+/// `release` it stays on the empty list.
 void slab_put(kmem_cache_s* s, void* p, slab** release) noexcept {
   slab* sl = slab_of(s, p);
   {
@@ -202,19 +217,63 @@ void slab_put(kmem_cache_s* s, void* p, slab** release) noexcept {
   sl->freelist = p;
   --sl->inuse;
   list_move(s, sl, list_for(s, sl));
-  if (sl->inuse == 0 && s->lists[SLAB_EMPTY].nr > s->max_empty_slabs) {
+  if (release != nullptr && sl->inuse == 0 && s->lists[SLAB_EMPTY].nr > s->max_empty_slabs) {
     list_del(s->lists[SLAB_EMPTY], sl);
     sl->next = *release;
     *release = sl;
   }
 }
 
-void release_slabs(kmem_cache_s* s, slab* list) noexcept {
+/// Unmap a list of slabs (linked through `next`) now.
+void unmap_slabs(kmem_cache_s* s, slab* list) noexcept {
   while (list != nullptr) {
     slab* next = list->next;
     unmap_region(list, s->slab_size);
     list = next;
   }
+}
+
+/// A SLAB_TYPESAFE_BY_RCU slab waiting for its grace period: the header stays (the callback
+/// finds the cache and the length there), the rcu_head overlays the list links and freelist,
+/// which a slab off the lists no longer uses. Objects start after sizeof(slab): untouched.
+struct slab_rcu {
+  slab_head head;
+  rcu_head rcu;
+};
+static_assert(sizeof(slab_rcu) <= sizeof(slab), "the rcu_head must stay within the slab header");
+static_assert(std::is_standard_layout_v<slab_rcu>);
+
+/// call_rcu() callback: the grace period has passed, no reader can hold one of the slab's
+/// objects; unmap it. The cache outlives the callback (kmem_cache_destroy() runs rcu_barrier()).
+void slab_free_rcu(rcu_head* h) noexcept {
+  auto* d = container_of<&slab_rcu::rcu>(h);
+  kmem_cache_s* s = d->head.cache;
+  unmap_region(d, d->head.size);
+  s->rcu_pending_slabs.fetch_sub(1, std::memory_order_relaxed);
+}
+
+/// Hand empty slabs to call_rcu() (SLAB_TYPESAFE_BY_RCU). call_rcu() wants a registered
+/// thread; one that is not registers for the call (it is not in a read-side section, then).
+void defer_slabs(kmem_cache_s* s, slab* list) noexcept {
+  const bool registered = rcu_flavour::registered();
+  if (!registered) rcu_register_thread();
+  while (list != nullptr) {
+    slab* next = list->next;
+    const slab_head head = list->head;
+    auto* d = ::new (static_cast<void*>(list)) slab_rcu{head, {}};
+    s->rcu_pending_slabs.fetch_add(1, std::memory_order_relaxed);
+    call_rcu(&d->rcu, slab_free_rcu);
+    list = next;
+  }
+  if (!registered) rcu_unregister_thread();
+}
+
+/// Give back slabs taken off the lists: unmapped now, or after a grace period for a
+/// SLAB_TYPESAFE_BY_RCU cache. Context: no kprim lock held; may sleep (RCU registration).
+void release_slabs(kmem_cache_s* s, slab* list) noexcept {
+  if (list == nullptr) return;
+  if (s->flags & SLAB_TYPESAFE_BY_RCU) defer_slabs(s, list);
+  else unmap_slabs(s, list);
 }
 
 bool lock_for(std::mutex& m, gfp_t gfp) noexcept {
@@ -255,7 +314,10 @@ std::size_t slab_alloc_bulk(kmem_cache_s* s, void** out, std::size_t n, gfp_t gf
   }
   slab* release = nullptr;
   if (got < n && all_or_nothing) {
-    for (std::size_t i = 0; i < got; ++i) slab_put(s, out[i], &release);
+    // An atomic caller of a SLAB_TYPESAFE_BY_RCU cache keeps emptied slabs: releasing them
+    // might mean registering with RCU (a mutex).
+    slab** rel = can_wait || !(s->flags & SLAB_TYPESAFE_BY_RCU) ? &release : nullptr;
+    for (std::size_t i = 0; i < got; ++i) slab_put(s, out[i], rel);
     s->inuse_objs -= got;
     got = 0;
   }
@@ -470,7 +532,7 @@ void* map_aligned(std::size_t size, std::size_t align) noexcept {
 
 #if KPRIM_KASAN
 void kasan_slab_alloc(kmem_cache_s* s, void* objp) noexcept { ASAN_UNPOISON_MEMORY_REGION(objp, s->hot.object_size); }
-void kasan_slab_free(kmem_cache_s* s, void* objp) noexcept { ASAN_POISON_MEMORY_REGION(objp, s->size); }
+void kasan_slab_free(kmem_cache_s* s, void* objp) noexcept { kasan_poison_free(s, objp); }
 #endif
 
 void unmap_region(void* p, std::size_t size) noexcept {
@@ -590,7 +652,8 @@ kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t 
   if (name == nullptr) return fail("no name");
   if (size == 0 || size > max_object_size) return fail("object size must be 1 .. 1 MiB");
   if (align > page_size || (align & (align - 1)) != 0) return fail("align must be 0 or a power of two <= 4096");
-  if (flags & ~(SLAB_HWCACHE_ALIGN | SLAB_POISON | SLAB_RED_ZONE | SLAB_PANIC | SLAB_NO_MAGAZINES)) return fail("unknown flags");
+  if (flags & ~(SLAB_HWCACHE_ALIGN | SLAB_POISON | SLAB_RED_ZONE | SLAB_PANIC | SLAB_TYPESAFE_BY_RCU | SLAB_NO_MAGAZINES))
+    return fail("unknown flags");
 
   auto* s = new (std::nothrow) kmem_cache_s();
   if (s == nullptr) return fail("out of memory");
@@ -598,19 +661,21 @@ kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t 
   s->flags = flags;
   s->ctor = ctor;
   s->debug = (flags & (SLAB_POISON | SLAB_RED_ZONE)) != 0;
-  s->poison = (flags & SLAB_POISON) && ctor == nullptr;
+  const bool typesafe = (flags & SLAB_TYPESAFE_BY_RCU) != 0;
+  s->poison = (flags & SLAB_POISON) && ctor == nullptr && !typesafe;  // the kernel's rule
   s->direct = s->debug || (flags & SLAB_NO_MAGAZINES);
   std::snprintf(s->name, sizeof s->name, "%s", name);
 
   // Object layout: [object][debug: pad + 8-byte state word][free pointer if the object's
-  // own first word must survive being free (ctor or debug)] rounded up to the alignment.
+  // own first word must survive being free (ctor, debug, or SLAB_TYPESAFE_BY_RCU: readers
+  // may read a free object)] rounded up to the alignment.
   const std::size_t a = calculate_alignment(flags, align, size);
   std::size_t off = size;
   if (s->debug) {
     s->state_offset = static_cast<std::uint32_t>(round_up(size, 8));
     off = s->state_offset + 8;
   }
-  if (ctor != nullptr || s->debug) {
+  if (ctor != nullptr || s->debug || typesafe) {
     off = round_up(off, 8);
     s->fp_offset = static_cast<std::uint32_t>(off);
     off += sizeof(void*);
@@ -739,7 +804,13 @@ std::size_t kmem_cache_destroy(kmem_cache_t* s) noexcept {
       release = sl;
     }
   }
-  release_slabs(s, release);
+  if (s->flags & SLAB_TYPESAFE_BY_RCU) {
+    synchronize_rcu();        // readers of freed objects are done with them
+    unmap_slabs(s, release);
+    rcu_barrier();            // slabs deferred before (shrink, limit, the flushes above) are gone
+  } else {
+    unmap_slabs(s, release);
+  }
   if (leaked != 0) {
     std::fprintf(stderr, "kmem_cache_destroy %s: Slab cache still has objects (%zu objects)\n", s->name, leaked);
     std::fflush(stderr);
@@ -781,7 +852,8 @@ slabinfo kmem_cache_get_info(kmem_cache_t* s) noexcept {
   i.num_slabs = i.active_slabs + i.empty_slabs;
   i.num_objs = i.num_slabs * s->objperslab;
   i.active_objs = s->inuse_objs >= i.depot_objs ? s->inuse_objs - i.depot_objs : 0;
-  i.mapped_bytes = i.num_slabs * s->slab_size;
+  i.rcu_pending_slabs = s->rcu_pending_slabs.load(std::memory_order_relaxed);
+  i.mapped_bytes = (i.num_slabs + i.rcu_pending_slabs) * s->slab_size;
   i.max_empty_slabs = s->max_empty_slabs;
   return i;
 }

@@ -64,7 +64,7 @@ struct kmem_cache_s {
   std::uint32_t magazine_rounds;
   slab_flags_t flags;
   bool debug;                  ///< SLAB_POISON or SLAB_RED_ZONE: no magazines, checks
-  bool poison;                 ///< SLAB_POISON and no ctor
+  bool poison;                 ///< SLAB_POISON, no ctor, not SLAB_TYPESAFE_BY_RCU
   bool direct;                 ///< no magazines: debug caches and the magazine caches
   std::size_t slab_size;
   std::uintptr_t slab_mask;
@@ -76,6 +76,9 @@ struct kmem_cache_s {
   detail::slab_list lists[detail::SLAB_NR_LISTS];
   std::size_t inuse_objs = 0;  ///< objects out of the slabs
   unsigned max_empty_slabs = 2;
+  /// SLAB_TYPESAFE_BY_RCU: slabs off the lists, waiting for a grace period to be unmapped
+  /// (raised before call_rcu(), lowered by the callback; no lock).
+  std::atomic<std::size_t> rcu_pending_slabs{0};
 
   /// Depot: full and empty magazines.
   alignas(64) std::mutex depot_lock;

@@ -25,7 +25,8 @@
 // Thread model: per-thread, not per-CPU (kprim/percpu's rseq path cannot pop a pointer from a
 // magazine and commit in one store without an rseq critical section of its own). A thread's
 // magazines are flushed back to the slabs when it exits.
-// SLAB_TYPESAFE_BY_RCU is not offered: it needs RCU grace periods, which kprim does not have yet.
+// SLAB_TYPESAFE_BY_RCU caches keep a slab's memory mapped for an RCU grace period after it
+// empties (kprim/rcu.hpp, memb flavour: kprim::slab links kprim::rcu_memb); see the flag.
 #pragma once
 
 #include <kprim/compiler.hpp>
@@ -55,6 +56,28 @@ inline constexpr slab_flags_t SLAB_POISON = 1u << 1;
 inline constexpr slab_flags_t SLAB_RED_ZONE = 1u << 2;
 /// kmem_cache_create() aborts the process with a message instead of returning nullptr.
 inline constexpr slab_flags_t SLAB_PANIC = 1u << 3;
+/// SLAB_TYPESAFE_BY_RCU - the kernel's contract: an object may be freed and reused for another
+/// object of the same cache at once, but its memory stays an object of this cache for at least
+/// an RCU grace period: a slab that empties is unmapped (shrink, the empty-slab limit) only
+/// after a grace period of the memb flavour (call_rcu()), and kmem_cache_destroy() waits for
+/// one (synchronize_rcu(), then rcu_barrier()). It is NOT kfree_rcu(): frees are not delayed.
+/// A reader inside rcu_read_lock() (kprim/rcu.hpp, default memb flavour) that found an object
+///   may:     read its object_size bytes without a fault, even after it was freed, its slab
+///            emptied and shrunk, or it was reallocated; find there a value some object of
+///            this cache held (the ctor's, or one a user stored: freeing writes nothing into
+///            the object, the free pointer lives after it);
+///   may not: assume it is still the object it looked up. It must re-validate identity after
+///            taking a reference (e.g. atomic_inc_not_zero on a refcount, then re-check the
+///            key; or a lock inside the object, then re-check), and read fields that a
+///            reallocation may rewrite with atomic/READ_ONCE loads. Readers of other flavours
+///            (qsbr, mb, bp) are not waited for.
+/// Debug interplay (the kernel's choices): SLAB_POISON never fills free objects of such a
+/// cache (with or without a ctor), as that would destroy the type; red zones still apply.
+/// Under AddressSanitizer free objects stay addressable over object_size bytes (padding and
+/// the free pointer are poisoned), so ASan reports no use after free for them, as KASAN.
+/// Cost: the alloc/free fast paths are those of every cache; releasing an empty slab costs a
+/// call_rcu() (a thread not registered with RCU registers for that call: a mutex).
+inline constexpr slab_flags_t SLAB_TYPESAFE_BY_RCU = 1u << 4;
 
 inline constexpr unsigned char POISON_FREE = 0x6b;
 inline constexpr unsigned char POISON_END = 0xa5;
@@ -159,7 +182,7 @@ inline kmem_cache_hot& hot(kmem_cache_s* s) noexcept { return *reinterpret_cast<
 /// @name:  shown in statistics and debug reports; copied.
 /// @size:  object size in bytes, 1 .. 1 MiB.
 /// @align: minimum alignment (0 or a power of two up to 4096); at least 8 is always given.
-/// @flags: SLAB_HWCACHE_ALIGN, SLAB_POISON, SLAB_RED_ZONE, SLAB_PANIC.
+/// @flags: SLAB_HWCACHE_ALIGN, SLAB_POISON, SLAB_RED_ZONE, SLAB_PANIC, SLAB_TYPESAFE_BY_RCU.
 /// @ctor:  optional; run once on every object when its slab is populated (not on every
 ///         allocation). Objects must be freed back in their constructed state.
 /// Context: may sleep (takes the registry mutex, allocates). Returns nullptr on bad arguments
@@ -216,8 +239,10 @@ inline void kmem_cache_free(kmem_cache_t* s, void* objp) noexcept {
 /// kmem_cache_alloc_bulk() - allocate `size` objects into p[0 .. size): all or nothing.
 /// Returns size on success, 0 on failure (then nothing is allocated). Context as
 /// kmem_cache_alloc(): a failed GFP_ATOMIC call gives back what it took without waiting
-/// (except in debug caches, whose give-back takes the node lock). Cost: this thread's
-/// magazines first, then one slab-lock round trip for the rest.
+/// (except in debug caches, whose give-back takes the node lock; and in SLAB_TYPESAFE_BY_RCU
+/// caches it keeps the slabs it emptied on the empty list, over max_empty_slabs until a
+/// shrink, rather than register with RCU). Cost: this thread's magazines first, then one
+/// slab-lock round trip for the rest.
 [[nodiscard]] int kmem_cache_alloc_bulk(kmem_cache_t* s, gfp_t gfp, std::size_t size, void** p) noexcept;
 
 /// kmem_cache_free_bulk() - free p[0 .. size) (requirements as kmem_cache_free()).
@@ -226,6 +251,8 @@ void kmem_cache_free_bulk(kmem_cache_t* s, std::size_t size, void** p) noexcept;
 /// kmem_cache_shrink() - return the calling thread's magazines and the depot's objects to
 /// their slabs, and unmap every empty slab. Other threads' loaded/previous magazines are not
 /// touched (they may be in use); they return when those threads exit.
+/// SLAB_TYPESAFE_BY_RCU: the empty slabs leave the cache at once but are unmapped by call_rcu()
+/// callbacks after a grace period (rcu_barrier() waits for that); the return value counts them.
 /// Context: may sleep. Returns the bytes given back to the OS (the kernel returns 0/1).
 std::size_t kmem_cache_shrink(kmem_cache_t* s) noexcept;
 
@@ -234,6 +261,11 @@ std::size_t kmem_cache_shrink(kmem_cache_t* s) noexcept;
 /// it prints "kmem_cache_destroy <name>: Slab cache still has objects (<n> objects)" on
 /// stderr, as the kernel does, and leaks the slabs that hold them (so stray pointers stay
 /// valid memory) while freeing the rest. nullptr is ignored. Context: may sleep.
+/// SLAB_TYPESAFE_BY_RCU: waits for a grace period before unmapping (readers may still hold
+/// freed objects), then for every slab release still queued (rcu_barrier()), so every slab is
+/// unmapped and no callback touches the cache after the call; so it must not be called inside
+/// an RCU read-side critical section or from an RCU callback. Registered readers elsewhere
+/// only delay it until their current read-side sections end.
 /// Returns the number of objects that were still allocated (0 for a clean destroy).
 std::size_t kmem_cache_destroy(kmem_cache_t* s) noexcept;
 
@@ -253,11 +285,13 @@ void kmem_cache_set_tunables(kmem_cache_t* s, const kmem_cache_tunables& t) noex
 /// One cache's statistics, the columns of /proc/slabinfo plus kprim's own.
 /// active_objs counts objects out of the slabs (allocated, or cached in some thread's
 /// magazines) minus those in the depot; num_objs is every object slot of every slab.
+/// rcu_pending_slabs: empty slabs of a SLAB_TYPESAFE_BY_RCU cache waiting for a grace period
+/// to be unmapped (not in num_slabs); mapped_bytes counts them with num_slabs.
 struct slabinfo {
   char name[32];
   std::size_t active_objs, num_objs, objsize, size, objperslab, pagesperslab;
   std::size_t active_slabs, num_slabs, empty_slabs;
-  std::size_t depot_objs, depot_full, magazine_rounds, mapped_bytes;
+  std::size_t depot_objs, depot_full, magazine_rounds, mapped_bytes, rcu_pending_slabs;
   unsigned max_empty_slabs, depot_max_full;
 };
 
