@@ -85,10 +85,13 @@ void* object_at(const kmem_cache_s* s, slab* sl, std::size_t i) noexcept {
 #if KPRIM_KASAN
 /// kasan_poison_free() - give a free object the shadow of a free object: poisoned over its
 /// stride, except that a SLAB_TYPESAFE_BY_RCU cache keeps the object_size bytes addressable
-/// (RCU readers may still read a freed object; KASAN skips such caches the same way).
+/// (RCU readers may still read a freed object; KASAN skips such caches the same way). Those
+/// bytes are never poisoned, not even for a moment: a concurrent reader would be reported.
 void kasan_poison_free(const kmem_cache_s* s, void* obj) noexcept {
-  ASAN_POISON_MEMORY_REGION(obj, s->size);
-  if (s->flags & SLAB_TYPESAFE_BY_RCU) ASAN_UNPOISON_MEMORY_REGION(obj, s->hot.object_size);
+  if (s->flags & SLAB_TYPESAFE_BY_RCU)
+    ASAN_POISON_MEMORY_REGION(static_cast<char*>(obj) + s->hot.object_size, s->size - s->hot.object_size);
+  else
+    ASAN_POISON_MEMORY_REGION(obj, s->size);
 }
 #endif
 

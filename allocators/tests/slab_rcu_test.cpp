@@ -7,6 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#if KPRIM_KASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -59,6 +63,11 @@ TEST(SlabRcu, CreateAcceptsTheFlagAndKeepsFreePointerOutsideTheObject) {
   for (int i = 0; i < 8; ++i) p[i] = kMagic + i;
   kmem_cache_free(s, p);
   for (int i = 0; i < 8; ++i) EXPECT_EQ(p[i], kMagic + i);
+#if KPRIM_KASAN
+  // A free object stays addressable; the free pointer after it does not.
+  EXPECT_EQ(__asan_region_is_poisoned(p, 64), nullptr);
+  EXPECT_TRUE(__asan_address_is_poisoned(reinterpret_cast<char*>(p) + 64));
+#endif
   rcu_read_unlock();
   EXPECT_EQ(kmem_cache_destroy(s), 0u);
 }
@@ -112,6 +121,9 @@ TEST(SlabRcu, ReaderReadsFreedObjectAcrossShrinkAndReallocation) {
     // it is no longer the object it looked up.
     EXPECT_EQ(it->magic.load(std::memory_order_relaxed), kMagic);
     EXPECT_EQ(it->key.load(std::memory_order_relaxed), 0u);
+#if KPRIM_KASAN
+    EXPECT_EQ(__asan_region_is_poisoned(it, sizeof(item)), nullptr);
+#endif
     rcu_read_unlock();
     st.go(4);
   }
@@ -226,8 +238,8 @@ TEST(SlabRcu, DestroyWithRegisteredReadersLeavesNothingMapped) {
   for (int r = 0; r < 2; ++r) {
     readers.emplace_back([&, r] {
       rcu_thread<> reg;
-      std::uint64_t n = 0;
       while (!stop.load(std::memory_order_relaxed)) {
+        std::uint64_t n = 0;
         rcu_read_guard g;
         for (std::size_t i = 0; i < slots; ++i) {
           item* it = rcu_dereference(table[(i + r) % slots]);
@@ -238,11 +250,19 @@ TEST(SlabRcu, DestroyWithRegisteredReadersLeavesNothingMapped) {
           if (key % slots != (i + r) % slots) stale.fetch_add(1, std::memory_order_relaxed);
           ++n;
         }
+        reads.fetch_add(n, std::memory_order_relaxed);
       }
-      reads.fetch_add(n);
     });
   }
+  // Every 50 rounds the updater waits for the readers to have read something since the last
+  // wait (on 2 cores a sanitizer build may otherwise finish before they run at all).
+  std::uint64_t reads_seen = 0;
+  auto wait_for_readers = [&] {
+    while (reads.load(std::memory_order_relaxed) == reads_seen) std::this_thread::yield();
+    reads_seen = reads.load(std::memory_order_relaxed);
+  };
   for (std::uint64_t round = 0; round < 300; ++round) {
+    if (round % 50 == 1) wait_for_readers();
     for (std::size_t i = 0; i < slots; ++i) {
       item* fresh = new_item(s, i + slots * (round + 1));
       item* old = table[i];
