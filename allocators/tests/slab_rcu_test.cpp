@@ -219,6 +219,31 @@ TEST(SlabRcu, EmptySlabsAreUnmappedOnlyAfterAGracePeriod) {
   EXPECT_EQ(kmem_cache_destroy(s), 0u);
 }
 
+// A thread that never registered with RCU exits holding objects in its magazines: the flush at
+// its exit empties slabs past the limit, which go to call_rcu() from its thread-exit path.
+TEST(SlabRcu, ThreadExitFlushDefersSlabsFromAnUnregisteredThread) {
+  kmem_cache_t* s = kmem_cache_create("rcu_exit", 512, 0, SLAB_TYPESAFE_BY_RCU, nullptr);
+  ASSERT_NE(s, nullptr);
+  kmem_cache_set_tunables(s, {.max_empty_slabs = 0, .depot_max_full = 0});
+  std::vector<void*> v(1000);
+  rcu_thread<> reg;
+  rcu_read_lock();  // holds back every grace period: the releases stay pending
+  std::thread([&] {
+    for (auto& p : v) p = kmem_cache_alloc(s, GFP_KERNEL);  // refills leave some in magazines
+  }).join();
+  std::thread([&] {
+    for (void* p : v) kmem_cache_free(s, p);  // the last ones stay in this thread's magazines
+  }).join();
+  const slabinfo info = kmem_cache_get_info(s);
+  EXPECT_EQ(info.num_slabs, 0u);
+  EXPECT_GT(info.rcu_pending_slabs, 0u);
+  EXPECT_EQ(info.mapped_bytes, info.rcu_pending_slabs * info.pagesperslab * 4096);
+  rcu_read_unlock();
+  rcu_barrier();
+  EXPECT_EQ(kmem_cache_get_info(s).mapped_bytes, 0u);
+  EXPECT_EQ(kmem_cache_destroy(s), 0u);
+}
+
 // (3) Readers stay registered and keep reading through an RCU-protected table while the updater
 // replaces entries (freeing the old ones at once: the type is safe) and finally destroys the
 // cache. Destroy waits for the readers' current sections and leaves no slab mapped.
