@@ -11,6 +11,7 @@
 #pragma once
 
 #include <kprim/compiler.hpp>
+#include <kprim/detail/chain_range.hpp>
 #include <kprim/list.hpp>
 
 #include <cstddef>
@@ -135,56 +136,7 @@ inline constexpr std::uint64_t GOLDEN_RATIO_64 = 0x61C8864680B583EBull;
 namespace detail {
 
 template <auto Member, bool Safe, bool Const>
-class hlist_iterator {
-  using owner = typename member_traits<Member>::owner;
-  using node = std::conditional_t<Const, const hlist_node, hlist_node>;
-
- public:
-  using value_type = owner;
-  using reference = std::conditional_t<Const, const owner&, owner&>;
-  using pointer = std::conditional_t<Const, const owner*, owner*>;
-  using difference_type = std::ptrdiff_t;
-  using iterator_category = std::forward_iterator_tag;
-  using iterator_concept = std::forward_iterator_tag;
-
-  hlist_iterator() = default;
-  explicit hlist_iterator(node* pos) noexcept : pos_(pos), n_(Safe && pos ? pos->next : nullptr) {}
-  reference operator*() const noexcept { return *container_of<Member>(pos_); }
-  pointer operator->() const noexcept { return container_of<Member>(pos_); }
-  hlist_iterator& operator++() noexcept {
-    if constexpr (Safe) {
-      pos_ = n_;
-      n_ = pos_ ? pos_->next : nullptr;
-    } else {
-      pos_ = pos_->next;
-    }
-    return *this;
-  }
-  hlist_iterator operator++(int) noexcept {
-    hlist_iterator t = *this;
-    ++*this;
-    return t;
-  }
-  friend bool operator==(const hlist_iterator& a, const hlist_iterator& b) noexcept { return a.pos_ == b.pos_; }
-
- private:
-  node* pos_ = nullptr;
-  node* n_ = nullptr;
-};
-
-template <auto Member, bool Safe, bool Const>
-class hlist_range : public std::ranges::view_interface<hlist_range<Member, Safe, Const>> {
- public:
-  using iterator = hlist_iterator<Member, Safe, Const>;
-  using node = std::conditional_t<Const, const hlist_node, hlist_node>;
-  hlist_range() = default;
-  explicit hlist_range(node* first) noexcept : first_(first) {}
-  iterator begin() const noexcept { return iterator(first_); }
-  iterator end() const noexcept { return iterator(); }
-
- private:
-  node* first_ = nullptr;
-};
+using hlist_range = chain_range<Member, std::conditional_t<Const, const hlist_node, hlist_node>, Safe>;
 
 }  // namespace detail
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <kprim/compiler.hpp>
+#include <kprim/detail/chain_range.hpp>
 
 #include <cstddef>
 #include <iterator>
@@ -108,54 +109,7 @@ inline bool __llist_add(llist_node* n, llist_head* head) noexcept {
 // ---- C++ ranges over a detached chain ----------------------------------------------------
 namespace detail {
 template <auto Member, bool Safe>
-class llist_iterator {
-  using owner = typename member_traits<Member>::owner;
-
- public:
-  using value_type = owner;
-  using reference = owner&;
-  using pointer = owner*;
-  using difference_type = std::ptrdiff_t;
-  using iterator_category = std::forward_iterator_tag;
-  using iterator_concept = std::forward_iterator_tag;
-
-  llist_iterator() = default;
-  explicit llist_iterator(llist_node* pos) noexcept : pos_(pos), n_(Safe && pos ? pos->next : nullptr) {}
-  reference operator*() const noexcept { return *container_of<Member>(pos_); }
-  pointer operator->() const noexcept { return container_of<Member>(pos_); }
-  llist_iterator& operator++() noexcept {
-    if constexpr (Safe) {
-      pos_ = n_;
-      n_ = pos_ ? pos_->next : nullptr;
-    } else {
-      pos_ = pos_->next;
-    }
-    return *this;
-  }
-  llist_iterator operator++(int) noexcept {
-    llist_iterator t = *this;
-    ++*this;
-    return t;
-  }
-  friend bool operator==(const llist_iterator& a, const llist_iterator& b) noexcept { return a.pos_ == b.pos_; }
-
- private:
-  llist_node* pos_ = nullptr;
-  llist_node* n_ = nullptr;
-};
-
-template <auto Member, bool Safe>
-class llist_range : public std::ranges::view_interface<llist_range<Member, Safe>> {
- public:
-  using iterator = llist_iterator<Member, Safe>;
-  llist_range() = default;
-  explicit llist_range(llist_node* first) noexcept : first_(first) {}
-  iterator begin() const noexcept { return iterator(first_); }
-  iterator end() const noexcept { return iterator(); }
-
- private:
-  llist_node* first_ = nullptr;
-};
+using llist_range = chain_range<Member, llist_node, Safe>;
 }  // namespace detail
 
 /// lentries<&T::member>(chain) - the T elements of a detached chain (e.g. from
