@@ -80,14 +80,9 @@ struct tbb_queuing {
   static constexpr const char* name = "tbb_queuing_mutex";
   static constexpr bool exclusive = true;
   using guard = tbb::queuing_mutex::scoped_lock;
-  static_assert(sizeof(guard) <= sizeof(worker::node_storage));
   tbb::queuing_mutex m;
-  void lock(worker& t) { new (t.node_storage) guard(m); }
-  void unlock(worker& t) {
-    auto* g = std::launder(reinterpret_cast<guard*>(t.node_storage));
-    g->release();
-    g->~guard();
-  }
+  void lock(worker& t) { t.emplace_guard<guard>(m); }
+  void unlock(worker& t) { t.release_guard<guard>(); }
 };
 
 /// Concurrency Kit spinlocks (C adapters in peers/ck_peers.c).

@@ -124,14 +124,9 @@ struct tbb_queuing_rw : locked_reads<tbb_queuing_rw> {
   static constexpr const char* name = "tbb_queuing_rw_mutex";
   static constexpr bool exclusive = true;
   using guard = tbb::queuing_rw_mutex::scoped_lock;
-  static_assert(body_state_bytes + sizeof(guard) <= sizeof(worker::node_storage));
   tbb::queuing_rw_mutex m;
-  static guard* slot(worker& t) { return std::launder(reinterpret_cast<guard*>(t.node_storage + body_state_bytes)); }
-  void lock(worker& t, bool write) { new (t.node_storage + body_state_bytes) guard(m, write); }
-  void unlock(worker& t) {
-    slot(t)->release();
-    slot(t)->~guard();
-  }
+  void lock(worker& t, bool write) { t.emplace_guard<guard, body_state_bytes>(m, write); }
+  void unlock(worker& t) { t.release_guard<guard, body_state_bytes>(); }
   void read_lock(worker& t) { lock(t, false); }
   void read_unlock(worker& t) { unlock(t); }
   void write_lock(worker& t) { lock(t, true); }

@@ -16,6 +16,7 @@
 #include <new>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace kprim::bench {
@@ -62,6 +63,22 @@ struct alignas(cacheline_pair_size) worker {
     static_assert(sizeof(T) <= sizeof(node_storage) && alignof(T) <= cacheline_size);
     static_assert(std::is_trivially_destructible_v<T>);
     return *std::launder(reinterpret_cast<T*>(node_storage));
+  }
+
+  /// emplace_guard<G>(args...) / release_guard<G>() - keep a lock guard object that owns a
+  /// queue node (TBB's scoped_lock) in node storage from acquire to release, `Offset` bytes in
+  /// (so a body may keep per-thread state of its own before it). release_guard() calls the
+  /// guard's release() and destroys it.
+  template <class G, std::size_t Offset = 0, class... A>
+  void emplace_guard(A&&... args) {
+    static_assert(Offset % alignof(G) == 0 && Offset + sizeof(G) <= sizeof(node_storage));
+    new (node_storage + Offset) G(std::forward<A>(args)...);
+  }
+  template <class G, std::size_t Offset = 0>
+  void release_guard() {
+    G* g = std::launder(reinterpret_cast<G*>(node_storage + Offset));
+    g->release();
+    g->~G();
   }
 
   alignas(cacheline_size) unsigned char node_storage[128] = {};
