@@ -32,10 +32,7 @@ namespace kprim {
 
 /// INIT_LIST_HEAD_RCU() - initialise a list that readers may already be looking at (both
 /// links written once, so a concurrent reader sees an empty list or the old one).
-inline void INIT_LIST_HEAD_RCU(list_head* list) noexcept {
-  write_once(list->next, list);
-  write_once(list->prev, list);
-}
+inline void INIT_LIST_HEAD_RCU(list_head* list) noexcept { INIT_LIST_HEAD(list); }
 
 /// __list_add_rcu() - insert n between two known consecutive entries, publishing it to
 /// readers. Ordering: n's links (and everything written to n's container before) are visible
