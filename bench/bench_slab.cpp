@@ -351,26 +351,34 @@ class larson_body {
 
 // ---- Registration ----------------------------------------------------------------------------
 
-/// Like kprim::bench::register_trial, plus objects per operation and ns per object.
+/// per_object<Body> - Body (held, forwarded to) plus this family's counters: objects per
+/// operation and ns per object.
+template <class Body>
+struct per_object {
+  std::unique_ptr<Body> body;
+  unsigned objects_per_op;
+  void acquire(kprim::bench::worker& t) { body->acquire(t); }
+  void release(kprim::bench::worker& t) { body->release(t); }
+  std::string check(std::uint64_t total_ops)
+    requires kprim::bench::checked_workload<Body>
+  {
+    return body->check(total_ops);
+  }
+  void publish(benchmark::State& state, const kprim::bench::trial_result& r) const {
+    const double ops = static_cast<double>(r.total());
+    state.counters["objects_per_op"] = objects_per_op;
+    state.counters["ns_per_object"] = ops > 0 ? r.trial_s * 1e9 / (ops * objects_per_op) : 0;
+  }
+};
+
+/// register_slab_trial() - register_trial() of the body make() builds, with per_object counters.
 template <class Make>
 void register_slab_trial(const kprim::bench::case_id& id, const kprim::bench::trial_config& cfg,
                          unsigned objects_per_op, Make make) {
-  benchmark::RegisterBenchmark(id.name().c_str(),
-                               [cfg, make, objects_per_op](benchmark::State& state) {
-                                 for (auto _ : state) {
-                                   auto w = make();
-                                   kprim::bench::trial_result r = kprim::bench::run_trial(cfg, *w);
-                                   if (r.abandoned) (void)w.release();
-                                   kprim::bench::report(state, r, cfg.threads);
-                                   const double ops = static_cast<double>(r.total());
-                                   state.counters["objects_per_op"] = objects_per_op;
-                                   state.counters["ns_per_object"] =
-                                       ops > 0 ? r.trial_s * 1e9 / (ops * objects_per_op) : 0;
-                                 }
-                               })
-      ->Iterations(1)
-      ->UseManualTime()
-      ->Unit(benchmark::kNanosecond);
+  using Body = typename decltype(make())::element_type;
+  kprim::bench::register_trial(id, cfg, [make, objects_per_op] {
+    return std::make_unique<per_object<Body>>(per_object<Body>{make(), objects_per_op});
+  });
 }
 
 kprim::bench::case_id make_id(const char* workload, const char* contender, unsigned threads,
