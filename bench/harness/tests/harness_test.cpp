@@ -7,6 +7,7 @@
 
 #include <sched.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 #include <thread>
@@ -264,6 +265,35 @@ TEST(Trial, InvariantViolationsComeBackAsErrors) {
   cfg.duration = 5ms;
   broken w;
   EXPECT_EQ(kb::run_trial(cfg, w).error, "overlap seen");
+}
+
+/// Keeps every run Google Benchmark reports, prints nothing.
+struct capture : benchmark::BenchmarkReporter {
+  std::vector<Run> runs;
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& r) override { runs.insert(runs.end(), r.begin(), r.end()); }
+};
+
+/// Runs the registered benchmarks whose names match `filter` (a GB regex) into `c`.
+void run_benchmarks(const std::string& filter, benchmark::BenchmarkReporter& c) {
+  benchmark::RunSpecifiedBenchmarks(&c, filter);
+}
+
+TEST(Registry, ControlRegistersTheContenderAndItsAATwin) {
+  kb::trial_config cfg;
+  cfg.duration = 5ms;
+  kb::register_control(kb::case_id{"test", "control", "tas", 1, {{"cs", "0"}}}, cfg,
+                       [] { return std::make_unique<counting>(); });
+  capture c;
+  run_benchmarks("^test/control/", c);
+  std::vector<std::string> names;
+  for (const auto& r : c.runs) names.push_back(r.benchmark_name());
+  EXPECT_EQ(names, (std::vector<std::string>{"test/control/tas/threads:1/cs:0/iterations:1/manual_time",
+                                             "test/control/tas_aa/threads:1/cs:0/iterations:1/manual_time"}));
+  for (const auto& r : c.runs) {
+    EXPECT_FALSE(r.error_occurred) << r.error_message;
+    EXPECT_GT(r.counters.at("ops").value, 0.0);
+  }
 }
 
 }  // namespace

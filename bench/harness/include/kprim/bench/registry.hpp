@@ -83,6 +83,19 @@ void register_trial(const case_id& id, const trial_config& cfg, Make make) {
       ->Unit(benchmark::kNanosecond);
 }
 
+/// register_control() - register a family's A/A control: the benchmark `id` and its twin,
+/// the same id with contender `<contender>_aa`, both running identical code (the same
+/// workload type, the same make(), the same cfg). Interleaved like every other benchmark,
+/// the pair's difference is what this machine cannot resolve (tools match the pair by the
+/// `_aa` suffix, results/SCHEMA.md).
+template <class Make>
+void register_control(const case_id& id, const trial_config& cfg, Make make) {
+  register_trial(id, cfg, make);
+  case_id twin = id;
+  twin.contender += "_aa";
+  register_trial(twin, cfg, std::move(make));
+}
+
 /// add_context() - record provenance (machine, build, peers, options) in the JSON context.
 void add_context();
 
