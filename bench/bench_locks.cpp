@@ -14,11 +14,15 @@
 #include <oneapi/tbb/spin_mutex.h>
 
 #include <atomic>
+#include <bit>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -208,47 +212,128 @@ void register_contender(const char* workload) {
   }
 }
 
-/// handover_body<L> - one shared lock; the releaser stamps the clock just before unlock,
-/// and an acquirer that is not the previous holder records now - stamp: the hand-over
-/// latency (unlock to the next owner's return from lock), which FIFO, queueing and sleeping
-/// locks trade against throughput. Published as handover_p50_ns/_p99_ns/_p999_ns and
-/// handover_samples next to the harness's counters. Two clock reads per operation.
+/// handover_body<L> - hand-over latency on ONE clock (the releaser's), so no cross-CPU clock
+/// offset enters it (results/SCHEMA.md, "handover counters"). One shared lock; every acquirer
+/// bumps an acquisition sequence word (a cache line of its own) inside its critical section.
+/// At every stride-th release of a worker, that worker notes the sequence, stamps t0 just
+/// before unlock, then waits (cpu_relax, after spin_for yielding the CPU for
+/// oversubscription, giving the sample up after give_up: the trial's stop flag is not the
+/// body's to read, so a releaser left alone at the end waits at most that long) until the
+/// sequence moves, and stamps t1. The sample t1 - t0 (less the clock-pair cost, as for
+/// lat_*) is "unlock -> the releaser sees the next owner": the hand-over proper (the unlock
+/// store reaching a waiter, the waiter's acquisition, a sleeping lock's wake-up) plus the new
+/// owner's store to the sequence line and that line's transfer back to the releaser - so
+/// never less than one cache-line transfer (the floor family's transfer_ns). Only releases
+/// of another thread's acquisition count, never the releaser's own (it is still waiting).
+/// The stride adapts so the waits take about wait_budget of a worker's time; the released
+/// lock is free to the others meanwhile. check(): the sequence, bumped non-atomically under
+/// the lock, must equal the operations done (mutual exclusion).
 template <class L>
 class handover_body {
  public:
-  explicit handover_body(unsigned threads) : hist_(threads) {}
+  explicit handover_body(unsigned threads)
+      : mine_(threads), clock_ns_(kprim::bench::clock_pair_ns()) {}
 
   void acquire(worker& t) {
-    s().lock.lock(t);
-    if (s().holder != t.tid && s().holder != no_holder) {
-      const auto dt = kprim::bench::clock::now() - s().unlocked_at;
-      hist_[t.tid]->record(static_cast<std::uint64_t>(std::chrono::nanoseconds(dt).count()));
-    }
+    lock().lock(t);
+    seq().store(seq().load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   void release(worker& t) {
-    s().holder = t.tid;
-    s().unlocked_at = kprim::bench::clock::now();
-    s().lock.unlock(t);
+    per_thread& me = *mine_[t.tid];
+    if (--me.countdown != 0) {
+      lock().unlock(t);
+      return;
+    }
+    const std::uint64_t seen = seq().load(std::memory_order_relaxed);  // our own acquisition
+    const auto t0 = kprim::bench::clock::now();
+    lock().unlock(t);
+    const auto t1 = wait_for_next_owner(seen, t0);
+    if (!t1) {
+      ++me.timeouts;
+      me.countdown = me.stride;
+      return;
+    }
+    const double wait = std::chrono::duration<double, std::nano>(*t1 - t0).count();
+    const double sample = wait - clock_ns_;
+    me.hist.record(sample > 0 ? static_cast<std::uint64_t>(sample) : 0);
+    // The worker's own cost per operation since its previous sample sets the next stride.
+    if (me.last_end != kprim::bench::clock::time_point{}) {
+      const double per_op = std::chrono::duration<double, std::nano>(t0 - me.last_end).count() /
+                            static_cast<double>(me.stride);
+      me.stride = next_stride(wait, per_op);
+    }
+    me.last_end = *t1;
+    me.countdown = me.stride;
+  }
+  std::string check(std::uint64_t total_ops) const {
+    const std::uint64_t acquisitions = seq().load(std::memory_order_relaxed);
+    if (acquisitions == total_ops) return {};
+    return std::string(L::name) + ": acquisition sequence " + std::to_string(acquisitions) +
+           " != operations " + std::to_string(total_ops) + " (mutual exclusion broken)";
   }
   void publish(benchmark::State& state, const kprim::bench::trial_result&) const {
     kprim::bench::latency_histogram all;
-    for (const auto& h : hist_) all.merge(*h);
+    double timeouts = 0;
+    for (const auto& m : mine_) {
+      all.merge(m->hist);
+      timeouts += static_cast<double>(m->timeouts);
+    }
     state.counters["handover_p50_ns"] = static_cast<double>(all.percentile(0.50));
     state.counters["handover_p99_ns"] = static_cast<double>(all.percentile(0.99));
     state.counters["handover_p999_ns"] = static_cast<double>(all.percentile(0.999));
     state.counters["handover_samples"] = static_cast<double>(all.count());
+    state.counters["handover_timeouts"] = timeouts;
   }
 
  private:
-  static constexpr unsigned no_holder = ~0u;
-  struct slot {
-    L lock;
-    unsigned holder = no_holder;
-    kprim::bench::clock::time_point unlocked_at{};
+  static constexpr auto spin_for = std::chrono::microseconds(20);
+  static constexpr auto give_up = std::chrono::milliseconds(10);
+  static constexpr std::uint64_t first_stride = 64, min_stride = 16, max_stride = 65536;
+  static constexpr double wait_budget = 0.05;
+
+  /// wait_for_next_owner() - t1, the releaser's clock once the sequence has moved past
+  /// `seen`; nothing if it has not within give_up. The clock is read every 256 polls while
+  /// spinning (for the bounds), and on every poll once yielding.
+  std::optional<kprim::bench::clock::time_point> wait_for_next_owner(
+      std::uint64_t seen, kprim::bench::clock::time_point t0) const {
+    bool yielding = false;
+    for (std::uint32_t polls = 1;; ++polls) {
+      if (seq().load(std::memory_order_acquire) != seen) return kprim::bench::clock::now();
+      if (yielding || polls % 256 == 0) {
+        const auto waited = kprim::bench::clock::now() - t0;
+        if (waited > give_up) return std::nullopt;
+        yielding = waited > spin_for;
+      }
+      if (yielding)
+        std::this_thread::yield();
+      else
+        kprim::cpu_relax();
+    }
+  }
+
+  /// next_stride() - the power of two that keeps a wait of `wait_ns` every stride operations
+  /// of `per_op_ns` each at about wait_budget of the worker's time.
+  static std::uint64_t next_stride(double wait_ns, double per_op_ns) noexcept {
+    if (!(per_op_ns > 0)) return max_stride;
+    const double want = wait_ns / (wait_budget * per_op_ns);
+    if (want <= static_cast<double>(min_stride)) return min_stride;
+    if (want >= static_cast<double>(max_stride)) return max_stride;
+    return std::bit_ceil(static_cast<std::uint64_t>(std::ceil(want)));
+  }
+
+  struct per_thread {
+    std::uint64_t countdown = first_stride, stride = first_stride, timeouts = 0;
+    kprim::bench::clock::time_point last_end{};
+    kprim::bench::latency_histogram hist;
   };
-  slot& s() noexcept { return **s_; }
-  std::unique_ptr<kprim::cacheline_padded<slot>> s_ = std::make_unique<kprim::cacheline_padded<slot>>();
-  std::vector<kprim::cacheline_padded<kprim::bench::latency_histogram>> hist_;
+  using padded_lock = kprim::cacheline_padded<L>;
+  using padded_seq = kprim::cacheline_padded<std::atomic<std::uint64_t>>;
+  L& lock() noexcept { return **lock_; }
+  std::atomic<std::uint64_t>& seq() const noexcept { return **seq_; }
+  std::unique_ptr<padded_lock> lock_ = std::make_unique<padded_lock>();
+  std::unique_ptr<padded_seq> seq_ = std::make_unique<padded_seq>();
+  std::vector<kprim::cacheline_padded<per_thread>> mine_;
+  double clock_ns_;
 };
 
 /// Contended variants beyond the run-wide --kprim_cs/--kprim_gap: a long critical section
