@@ -2,8 +2,6 @@
 // arithmetic of results (fairness, shares). The worker loop itself is inline in harness.hpp.
 #include <kprim/bench/harness.hpp>
 
-#include <hwloc.h>
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -69,55 +67,7 @@ std::uint64_t sample_stride(double clock_ns, double ns_per_op) noexcept {
   return std::bit_ceil(static_cast<std::uint64_t>(std::ceil(want)));
 }
 
-namespace {
-
-/// The machine's PUs in the order each pin policy hands them out, computed once.
-struct placement {
-  hwloc_topology_t topo = nullptr;
-  std::vector<hwloc_obj_t> compact, spread;
-
-  placement() {
-    if (hwloc_topology_init(&topo) != 0 || hwloc_topology_load(topo) != 0) {
-      topo = nullptr;
-      return;
-    }
-    const int npu = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
-    for (int i = 0; i < npu; ++i) compact.push_back(hwloc_get_obj_by_type(topo, HWLOC_OBJ_PU, i));
-    // spread: the k-th PU of every core before the (k+1)-th PU of any core.
-    const int ncore = std::max(1, hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE));
-    for (unsigned k = 0; spread.size() < compact.size(); ++k) {
-      const std::size_t before = spread.size();
-      for (int c = 0; c < ncore; ++c) {
-        hwloc_obj_t core = hwloc_get_obj_by_type(topo, HWLOC_OBJ_CORE, c);
-        if (core == nullptr) continue;
-        hwloc_obj_t pu = hwloc_get_obj_inside_cpuset_by_type(topo, core->cpuset, HWLOC_OBJ_PU, k);
-        if (pu != nullptr) spread.push_back(pu);
-      }
-      if (spread.size() == before) {  // no cores reported: fall back to PU order
-        spread = compact;
-        break;
-      }
-    }
-  }
-};
-
-placement& the_placement() {
-  static placement p;
-  return p;
-}
-
-}  // namespace
-
-bool pin_current_thread(pin_policy policy, unsigned tid) noexcept {
-  if (policy == pin_policy::none) return true;
-  static std::mutex bind_lock;  // hwloc topology queries are not documented as thread-safe
-  std::lock_guard<std::mutex> guard(bind_lock);
-  placement& p = the_placement();
-  const auto& order = policy == pin_policy::compact ? p.compact : p.spread;
-  if (p.topo == nullptr || order.empty()) return false;
-  hwloc_obj_t pu = order[tid % order.size()];
-  return hwloc_set_cpubind(p.topo, pu->cpuset, HWLOC_CPUBIND_THREAD) == 0;
-}
+// pin_current_thread() lives in topology.cpp, with the PU orders it uses.
 
 namespace detail {
 

@@ -1,5 +1,6 @@
 // Google Benchmark glue: kprim's flags, benchmark names, counters, and the family main().
 #include <kprim/bench/registry.hpp>
+#include <kprim/bench/topology.hpp>
 
 #include <charconv>
 #include <cstdio>
@@ -18,14 +19,9 @@ bool parse_uint(std::string_view s, unsigned long long lo, unsigned long long hi
   return ec == std::errc() && p == s.data() + s.size() && out >= lo && out <= hi;
 }
 
-std::vector<unsigned> default_threads() {
-  const unsigned n = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<unsigned> v;
-  for (unsigned i = 1; i <= n; ++i) v.push_back(i);
-  v.push_back(2 * n);
-  v.push_back(4 * n);
-  return v;
-}
+// nproc from hwloc's allowed cpuset (HWLOC_SYNTHETIC / HWLOC_XMLFILE steer it); the sweep
+// itself is default_thread_sweep() (topology.hpp).
+std::vector<unsigned> default_threads() { return default_thread_sweep(nproc()); }
 
 }  // namespace
 
@@ -56,7 +52,9 @@ bool parse_options(int& argc, char** argv, options& out, std::string& error) {
       std::string_view rest = val;
       while (true) {
         const auto c = rest.find(',');
-        if (!parse_uint(rest.substr(0, c), 1, 4096, v)) return bad("expects a comma-separated list of thread counts, 1..4096");
+        if (!parse_uint(rest.substr(0, c), 1, max_trial_threads, v))
+          return bad(("expects a comma-separated list of thread counts, 1.." + std::to_string(max_trial_threads) +
+                      " (the per-trial limit)").c_str());
         t.push_back(static_cast<unsigned>(v));
         if (c == std::string_view::npos) break;
         rest = rest.substr(c + 1);
