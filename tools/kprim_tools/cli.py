@@ -100,6 +100,24 @@ def _cmd_gate(args):
     return gate.run_gate(args)
 
 
+def _cmd_bisect(args):
+    """``bisect``: first commit between GOOD and BAD that made the filtered benchmarks slower."""
+    from . import bisect
+    return bisect.run_bisect(args)
+
+
+def _cmd_bisect_step(args):
+    """``bisect-step`` (internal): one ``git bisect run`` step of ``bisect``."""
+    from . import bisect
+    return bisect.run_step(args)
+
+
+def _cmd_bisect_bench(args):
+    """``bisect-bench`` (internal): the gate's re-run of undecided points during ``bisect``."""
+    from . import bisect
+    return bisect.run_bench(args)
+
+
 def _cmd_history(args):
     """``history``: trends and change points over a results directory."""
     from . import history
@@ -171,6 +189,29 @@ def build_parser():
     p.add_argument("--strict", action="store_true",
                    help="benchmarks still UNKNOWN after the re-runs fail the gate")
     p.set_defaults(func=_cmd_gate)
+
+    from .bisect import positive, thread_list
+    p = sub.add_parser("bisect", help="first commit between GOOD and BAD that made the filtered "
+                                      "benchmarks slower (git bisect run + gate)")
+    p.add_argument("good", metavar="GOOD", help="a commit without the regression")
+    p.add_argument("bad", metavar="BAD", help="a later commit with it (GOOD is its ancestor)")
+    p.add_argument("--filter", required=True, help="Google Benchmark filter of the benchmarks")
+    p.add_argument("--repetitions", type=positive, default=5, help="per run (default 5)")
+    p.add_argument("--trial-ms", type=positive, default=100, help="trial length (default 100)")
+    p.add_argument("--threads", type=thread_list, help="thread counts (default: the sweep)")
+    p.add_argument("--families", help="bench_* families (default: those the filter names)")
+    p.add_argument("--thresholds", default=os.path.join(ROOT, "results", "thresholds.json"))
+    p.add_argument("--jobs", type=positive, help="build parallelism (default: ninja's)")
+    p.add_argument("--repo", help="repository to bisect (default: this one)")
+    p.set_defaults(func=_cmd_bisect)
+    p = sub.add_parser("bisect-step")
+    p.add_argument("state")
+    p.set_defaults(func=_cmd_bisect_step)
+    p = sub.add_parser("bisect-bench")
+    p.add_argument("state")
+    p.add_argument("--filter", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_bisect_bench)
 
     p = sub.add_parser("history", help="trend per benchmark over results/, change points")
     p.add_argument("dir", nargs="?", default=os.path.join(ROOT, "results"))
