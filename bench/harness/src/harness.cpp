@@ -2,8 +2,13 @@
 // arithmetic of results (fairness, shares). The worker loop itself is inline in harness.hpp.
 #include <kprim/bench/harness.hpp>
 
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <bit>
+#include <charconv>
 #include <cmath>
 #include <mutex>
 #include <numeric>
@@ -17,6 +22,65 @@ std::uint64_t trial_result::total() const noexcept {
 
 double trial_result::ops_per_s() const noexcept {
   return trial_s > 0 ? static_cast<double>(total()) / trial_s : 0.0;
+}
+
+double trial_result::cpu_util() const noexcept {
+  return cpu_utilisation(worker_cpu_s, static_cast<unsigned>(ops.size()), trial_s);
+}
+
+double cpu_utilisation(double cpu_s, unsigned threads, double wall_s) noexcept {
+  if (threads == 0 || !(wall_s > 0) || !(cpu_s >= 0)) return 0.0;
+  return cpu_s / (static_cast<double>(threads) * wall_s);
+}
+
+bool parse_proc_stat(std::string_view text, cpu_ticks& out) noexcept {
+  // The aggregate line is "cpu" followed by blanks; per-CPU lines are "cpu0", "cpu1", ...
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t eol = std::min(text.find('\n', at), text.size());
+    std::string_view line = text.substr(at, eol - at);
+    at = eol + 1;
+    if (line.size() < 4 || line.substr(0, 3) != "cpu" || (line[3] != ' ' && line[3] != '\t')) continue;
+    line.remove_prefix(3);
+    std::uint64_t field[8] = {};
+    int n = 0;
+    while (n < 8) {
+      const std::size_t b = line.find_first_not_of(" \t");
+      if (b == std::string_view::npos) break;
+      line.remove_prefix(b);
+      auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), field[n]);
+      if (ec != std::errc()) return false;
+      line.remove_prefix(static_cast<std::size_t>(p - line.data()));
+      ++n;
+    }
+    if (n < 4) return false;
+    out.total = 0;
+    for (std::uint64_t f : field) out.total += f;
+    out.steal = field[7];
+    return true;
+  }
+  return false;
+}
+
+bool read_proc_stat(cpu_ticks& out) noexcept {
+  // The aggregate line comes first; 4 KiB holds it on any machine.
+  const int fd = ::open("/proc/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  const ssize_t got = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  return got > 0 && parse_proc_stat(std::string_view(buf, static_cast<std::size_t>(got)), out);
+}
+
+double steal_percent(const cpu_ticks& before, const cpu_ticks& after) noexcept {
+  if (after.total <= before.total || after.steal < before.steal) return 0.0;
+  return 100.0 * static_cast<double>(after.steal - before.steal) / static_cast<double>(after.total - before.total);
+}
+
+std::uint64_t thread_cpu_ns() noexcept {
+  timespec ts{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 double trial_result::fairness() const noexcept {
@@ -99,11 +163,15 @@ trial_result drive(const trial_config& cfg, const std::shared_ptr<control>& ctl,
   for (unsigned seen = ctl->ready.load(std::memory_order_acquire); seen < n;
        seen = ctl->ready.load(std::memory_order_acquire))
     ctl->ready.wait(seen, std::memory_order_acquire);
+  // Steal over the trial: /proc/stat read just before the release and just before the stop.
+  cpu_ticks stat_begin, stat_end;
+  const bool have_begin = read_proc_stat(stat_begin);
   const auto start = clock::now();
   ctl->go.store(true, std::memory_order_release);
   ctl->go.notify_all();
 
   std::this_thread::sleep_until(start + cfg.duration);
+  const bool have_end = read_proc_stat(stat_end);
   ctl->stop.store(true, std::memory_order_relaxed);
   const auto stopped = clock::now();
 
@@ -122,12 +190,16 @@ trial_result drive(const trial_config& cfg, const std::shared_ptr<control>& ctl,
   }
   r.trial_s = std::chrono::duration<double>(stopped - start).count();
   r.drain_s = std::chrono::duration<double>(drained - stopped).count();
+  r.steal_pct = have_begin && have_end ? steal_percent(stat_begin, stat_end) : 0.0;
   if (!r.abandoned) {
     r.ops.reserve(n);
+    std::uint64_t cpu_ns = 0;
     for (unsigned t = 0; t < n; ++t) {
       r.ops.push_back(*ctl->ops[t]);
       r.lat.merge(*ctl->hist[t]);
+      cpu_ns += *ctl->cpu_ns[t];
     }
+    r.worker_cpu_s = static_cast<double>(cpu_ns) * 1e-9;
   }
   return r;
 }

@@ -155,6 +155,8 @@ void add_context() {
   const options& o = current_options();
   std::string threads;
   for (unsigned n : o.threads) threads += (threads.empty() ? "" : ",") + std::to_string(n);
+  char clock_ns[32];
+  std::snprintf(clock_ns, sizeof clock_ns, "%.1f", clock_pair_ns());
 
   const std::pair<const char*, std::string> kv[] = {
       {"kprim_schema_version", schema_version},
@@ -186,6 +188,9 @@ void add_context() {
       {"kprim_gap", std::to_string(o.gap)},
       {"kprim_locks", std::to_string(o.locks)},
       {"kprim_latency", o.latency ? "on" : "off"},
+      {"kprim_inject", o.inject},
+      {"kprim_interleaving", o.random_interleaving ? "random" : "off"},
+      {"kprim_clock_ns", clock_ns},
   };
   for (const auto& [k, v] : kv) benchmark::AddCustomContext(k, v);
 }

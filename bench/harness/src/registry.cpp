@@ -2,12 +2,47 @@
 #include <kprim/bench/registry.hpp>
 #include <kprim/bench/topology.hpp>
 
+#include <regex.h>
+
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <thread>
 
+// Google Benchmark 1.7.1 exports its flags (BM_DECLARE_* in its commandlineflags.h, not in
+// benchmark.h); main() reads the values Initialize() settled on (command line over environment).
+namespace benchmark {
+extern bool FLAGS_benchmark_enable_random_interleaving;
+extern std::string FLAGS_benchmark_out;
+extern std::string FLAGS_benchmark_out_format;
+}  // namespace benchmark
+
 namespace kprim::bench {
+
+/// A compiled --kprim_inject REGEX.
+struct injection {
+  regex_t re{};
+  bool ok = false;
+  explicit injection(const std::string& pattern, std::string& error) {
+    const int rc = regcomp(&re, pattern.c_str(), REG_EXTENDED | REG_NOSUB);
+    ok = rc == 0;
+    if (!ok) {
+      char msg[256];
+      regerror(rc, &re, msg, sizeof msg);
+      error = msg;
+    }
+  }
+  ~injection() {
+    if (ok) regfree(&re);
+  }
+  injection(const injection&) = delete;
+  injection& operator=(const injection&) = delete;
+  [[nodiscard]] bool matches(const std::string& name) const { return regexec(&re, name.c_str(), 0, nullptr, 0) == 0; }
+};
 
 namespace {
 
@@ -72,12 +107,25 @@ bool parse_options(int& argc, char** argv, options& out, std::string& error) {
       if (val == "on") out.latency = true;
       else if (val == "off") out.latency = false;
       else return bad("expects on or off");
+    } else if (key == "--kprim_inject") {
+      const auto colon = val.rfind(':');
+      if (colon == std::string_view::npos) return bad("expects REGEX:NS, no ':' found");
+      const std::string pattern(val.substr(0, colon));
+      if (pattern.empty()) return bad("expects REGEX:NS with a non-empty REGEX");
+      if (!parse_uint(val.substr(colon + 1), 1, 1000000, v)) return bad("expects REGEX:NS with NS in ns, 1..1000000");
+      std::string why;
+      auto re = std::make_shared<const injection>(pattern, why);
+      if (!re->ok) return bad(("REGEX is not a POSIX extended regular expression: " + why).c_str());
+      out.inject = std::string(val);
+      out.inject_ns = static_cast<std::uint32_t>(v);
+      out.inject_re = std::move(re);
     } else if (key == "--kprim_locks") {
       if (!parse_uint(val, 1, 65536, v)) return bad("expects a lock count, 1..65536");
       out.locks = static_cast<std::uint32_t>(v);
     } else {
       error = "unknown flag " + std::string(key) +
-              " (kprim flags: --kprim_trial_ms, --kprim_threads, --kprim_pin, --kprim_cs, --kprim_gap, --kprim_locks, --kprim_latency)";
+              " (kprim flags: --kprim_trial_ms, --kprim_threads, --kprim_pin, --kprim_cs, --kprim_gap, --kprim_locks, "
+              "--kprim_latency, --kprim_inject)";
       return false;
     }
   }
@@ -106,6 +154,147 @@ trial_config base_config(unsigned threads) {
   return c;
 }
 
+namespace {
+/// What Google Benchmark appends to a register_trial() benchmark's name.
+constexpr const char* registered_suffix = "/iterations:1/manual_time";
+}  // namespace
+
+std::uint32_t injected_ns(const options& o, std::string_view full_name) {
+  if (o.inject_re == nullptr || o.inject_ns == 0) return 0;
+  return o.inject_re->matches(std::string(full_name)) ? o.inject_ns : 0;
+}
+
+double spin_units_per_ns() noexcept {
+  static const double rate = [] {
+    constexpr std::uint32_t units = std::uint32_t{1} << 22;  // about a millisecond
+    constexpr int runs = 7;
+    double ns[runs];
+    spin_work(units);  // warm-up (frequency, page of the loop)
+    for (double& d : ns) {
+      const auto t0 = clock::now();
+      spin_work(units);
+      d = std::chrono::duration<double, std::nano>(clock::now() - t0).count();
+    }
+    std::nth_element(ns, ns + runs / 2, ns + runs);
+    return ns[runs / 2] > 0 ? static_cast<double>(units) / ns[runs / 2] : 1.0;
+  }();
+  return rate;
+}
+
+void inject_into(const options& o, const case_id& id, trial_config& cfg) {
+  const std::uint32_t ns = injected_ns(o, id.name() + registered_suffix);
+  if (ns == 0) return;
+  const double units = static_cast<double>(cfg.cs) + std::ceil(static_cast<double>(ns) * spin_units_per_ns());
+  constexpr auto most = std::numeric_limits<std::uint32_t>::max();
+  cfg.cs = units >= static_cast<double>(most) ? most : static_cast<std::uint32_t>(units);
+}
+
+void set_cpu_time(benchmark::State& state, double cpu_s, double ops) {
+  state.counters[cpu_time_counter] = ops > 0 ? cpu_s * 1e9 / ops : cpu_s * 1e9;
+}
+
+namespace {
+/// The keys of a Google Benchmark 1.7.1 JSON entry (counters are keys beside them).
+constexpr const char* gb_fields[] = {
+    "name",       "run_name",       "run_type",   "repetitions", "repetition_index", "threads",
+    "iterations", "real_time",      "cpu_time",   "time_unit",   "family_index",     "per_family_instance_index",
+    "aggregate_name", "aggregate_unit", "error_occurred", "error_message", "label"};
+}  // namespace
+
+std::string reserved_counter(const benchmark::UserCounters& counters) {
+  for (const char* f : gb_fields)
+    if (counters.count(f) != 0) return f;
+  return {};
+}
+
+bool refuse_reserved_counters(benchmark::State& state) {
+  const std::string bad = reserved_counter(state.counters);
+  if (bad.empty()) return true;
+  state.SkipWithError(("counter '" + bad + "' is named like a Google Benchmark field; name it kprim_" + bad).c_str());
+  return false;
+}
+
+void finish_runs(std::vector<benchmark::BenchmarkReporter::Run>& runs) {
+  using run = benchmark::BenchmarkReporter::Run;
+  for (run& r : runs) {
+    auto& c = r.counters;
+    if (const auto it = c.find(cpu_time_counter); it != c.end()) {
+      const double ns = it->second.value;
+      if (r.run_type == run::RT_Aggregate && r.aggregate_unit == benchmark::kPercentage)
+        r.cpu_accumulated_time = ns;  // a coefficient of variation: no unit, written as it is
+      else  // reporters divide by the iterations
+        r.cpu_accumulated_time = ns * 1e-9 * static_cast<double>(r.iterations > 0 ? r.iterations : 1);
+      c.erase(it);
+    }
+    if (const std::string bad = reserved_counter(c); !bad.empty()) {
+      for (const char* f : gb_fields) c.erase(f);
+      if (!r.error_occurred) {
+        r.error_occurred = true;
+        r.error_message = "counter '" + bad + "' is named like a Google Benchmark field; name it kprim_" + bad;
+      }
+    }
+    std::erase_if(c, [](const auto& kv) { return !std::isfinite(kv.second.value); });
+    if (!std::isfinite(r.real_accumulated_time)) r.real_accumulated_time = 0;
+    if (!std::isfinite(r.cpu_accumulated_time)) r.cpu_accumulated_time = 0;
+  }
+}
+
+namespace {
+
+/// Passes every batch of runs through finish_runs() to the reporter it wraps. Google
+/// Benchmark points a file reporter's streams at --benchmark_out (SetOutputStream() is not
+/// virtual), so the streams are handed on when the run starts.
+class finishing_reporter final : public benchmark::BenchmarkReporter {
+ public:
+  explicit finishing_reporter(std::unique_ptr<benchmark::BenchmarkReporter> inner) : inner_(std::move(inner)) {}
+  bool ReportContext(const Context& context) override {
+    inner_->SetOutputStream(&GetOutputStream());
+    inner_->SetErrorStream(&GetErrorStream());
+    return inner_->ReportContext(context);
+  }
+  void ReportRuns(const std::vector<Run>& report) override {
+    std::vector<Run> runs = report;
+    finish_runs(runs);
+    inner_->ReportRuns(runs);
+  }
+  void Finalize() override { inner_->Finalize(); }
+
+ private:
+  std::unique_ptr<benchmark::BenchmarkReporter> inner_;
+};
+
+/// The reporter Google Benchmark itself would write --benchmark_out with.
+std::unique_ptr<benchmark::BenchmarkReporter> file_reporter_for(const std::string& format) {
+  if (format == "console") return std::make_unique<benchmark::ConsoleReporter>(benchmark::ConsoleReporter::OO_None);
+  if (format == "csv") {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    return std::make_unique<benchmark::CSVReporter>();
+#pragma GCC diagnostic pop
+  }
+  return std::make_unique<benchmark::JSONReporter>();  // Initialize() accepts only these three
+}
+
+}  // namespace
+
+std::vector<char*> benchmark_args(int argc, char** argv) {
+  static constexpr std::string_view flag = "--benchmark_enable_random_interleaving";
+  static std::string on = std::string(flag) + "=true";
+  std::vector<char*> args(argv, argv + argc);
+  bool given = std::getenv("BENCHMARK_ENABLE_RANDOM_INTERLEAVING") != nullptr;
+  for (int i = 1; i < argc && !given; ++i) {
+    const std::string_view a = argv[i];
+    given = a.rfind(flag, 0) == 0 && (a.size() == flag.size() || a[flag.size()] == '=');
+  }
+  if (!given) args.push_back(on.data());
+  args.push_back(nullptr);
+  return args;
+}
+
+std::unique_ptr<benchmark::BenchmarkReporter> wrap_reporter(std::unique_ptr<benchmark::BenchmarkReporter> inner) {
+  return std::make_unique<finishing_reporter>(std::move(inner));
+}
+
 void report(benchmark::State& state, const trial_result& r, unsigned threads) {
   if (r.abandoned) {
     state.SkipWithError("trial abandoned: workers did not return within the drain limit");
@@ -123,7 +312,7 @@ void report(benchmark::State& state, const trial_result& r, unsigned threads) {
   c["ops_per_s"] = r.ops_per_s();
   c["ns_per_op"] = ns_per_op;
   c["ops"] = static_cast<double>(total);
-  c["threads"] = threads;
+  c["kprim_threads"] = threads;
   c["trial_s"] = r.trial_s;
   c["drain_ms"] = r.drain_s * 1e3;
   c["abandoned"] = 0;
@@ -136,6 +325,10 @@ void report(benchmark::State& state, const trial_result& r, unsigned threads) {
   c["lat_max_ns"] = static_cast<double>(r.lat.max());
   c["lat_samples"] = static_cast<double>(r.lat.count());
   c["clock_ns"] = r.clock_ns;
+  c["worker_cpu_s"] = r.worker_cpu_s;
+  c["cpu_util"] = cpu_utilisation(r.worker_cpu_s, threads, r.trial_s);
+  c["steal_pct"] = r.steal_pct;
+  set_cpu_time(state, r.worker_cpu_s, static_cast<double>(total));
 }
 
 int main(int argc, char** argv, void (*register_fn)()) {
@@ -144,11 +337,20 @@ int main(int argc, char** argv, void (*register_fn)()) {
     std::fprintf(stderr, "%s: %s\n", argc > 0 ? argv[0] : "bench", error.c_str());
     return 2;
   }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  // Random interleaving by default: a machine's drift or regime change then spreads over all
+  // benchmarks and repetitions instead of landing on one contender's back-to-back runs.
+  std::vector<char*> args = benchmark_args(argc, argv);
+  int nargs = static_cast<int>(args.size()) - 1;
+  benchmark::Initialize(&nargs, args.data());
+  if (benchmark::ReportUnrecognizedArguments(nargs, args.data())) return 2;
+  g_options.random_interleaving = benchmark::FLAGS_benchmark_enable_random_interleaving;
   add_context();
   register_fn();
-  benchmark::RunSpecifiedBenchmarks();
+  auto display = wrap_reporter(std::unique_ptr<benchmark::BenchmarkReporter>(benchmark::CreateDefaultDisplayReporter()));
+  // Google Benchmark exits when given a file reporter without --benchmark_out.
+  std::unique_ptr<benchmark::BenchmarkReporter> file;
+  if (!benchmark::FLAGS_benchmark_out.empty()) file = wrap_reporter(file_reporter_for(benchmark::FLAGS_benchmark_out_format));
+  benchmark::RunSpecifiedBenchmarks(display.get(), file.get());
   benchmark::Shutdown();
   return 0;
 }

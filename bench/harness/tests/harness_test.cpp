@@ -7,7 +7,11 @@
 
 #include <sched.h>
 
+#include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 #include <thread>
@@ -121,7 +125,10 @@ TEST(Options, ParsesAndRemovesKprimFlags) {
 
 TEST(Options, RejectsBadValuesAndUnknownFlagsWithOneLine) {
   for (const char* bad : {"--kprim_trial_ms=0", "--kprim_trial_ms=abc", "--kprim_threads=1,,2", "--kprim_threads=",
-                          "--kprim_pin=diagonal", "--kprim_locks=0", "--kprim_frobnicate=1", "--kprim_gap=-1"}) {
+                          "--kprim_pin=diagonal", "--kprim_locks=0", "--kprim_frobnicate=1", "--kprim_gap=-1",
+                          "--kprim_inject=locks", "--kprim_inject", "--kprim_inject=locks:0", "--kprim_inject=locks:1000001",
+                          "--kprim_inject=locks:x", "--kprim_inject=locks:", "--kprim_inject=:500", "--kprim_inject=(locks:500",
+                          "--kprim_inject=a{2,1}:5"}) {
     std::string a0 = "bench", a1 = bad;
     char* argv[] = {a0.data(), a1.data(), nullptr};
     int argc = 2;
@@ -294,6 +301,285 @@ TEST(Registry, ControlRegistersTheContenderAndItsAATwin) {
     EXPECT_FALSE(r.error_occurred) << r.error_message;
     EXPECT_GT(r.counters.at("ops").value, 0.0);
   }
+}
+
+}  // namespace
+
+namespace {
+
+// ---- effective parallelism -------------------------------------------------------------
+
+TEST(CpuUtil, WorkerCpuOverThreadsTimesWall) {
+  EXPECT_DOUBLE_EQ(kb::cpu_utilisation(1.0, 2, 0.5), 1.0);
+  EXPECT_DOUBLE_EQ(kb::cpu_utilisation(0.5, 2, 0.5), 0.5);
+  EXPECT_DOUBLE_EQ(kb::cpu_utilisation(0.2, 8, 0.1), 0.25);  // 8 threads on 2 cores
+  EXPECT_EQ(kb::cpu_utilisation(1.0, 0, 0.5), 0.0);
+  EXPECT_EQ(kb::cpu_utilisation(1.0, 2, 0.0), 0.0);
+  auto r = with_ops({10, 20});
+  r.worker_cpu_s = 0.25;  // trial_s 0.5
+  EXPECT_DOUBLE_EQ(r.cpu_util(), 0.25);
+}
+
+TEST(Steal, ParsesTheAggregateCpuLine) {
+  const char* text =
+      "cpu  4705 356 584 3699176 23060 0 10 200 7 0\n"
+      "cpu0 1393280 32966 572056 13343292 6130 0 17875 100 0 0\n"
+      "intr 1462898 0 0\n";
+  kb::cpu_ticks t;
+  ASSERT_TRUE(kb::parse_proc_stat(text, t));
+  EXPECT_EQ(t.total, 4705u + 356 + 584 + 3699176 + 23060 + 0 + 10 + 200);  // guest is inside user
+  EXPECT_EQ(t.steal, 200u);
+  // An old kernel writes user nice system idle only: steal is 0.
+  ASSERT_TRUE(kb::parse_proc_stat("cpu 1 2 3 4\n", t));
+  EXPECT_EQ(t.total, 10u);
+  EXPECT_EQ(t.steal, 0u);
+  // The aggregate line need not come first; per-CPU lines are not it.
+  ASSERT_TRUE(kb::parse_proc_stat("intr 5\ncpu0 9 9 9 9 9 9 9 9\ncpu\t1 1 1 1 1 1 1 3\n", t));
+  EXPECT_EQ(t.steal, 3u);
+  EXPECT_EQ(t.total, 10u);
+  for (const char* bad : {"", "cpu0 1 2 3 4 5 6 7 8\n", "cpu 1 2 3\n", "cpu a b c d\n", "cpux 1 2 3 4\n"})
+    EXPECT_FALSE(kb::parse_proc_stat(bad, t)) << bad;
+}
+
+TEST(Steal, PercentOfTheTicksBetweenTwoReadings) {
+  EXPECT_DOUBLE_EQ(kb::steal_percent({1000, 10}, {1200, 30}), 10.0);
+  EXPECT_DOUBLE_EQ(kb::steal_percent({1000, 10}, {1200, 10}), 0.0);
+  EXPECT_EQ(kb::steal_percent({1000, 10}, {1000, 10}), 0.0);  // no tick in between
+  EXPECT_EQ(kb::steal_percent({1000, 10}, {900, 20}), 0.0);   // went backwards
+  EXPECT_EQ(kb::steal_percent({1000, 10}, {1100, 5}), 0.0);
+  kb::cpu_ticks here;
+  ASSERT_TRUE(kb::read_proc_stat(here));  // Linux
+  EXPECT_GT(here.total, 0u);
+}
+
+TEST(CpuUtil, TrialRecordsItsWorkersCpuTime) {
+  kb::trial_config cfg;
+  cfg.threads = 2;
+  cfg.duration = 30ms;
+  counting w;
+  auto r = kb::run_trial(cfg, w);
+  ASSERT_FALSE(r.abandoned);
+  EXPECT_GT(r.worker_cpu_s, 0.0);
+  // Physics: a worker runs at most from the release to the end of the drain.
+  EXPECT_LE(r.worker_cpu_s, cfg.threads * (r.trial_s + r.drain_s) + 0.002);
+  EXPECT_GT(r.cpu_util(), 0.0);
+  EXPECT_GE(r.steal_pct, 0.0);
+  EXPECT_LE(r.steal_pct, 100.0);
+}
+
+// ---- reporters ---------------------------------------------------------------------------
+
+using run = benchmark::BenchmarkReporter::Run;
+
+run with_counters(std::initializer_list<std::pair<const char*, double>> c) {
+  run r;
+  r.time_unit = benchmark::kNanosecond;
+  r.iterations = 1;
+  r.real_accumulated_time = 1e-6;
+  r.cpu_accumulated_time = 5e-3;  // the driver's CPU time: to be replaced
+  for (const auto& [k, v] : c) r.counters[k] = v;
+  return r;
+}
+
+TEST(Reporters, CpuTimeComesFromTheWorkersCounter) {
+  std::vector<run> runs{with_counters({{kb::cpu_time_counter, 250.0}, {"ops", 10}}),
+                        with_counters({{"ops", 10}})};
+  runs.push_back(with_counters({{kb::cpu_time_counter, 300.0}}));
+  runs.back().run_type = run::RT_Aggregate;
+  runs.back().aggregate_name = "mean";
+  runs.back().iterations = 3;  // an aggregate over 3 repetitions
+  runs.push_back(with_counters({{kb::cpu_time_counter, 0.05}}));
+  runs.back().run_type = run::RT_Aggregate;
+  runs.back().aggregate_name = "cv";
+  runs.back().aggregate_unit = benchmark::kPercentage;
+  runs.back().iterations = 3;
+  kb::finish_runs(runs);
+  EXPECT_NEAR(runs[0].GetAdjustedCPUTime(), 250.0, 1e-9);
+  EXPECT_EQ(runs[0].counters.count(kb::cpu_time_counter), 0u);
+  EXPECT_EQ(runs[0].counters.at("ops").value, 10.0);
+  EXPECT_DOUBLE_EQ(runs[1].cpu_accumulated_time, 5e-3);  // no counter: left as it was
+  EXPECT_NEAR(runs[2].GetAdjustedCPUTime(), 300.0, 1e-9);
+  EXPECT_DOUBLE_EQ(runs[3].cpu_accumulated_time, 0.05);
+  for (const auto& r : runs) EXPECT_FALSE(r.error_occurred);
+}
+
+TEST(Reporters, NonFiniteValuesAreDropped) {
+  std::vector<run> runs{with_counters({{"abandoned_cv", std::nan("")},
+                                       {"big", std::numeric_limits<double>::infinity()},
+                                       {"fine", 1.5}})};
+  runs[0].real_accumulated_time = std::nan("");
+  kb::finish_runs(runs);
+  EXPECT_EQ(runs[0].counters.size(), 1u);
+  EXPECT_EQ(runs[0].counters.at("fine").value, 1.5);
+  EXPECT_EQ(runs[0].real_accumulated_time, 0.0);
+}
+
+TEST(Reporters, CountersNamedLikeGoogleBenchmarkFieldsAreRefused) {
+  for (const char* field : {"threads", "iterations", "real_time", "cpu_time", "name", "repetitions",
+                            "family_index", "error_message"}) {
+    std::vector<run> runs{with_counters({{field, 2}, {"kprim_threads", 2}})};
+    EXPECT_EQ(kb::reserved_counter(runs[0].counters), field);
+    kb::finish_runs(runs);
+    EXPECT_TRUE(runs[0].error_occurred) << field;
+    EXPECT_NE(runs[0].error_message.find(std::string("'") + field + "'"), std::string::npos) << runs[0].error_message;
+    EXPECT_EQ(runs[0].counters.count(field), 0u);
+  }
+  EXPECT_EQ(kb::reserved_counter(with_counters({{"kprim_threads", 2}, {"kprim_iterations", 1}}).counters), "");
+}
+
+/// Publishes a counter that would overwrite Google Benchmark's `iterations` field.
+struct clashing : counting {
+  void publish(benchmark::State& s, const kb::trial_result&) { s.counters["iterations"] = 7; }
+};
+
+TEST(Reporters, RegisterTrialRefusesAClashingCounterWithAnErrorNamingIt) {
+  kb::trial_config cfg;
+  cfg.duration = 2ms;
+  kb::register_trial(kb::case_id{"test", "clash", "counting", 1, {}}, cfg, [] { return std::make_unique<clashing>(); });
+  capture c;
+  run_benchmarks("^test/clash/", c);
+  ASSERT_EQ(c.runs.size(), 1u);
+  EXPECT_TRUE(c.runs[0].error_occurred);
+  EXPECT_NE(c.runs[0].error_message.find("'iterations'"), std::string::npos) << c.runs[0].error_message;
+}
+
+/// Sets Google Benchmark's repetitions for the scope of a test.
+struct repetitions {
+  explicit repetitions(int n) { set(n); }
+  ~repetitions() { set(1); }
+  static void set(int n) {
+    std::string a0 = "test", a1 = "--benchmark_repetitions=" + std::to_string(n);
+    char* argv[] = {a0.data(), a1.data(), nullptr};
+    int argc = 2;
+    benchmark::Initialize(&argc, argv);
+  }
+};
+
+TEST(Reporters, WrappedRunsCarryWorkersCpuTimeAndAggregatesOfIt) {
+  kb::trial_config cfg;
+  cfg.threads = 2;
+  cfg.duration = 5ms;
+  kb::register_trial(kb::case_id{"test", "cputime", "counting", 2, {}}, cfg, [] { return std::make_unique<counting>(); });
+  repetitions three(3);
+  auto inner = std::make_unique<capture>();
+  capture& c = *inner;
+  auto wrapped = kb::wrap_reporter(std::move(inner));
+  run_benchmarks("^test/cputime/", *wrapped);
+  std::vector<double> cpu;
+  const run *mean = nullptr, *cv = nullptr;
+  for (const auto& r : c.runs) {
+    ASSERT_FALSE(r.error_occurred) << r.error_message;
+    EXPECT_EQ(r.counters.count(kb::cpu_time_counter), 0u);
+    if (r.run_type == run::RT_Iteration) {
+      const double want = r.counters.at("worker_cpu_s").value * 1e9 / r.counters.at("ops").value;
+      EXPECT_NEAR(r.GetAdjustedCPUTime(), want, want * 1e-9);
+      EXPECT_EQ(r.counters.at("kprim_threads").value, 2.0);
+      EXPECT_GT(r.counters.at("cpu_util").value, 0.0);
+      EXPECT_EQ(r.counters.count("steal_pct"), 1u);
+      cpu.push_back(r.GetAdjustedCPUTime());
+    } else if (r.aggregate_name == "mean") {
+      mean = &r;
+    } else if (r.aggregate_name == "cv") {
+      cv = &r;
+    }
+  }
+  ASSERT_EQ(cpu.size(), 3u);
+  ASSERT_NE(mean, nullptr);
+  ASSERT_NE(cv, nullptr);
+  const double m = (cpu[0] + cpu[1] + cpu[2]) / 3;
+  EXPECT_NEAR(mean->GetAdjustedCPUTime(), m, m * 1e-9);
+  double ss = 0;
+  for (double x : cpu) ss += (x - m) * (x - m);
+  EXPECT_NEAR(cv->cpu_accumulated_time, std::sqrt(ss / 2) / m, 1e-9);
+  // The counter `abandoned` is 0 in every repetition: its cv (0/0) is left out, not NaN.
+  EXPECT_EQ(cv->counters.count("abandoned"), 0u);
+}
+
+TEST(Reporters, WrappedJsonIsStrict) {
+  kb::trial_config cfg;
+  cfg.duration = 2ms;
+  kb::register_trial(kb::case_id{"test", "json", "counting", 1, {}}, cfg, [] { return std::make_unique<counting>(); });
+  repetitions two(2);
+  std::ostringstream out, err;
+  auto json = kb::wrap_reporter(std::make_unique<benchmark::JSONReporter>());
+  json->SetOutputStream(&out);
+  json->SetErrorStream(&err);
+  run_benchmarks("^test/json/", *json);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("\"test/json/counting/threads:1/iterations:1/manual_time_cv\""), std::string::npos);
+  EXPECT_NE(text.find("\"cpu_util\""), std::string::npos);
+  for (const char* bad : {"nan", "NaN", "inf", "Infinity", kb::cpu_time_counter, "\"threads\": 1,\n      \"threads\""})
+    EXPECT_EQ(text.find(bad), std::string::npos) << bad;
+}
+
+TEST(Interleaving, OnUnlessTheCommandLineSetsIt) {
+  unsetenv("BENCHMARK_ENABLE_RANDOM_INTERLEAVING");
+  std::string a0 = "bench", a1 = "--benchmark_filter=x";
+  char* argv[] = {a0.data(), a1.data(), nullptr};
+  auto args = kb::benchmark_args(2, argv);
+  ASSERT_EQ(args.size(), 4u);
+  EXPECT_STREQ(args[2], "--benchmark_enable_random_interleaving=true");
+  EXPECT_EQ(args[3], nullptr);
+  for (const char* given : {"--benchmark_enable_random_interleaving=false", "--benchmark_enable_random_interleaving"}) {
+    std::string g = given;
+    char* argv2[] = {a0.data(), g.data(), nullptr};
+    auto kept = kb::benchmark_args(2, argv2);
+    ASSERT_EQ(kept.size(), 3u) << given;
+    EXPECT_STREQ(kept[1], given);
+  }
+  std::string other = "--benchmark_enable_random_interleaving_not";
+  char* argv3[] = {a0.data(), other.data(), nullptr};
+  EXPECT_EQ(kb::benchmark_args(2, argv3).size(), 4u);
+}
+
+// ---- fault injection ---------------------------------------------------------------------
+
+kb::options parsed(std::string flag) {
+  std::string a0 = "bench";
+  char* argv[] = {a0.data(), flag.data(), nullptr};
+  int argc = 2;
+  kb::options o;
+  std::string err;
+  EXPECT_TRUE(kb::parse_options(argc, argv, o, err)) << err;
+  return o;
+}
+
+TEST(Inject, ParsesRegexAndNanoseconds) {
+  const auto o = parsed("--kprim_inject=^locks/contended/kprim_qspinlock/threads:2/:20000");
+  EXPECT_EQ(o.inject, "^locks/contended/kprim_qspinlock/threads:2/:20000");
+  EXPECT_EQ(o.inject_ns, 20000u);
+  EXPECT_EQ(kb::injected_ns(o, "locks/contended/kprim_qspinlock/threads:2/cs:0/gap:0/locks:1/iterations:1/manual_time"), 20000u);
+  EXPECT_EQ(kb::injected_ns(o, "locks/contended/kprim_qspinlock/threads:4/cs:0/gap:0/locks:1/iterations:1/manual_time"), 0u);
+  EXPECT_EQ(kb::injected_ns(kb::options{}, "locks/contended/kprim_qspinlock/threads:2/"), 0u);
+  // The last colon separates NS, so a REGEX may hold colons; it is an extended regex.
+  const auto p = parsed("--kprim_inject=threads:(1|2)/.*manual_time$:5");
+  EXPECT_EQ(p.inject_ns, 5u);
+  EXPECT_EQ(kb::injected_ns(p, "x/y/z/threads:2/iterations:1/manual_time"), 5u);
+  EXPECT_EQ(kb::injected_ns(p, "x/y/z/threads:3/iterations:1/manual_time"), 0u);
+}
+
+TEST(Inject, AMatchingTrialSpinsTheInjectedTimeInsideItsCriticalSection) {
+  constexpr std::uint32_t ns = 20000;
+  const auto o = parsed("--kprim_inject=^test/inject/counting/:" + std::to_string(ns));
+  kb::trial_config plain;
+  plain.duration = 50ms;
+  plain.cs = 3;
+  kb::trial_config other = plain, injected = plain;
+  kb::inject_into(o, kb::case_id{"test", "other", "counting", 1, {}}, other);
+  EXPECT_EQ(other.cs, 3u);
+  kb::inject_into(o, kb::case_id{"test", "inject", "counting", 1, {}}, injected);
+  ASSERT_GT(injected.cs, plain.cs);
+  EXPECT_GT(kb::spin_units_per_ns(), 0.0);
+  counting a, b;
+  const auto fast = kb::run_trial(plain, a);
+  const auto slow = kb::run_trial(injected, b);
+  ASSERT_GT(fast.total(), 0u);
+  ASSERT_GT(slow.total(), 0u);
+  const double fast_ns = fast.trial_s * 1e9 / static_cast<double>(fast.total());
+  const double slow_ns = slow.trial_s * 1e9 / static_cast<double>(slow.total());
+  // The injected spin dominates: at least half of it shows per operation.
+  EXPECT_GE(slow_ns, ns / 2.0);
+  EXPECT_GT(slow_ns, fast_ns);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -106,9 +107,15 @@ struct trial_result {
   double clock_ns = 0;             ///< cost of one clock-read pair (subtracted from samples)
   latency_histogram lat;           ///< merged acquire-latency samples, ns
   std::string error;               ///< invariant violation reported by check(), if any
+  /// Sum over workers of their own CPU time (CLOCK_THREAD_CPUTIME_ID) from loop start to loop
+  /// end, so it includes each worker's last operation after the stop flag (the drain).
+  double worker_cpu_s = 0;
+  double steal_pct = 0;  ///< steal_percent() of /proc/stat over the trial; 0 when unreadable
 
   [[nodiscard]] std::uint64_t total() const noexcept;
   [[nodiscard]] double ops_per_s() const noexcept;
+  /// cpu_utilisation(worker_cpu_s, workers, trial_s).
+  [[nodiscard]] double cpu_util() const noexcept;
   /// Jain's index (sum x)^2 / (n sum x^2): 1 when all equal, 1/n when one thread did all.
   [[nodiscard]] double fairness() const noexcept;
   /// Smallest / largest per-thread share of all operations, times n (1 = fair share).
@@ -121,6 +128,36 @@ struct trial_result {
 inline void spin_work(std::uint32_t n) noexcept {
   for (std::uint32_t i = 0; i < n; ++i) asm volatile("" ::: "memory");
 }
+
+/// cpu_utilisation() - how much of the trial the workers were on a CPU: cpu_s / (threads x
+/// wall_s), 0 without threads or time. 1 when every worker ran all the time; it exceeds 1 only
+/// by clock granularity and the drain (worker CPU time runs to each worker's exit, wall_s to
+/// the stop flag). Under oversubscription it is at most cores / threads.
+double cpu_utilisation(double cpu_s, unsigned threads, double wall_s) noexcept;
+
+/// The aggregate `cpu` line of /proc/stat, in USER_HZ ticks: `total` sums user, nice, system,
+/// idle, iowait, irq, softirq and steal (guest time is already inside user and nice).
+struct cpu_ticks {
+  std::uint64_t total = 0;
+  std::uint64_t steal = 0;
+};
+
+/// parse_proc_stat() - the aggregate `cpu ` line of a /proc/stat text. False when there is
+/// none or it holds fewer than four numbers (user nice system idle); fields an old kernel
+/// does not write (iowait .. steal) count as 0.
+bool parse_proc_stat(std::string_view text, cpu_ticks& out) noexcept;
+
+/// read_proc_stat() - parse_proc_stat() of this machine's /proc/stat; false when unreadable.
+bool read_proc_stat(cpu_ticks& out) noexcept;
+
+/// steal_percent() - 100 x delta(steal) / delta(total) between two readings: the share of
+/// the machine's CPU time a hypervisor gave to others. 0 when the total did not advance or
+/// a counter went backwards.
+double steal_percent(const cpu_ticks& before, const cpu_ticks& after) noexcept;
+
+/// thread_cpu_ns() - the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID), ns. A system
+/// call on Linux (no vDSO fast path): read it at a worker's start and end, never per operation.
+std::uint64_t thread_cpu_ns() noexcept;
 
 /// clock_pair_ns() - median cost of two back-to-back steady_clock reads, measured once.
 double clock_pair_ns() noexcept;
@@ -146,6 +183,7 @@ struct control {
   alignas(cacheline_size) std::atomic<unsigned> done{0};
   std::vector<cacheline_padded<latency_histogram>> hist;
   std::vector<cacheline_padded<std::uint64_t>> ops;
+  std::vector<cacheline_padded<std::uint64_t>> cpu_ns;  ///< each worker's thread CPU time in its loop
 };
 
 /// keep_alive() - hold `p` until the process exits (never destroyed, still reachable, so
@@ -184,6 +222,7 @@ void worker_loop(void* p, unsigned tid) {
   ctl.ready.notify_all();
   ctl.go.wait(false, std::memory_order_acquire);
 
+  const std::uint64_t cpu_begin = thread_cpu_ns();
   const auto begin = clock::now();
   std::uint64_t n = 0, countdown = c.cfg.sample_latency ? 1 : ~std::uint64_t{0};
   while (!ctl.stop.load(std::memory_order_relaxed)) {
@@ -205,6 +244,7 @@ void worker_loop(void* p, unsigned tid) {
     ++n;
   }
   *ctl.ops[tid] = n;
+  *ctl.cpu_ns[tid] = thread_cpu_ns() - cpu_begin;
 }
 
 }  // namespace detail
@@ -218,6 +258,7 @@ trial_result run_trial(const trial_config& cfg, W& w) {
   auto ctl = std::make_shared<detail::control>();
   ctl->hist.resize(cfg.threads);
   ctl->ops.resize(cfg.threads);
+  ctl->cpu_ns.resize(cfg.threads);
   auto ctx = std::make_shared<detail::loop_ctx<W>>(detail::loop_ctx<W>{&w, cfg, ctl, clock_pair_ns()});
   trial_result r = detail::drive(cfg, ctl, &detail::worker_loop<W>, ctx.get());
   if (r.abandoned) {

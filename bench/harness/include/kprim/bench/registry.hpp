@@ -21,6 +21,13 @@ namespace kprim::bench {
 ///   --kprim_pin=none|compact|spread
 ///   --kprim_cs=N --kprim_gap=N --kprim_locks=N   contended-workload knobs (0, 0, 1)
 ///   --kprim_latency=on|off   sample acquire latency (default on; off to check its overhead)
+///   --kprim_inject=REGEX:NS  fault injection: trials whose full benchmark name (as in the
+///                            results file, ".../iterations:1/manual_time") matches the POSIX
+///                            extended REGEX spin NS ns more inside the critical section
+///                            (NS 1..1000000; the name is unchanged, context kprim_inject)
+/// main() also turns on Google Benchmark's --benchmark_enable_random_interleaving unless the
+/// command line (or BENCHMARK_ENABLE_RANDOM_INTERLEAVING) sets it.
+struct injection;
 struct options {
   unsigned trial_ms = 200;
   std::vector<unsigned> threads;
@@ -29,6 +36,10 @@ struct options {
   std::uint32_t gap = 0;
   std::uint32_t locks = 1;
   bool latency = true;
+  std::string inject;                    ///< the --kprim_inject value as given, "" when none
+  std::uint32_t inject_ns = 0;           ///< its NS
+  std::shared_ptr<const injection> inject_re;  ///< its compiled REGEX (null when none)
+  bool random_interleaving = false;  ///< Google Benchmark's setting, filled in by main()
 };
 
 /// current_options() - the options of this process; valid inside register_fn and after.
@@ -49,9 +60,54 @@ struct case_id {
 /// base_config() - a trial_config for `threads` from the run-wide options.
 trial_config base_config(unsigned threads);
 
-/// report() - publish a trial on `state`: manual time (ns per operation over all threads)
-/// and the counters of SCHEMA.md; SkipWithError if the trial is invalid.
+/// injected_ns() - the ns --kprim_inject adds to the benchmark of this full name under `o`
+/// (0 when there is no injection or the name does not match).
+std::uint32_t injected_ns(const options& o, std::string_view full_name);
+
+/// spin_units_per_ns() - spin_work() units per ns on this machine: the median of a few timed
+/// runs of a large unit count, measured once (a few ms) at the first call.
+double spin_units_per_ns() noexcept;
+
+/// inject_into() - add --kprim_inject's work to cfg.cs when `id` matches (saturating at the
+/// largest unit count). register_trial() applies it, so every family gets it.
+void inject_into(const options& o, const case_id& id, trial_config& cfg);
+
+/// The counter a benchmark publishes for Google Benchmark's cpu_time: the CPU ns its workers
+/// spent per operation. kprim's reporters (main()) move it into each run's cpu time and drop
+/// it; report() sets it for harness trials, set_cpu_time() for benchmarks of their own.
+inline constexpr const char* cpu_time_counter = "kprim_cpu_ns_per_op";
+
+/// set_cpu_time() - publish `cpu_s` CPU seconds of the benchmark's workers over `ops`
+/// operations as its cpu_time (per operation, in ns).
+void set_cpu_time(benchmark::State& state, double cpu_s, double ops);
+
+/// reserved_counter() - the first counter named like one of Google Benchmark's own fields
+/// of a results entry (`threads`, `iterations`, `real_time`, ...: a counter of that name
+/// would overwrite the field in the JSON), or "" when there is none.
+std::string reserved_counter(const benchmark::UserCounters& counters);
+
+/// refuse_reserved_counters() - SkipWithError on `state`, naming the counter, when
+/// reserved_counter() finds one. Returns false then.
+bool refuse_reserved_counters(benchmark::State& state);
+
+/// report() - publish a trial on `state`: manual time (ns per operation over all threads),
+/// cpu time (cpu_time_counter) and the counters of SCHEMA.md; SkipWithError if the trial is
+/// invalid.
 void report(benchmark::State& state, const trial_result& r, unsigned threads);
+
+/// finish_runs() - what kprim's reporters do to each batch of runs before Google Benchmark's
+/// console, JSON or CSV reporter writes it:
+///   - cpu_time from cpu_time_counter (for aggregates: Google Benchmark's statistic of it),
+///     then the counter is dropped; runs without it keep Google Benchmark's cpu time;
+///   - a run with a counter named like a Google Benchmark field becomes an error run naming
+///     it (the counter is dropped);
+///   - non-finite counter values (the `_cv` of a counter whose mean is 0, ...) are dropped,
+///     and non-finite times become 0, so the JSON is strict.
+void finish_runs(std::vector<benchmark::BenchmarkReporter::Run>& runs);
+
+/// wrap_reporter() - a reporter that passes every batch through finish_runs() to `inner`
+/// (and forwards the context, the streams Google Benchmark gives it, and Finalize()).
+std::unique_ptr<benchmark::BenchmarkReporter> wrap_reporter(std::unique_ptr<benchmark::BenchmarkReporter> inner);
 
 /// A workload may publish counters of its own after a valid trial (hand-over latency, rseq
 /// aborts, grace-period percentiles, ...): `void publish(benchmark::State&, const trial_result&)`.
@@ -62,9 +118,13 @@ concept publishing_workload = requires(W& w, benchmark::State& s, const trial_re
 /// one), builds a fresh workload with make() and runs one trial of it under cfg, then
 /// report()s it and, for a publishing_workload, lets it add its own counters.
 /// make: () -> std::unique_ptr<W>. An abandoned trial's workload is kept alive to the end.
+/// --kprim_inject adds its work to cfg.cs here (inject_into()). A counter named like a Google
+/// Benchmark field makes the run an error naming it.
 template <class Make>
-void register_trial(const case_id& id, const trial_config& cfg, Make make) {
+void register_trial(const case_id& id, const trial_config& base, Make make) {
   using W = typename decltype(make())::element_type;
+  trial_config cfg = base;
+  inject_into(current_options(), id, cfg);
   benchmark::RegisterBenchmark(id.name().c_str(),
                                [cfg, make](benchmark::State& state) {
                                  for (auto _ : state) {
@@ -76,6 +136,7 @@ void register_trial(const case_id& id, const trial_config& cfg, Make make) {
                                    } else if constexpr (publishing_workload<W>) {
                                      if (r.error.empty()) w->publish(state, r);
                                    }
+                                   if (!state.error_occurred()) refuse_reserved_counters(state);
                                  }
                                })
       ->Iterations(1)
@@ -99,7 +160,14 @@ void register_control(const case_id& id, const trial_config& cfg, Make make) {
 /// add_context() - record provenance (machine, build, peers, options) in the JSON context.
 void add_context();
 
-/// main() - parse kprim flags, initialise Google Benchmark, call register_fn, run.
+/// benchmark_args() - the argv main() hands Google Benchmark: argv (argc entries) plus
+/// --benchmark_enable_random_interleaving=true unless an argument already sets that flag (to
+/// any value) or BENCHMARK_ENABLE_RANDOM_INTERLEAVING is in the environment; then nullptr.
+std::vector<char*> benchmark_args(int argc, char** argv);
+
+/// main() - parse kprim flags, initialise Google Benchmark (random interleaving on unless
+/// set), call register_fn, run with wrap_reporter() around Google Benchmark's display
+/// reporter and, with --benchmark_out, its file reporter.
 /// Exit status 2 with one line on stderr for a bad kprim flag; Google Benchmark's own
 /// handling (exit 1) for unknown --benchmark flags.
 int main(int argc, char** argv, void (*register_fn)());
