@@ -6,7 +6,7 @@
 //   fence/<op>        - a store to a private line followed by the barrier (a fence's cost
 //                       depends on the store buffer having something in it)
 //   litmus_sb/<variant> - the store-buffering litmus test on two threads: counters
-//                       `reorders` (r0 == r1 == 0 outcomes) and `iterations`; non-zero
+//                       `reorders` (r0 == r1 == 0 outcomes) and `kprim_iterations`; non-zero
 //                       without smp_mb() on x86-64, zero with it.
 // One operation per harness acquire(); ns per operation over all threads. The harness loop
 // costs a few ns per operation, so sub-ns operations (plain loads) all read about the same.
@@ -170,11 +170,11 @@ void register_sb(const char* variant) {
                                        max_iters, std::chrono::milliseconds(trial_ms), &reorders);
                                    const double s = std::chrono::duration<double>(clock::now() - t0).count();
                                    state.SetIterationTime(n ? s / static_cast<double>(n) : s);
-                                   state.counters["iterations"] = static_cast<double>(n);
+                                   state.counters["kprim_iterations"] = static_cast<double>(n);
                                    state.counters["reorders"] = static_cast<double>(reorders);
                                    state.counters["reorders_per_million"] =
                                        n ? 1e6 * static_cast<double>(reorders) / static_cast<double>(n) : 0;
-                                   state.counters["threads"] = 2;
+                                   state.counters["kprim_threads"] = 2;
                                    state.counters["ops"] = static_cast<double>(n);
                                    state.counters["ops_per_s"] = n / s;
                                    state.counters["ns_per_op"] = n ? 1e9 * s / static_cast<double>(n) : 0;

@@ -58,7 +58,7 @@ void register_single(const kprim::bench::case_id& id, Make make) {
                                    state.counters["ops"] = static_cast<double>(ops);
                                    state.counters["ops_per_s"] = static_cast<double>(ops) / s;
                                    state.counters["ns_per_op"] = 1e9 * s / static_cast<double>(ops);
-                                   state.counters["threads"] = 1;
+                                   state.counters["kprim_threads"] = 1;
                                    state.counters["trial_s"] = s;
                                  }
                                })

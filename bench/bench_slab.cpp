@@ -485,7 +485,7 @@ void register_memory() {
       k["ops"] = n;
       k["ops_per_s"] = n / alloc_s;
       k["ns_per_op"] = alloc_s * 1e9 / n;
-      k["threads"] = 1;
+      k["kprim_threads"] = 1;
       k["trial_s"] = alloc_s;
       k["fairness"] = k["share_min"] = k["share_max"] = 1;  // one thread
       k["overhead_bytes_per_object"] = (static_cast<double>(full) - static_cast<double>(start)) * 1024.0 / n - memory_size;
