@@ -26,7 +26,7 @@ extern const char* const peers;
 
 namespace {
 
-constexpr const char* schema_version = "1";
+constexpr const char* schema_version = "2";
 
 std::string read_first_line(const char* path) {
   std::ifstream f(path);
