@@ -4,7 +4,9 @@ execute_process(COMMAND git -C ${SRC} rev-parse --short=12 HEAD
 if(NOT rc EQUAL 0 OR sha STREQUAL "")
   set(sha "unknown")
 endif()
-execute_process(COMMAND git -C ${SRC} status --porcelain
+# Dirty = a tracked file differs from HEAD; untracked files (results/, plots/ of earlier
+# runs) do not count.
+execute_process(COMMAND git -C ${SRC} status --porcelain --untracked-files=no
                 OUTPUT_VARIABLE st ERROR_QUIET RESULT_VARIABLE rc)
 if(rc EQUAL 0 AND st STREQUAL "")
   set(dirty 0)

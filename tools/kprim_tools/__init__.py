@@ -6,10 +6,10 @@ per-benchmark time deltas without counters, machines or verdicts.
 """
 
 #: Newest ``kprim_schema_version`` of results files this package understands.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Newest ``thresholds_version`` of ``results/thresholds.json`` this package understands.
-THRESHOLDS_VERSION = 1
+THRESHOLDS_VERSION = 2
 
 
 class KbenchError(Exception):

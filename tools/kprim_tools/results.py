@@ -6,6 +6,7 @@ Every reader in this package goes through :func:`load`, so bad input becomes one
 
 import datetime
 import json
+import math
 import os
 import re
 import tempfile
@@ -253,6 +254,8 @@ def load(path, allow_empty=False):
             names.append(parse_name(entry["name"]))
         except KbenchError as err:
             _fail(path, str(err))
+    if version >= 2:
+        expand_entries(doc["benchmarks"], names, context)
     return Results(str(path), context, doc["benchmarks"], names)
 
 
@@ -288,9 +291,11 @@ def merge(parts, run_args):
 
 
 def result_path(doc, results_dir, now=None):
-    """``<results_dir>/<machine-id>/<UTC stamp>-<sha>[-dirty].json`` for a merged document.
+    """``<results_dir>/<machine-id>/<UTC stamp>-<sha>[-dirty][-injected].json`` for a document.
 
-    ``now`` (an aware ``datetime``) defaults to the current UTC time. Raises
+    ``-dirty``: context ``kprim_git_dirty`` is set (tracked files differed from the commit);
+    ``-injected``: context ``kprim_inject`` is non-empty (a fault-injection run, never a
+    normal one). ``now`` (an aware ``datetime``) defaults to the current UTC time. Raises
     :class:`KbenchError` when the machine id or sha is missing or not a safe path component.
     """
     context = doc["context"]
@@ -302,17 +307,364 @@ def result_path(doc, results_dir, now=None):
     now = now or datetime.datetime.now(datetime.timezone.utc)
     stamp = now.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     dirty = "-dirty" if str(context.get("kprim_git_dirty", "0")) not in ("0", "", "false") else ""
-    return os.path.join(results_dir, machine, f"{stamp}-{sha}{dirty}.json")
+    injected = "-injected" if injected_run(context) else ""
+    return os.path.join(results_dir, machine, f"{stamp}-{sha}{dirty}{injected}.json")
+
+
+def injected_run(context):
+    """True when ``context`` records a fault injection (non-empty ``kprim_inject``)."""
+    return bool(str(context.get("kprim_inject") or "").strip())
+
+
+# --- Strict JSON -------------------------------------------------------------------------
+
+def _finite(value):
+    """False for a float NaN or infinity, true for anything else."""
+    return not (isinstance(value, float) and not math.isfinite(value))
+
+
+def json_safe(value):
+    """``value`` with every non-finite float replaced by ``None`` (JSON ``null``), recursively.
+
+    For reports (``compare``/``history``/``export`` JSON), whose keys are fixed: a figure that
+    is not a number is ``null`` there. Results files leave such counters out instead
+    (:func:`round_document`).
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def dumps_strict(value, indent=None):
+    """Strict JSON text of ``value`` (RFC 8259: no NaN/Infinity; those become ``null``).
+
+    ``indent=None`` gives compact output (no spaces after separators).
+    """
+    separators = (",", ":") if indent is None else (",", ": ")
+    return json.dumps(json_safe(value), indent=indent, separators=separators, allow_nan=False)
+
+
+#: Significant digits kept for non-integral numbers in results files.
+DIGITS = 6
+
+
+def round_number(value):
+    """A results-file number: integral floats exact as ints, others to :data:`DIGITS` digits."""
+    if isinstance(value, bool) or not isinstance(value, float):
+        return value
+    if value.is_integer() and abs(value) < 2 ** 53:
+        return int(value)
+    rounded = float(f"{value:.{DIGITS}g}")
+    return int(rounded) if rounded.is_integer() and abs(rounded) < 1e15 else rounded
+
+
+def round_document(value):
+    """``value`` rounded (:func:`round_number`) with non-finite numbers left out.
+
+    An object member whose value is NaN or infinite is dropped; in a list such a value
+    becomes ``null`` (a position cannot be left out).
+    """
+    if isinstance(value, dict):
+        return {k: round_document(v) for k, v in value.items() if _finite(v)}
+    if isinstance(value, (list, tuple)):
+        return [round_document(v) if _finite(v) else None for v in value]
+    return round_number(value)
+
+
+# --- Redundant fields: left out when written, restored when loaded (schema 2) -------------
+
+#: Relative difference within which a recomputed field counts as the stored one: rounding
+#: each input to 6 significant digits moves a product or quotient of two by up to 1e-5.
+DERIVED_RTOL = 2e-5
+
+#: Google Benchmark fields never written: per-binary indices, meaningless in a merged file.
+NOT_WRITTEN = ("family_index", "per_family_instance_index")
+
+
+def _num(entry, key):
+    """``entry[key]`` as a float when it is a finite number, else ``None``."""
+    value = entry.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _positive(value):
+    """``value`` when it is a number above 0, else ``None``."""
+    return value if value is not None and value > 0 else None
+
+
+def _harness_trial(entry):
+    """True for a harness trial: every such entry carries ``drain_ms``."""
+    return "drain_ms" in entry
+
+
+def _derive_ns_per_op(entry, name, context):
+    """``ns_per_op`` = ``real_time`` in ns (wall time per operation, all threads)."""
+    real = _positive(_num(entry, "real_time"))
+    scale = _TIME_UNIT_NS.get(entry.get("time_unit", "ns"))
+    return real * scale if real and scale else None
+
+
+def _derive_ops_per_s(entry, name, context):
+    """``ops_per_s`` = 1e9 / ``ns_per_op``."""
+    ns = _positive(_num(entry, "ns_per_op"))
+    return 1e9 / ns if ns else None
+
+
+def _derive_trial_s(entry, name, context):
+    """``trial_s`` = ``ops`` x ``ns_per_op`` / 1e9 (harness trials)."""
+    ops, ns = _positive(_num(entry, "ops")), _positive(_num(entry, "ns_per_op"))
+    return ops * ns / 1e9 if ops and ns and _harness_trial(entry) else None
+
+
+def _derive_kprim_threads(entry, name, context):
+    """``kprim_threads`` = the name's ``threads:N`` (harness trials)."""
+    return float(name.threads) if _harness_trial(entry) else None
+
+
+def _derive_worker_cpu_s(entry, name, context):
+    """``worker_cpu_s`` = ``cpu_time`` (workers' CPU ns per operation) x ``ops`` / 1e9."""
+    cpu, ops = _num(entry, "cpu_time"), _positive(_num(entry, "ops"))
+    scale = _TIME_UNIT_NS.get(entry.get("time_unit", "ns"))
+    if cpu is None or not ops or not scale or not _harness_trial(entry):
+        return None
+    return cpu * scale * ops / 1e9
+
+
+def _derive_cpu_util(entry, name, context):
+    """``cpu_util`` = ``worker_cpu_s`` / (``kprim_threads`` x ``trial_s``)."""
+    cpu_s, threads = _num(entry, "worker_cpu_s"), _positive(_num(entry, "kprim_threads"))
+    trial = _positive(_num(entry, "trial_s"))
+    if cpu_s is None or not threads or not trial or not _harness_trial(entry):
+        return None
+    return cpu_s / (threads * trial)
+
+
+def _derive_clock_ns(entry, name, context):
+    """``clock_ns`` = context ``kprim_clock_ns`` (harness trials)."""
+    try:
+        value = float(context.get("kprim_clock_ns"))
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and _harness_trial(entry) else None
+
+
+def _derive_ns_per_object(entry, name, context):
+    """``ns_per_object`` = ``ns_per_op`` / ``objects_per_op`` (bench_slab)."""
+    ns, objects = _num(entry, "ns_per_op"), _positive(_num(entry, "objects_per_op"))
+    return ns / objects if ns is not None and objects else None
+
+
+def _derive_zero(entry, name, context):
+    """0 on harness trials (``abandoned``, ``steal_pct``: absent means none)."""
+    return 0.0 if _harness_trial(entry) else None
+
+
+def _derive_one_thread_fair(entry, name, context):
+    """1 on one-thread harness trials that completed operations (fairness, shares)."""
+    ops = _positive(_num(entry, "ops"))
+    return 1.0 if ops and name.threads == 1 and _harness_trial(entry) else None
+
+
+def _derive_one(entry, name, context):
+    """Google Benchmark's ``threads`` and ``iterations``: 1 for every kprim trial."""
+    return 1.0
+
+
+#: (key, recompute) in restoring order: each rule may use the keys restored before it.
+#: A key is left out of a written entry only when its rule gives back the stored value.
+DERIVED = (
+    ("threads", _derive_one),
+    ("iterations", _derive_one),
+    ("ns_per_op", _derive_ns_per_op),
+    ("ops_per_s", _derive_ops_per_s),
+    ("trial_s", _derive_trial_s),
+    ("kprim_threads", _derive_kprim_threads),
+    ("worker_cpu_s", _derive_worker_cpu_s),
+    ("cpu_util", _derive_cpu_util),
+    ("ns_per_object", _derive_ns_per_object),
+    ("clock_ns", _derive_clock_ns),
+    ("abandoned", _derive_zero),
+    ("steal_pct", _derive_zero),
+    ("fairness", _derive_one_thread_fair),
+    ("share_min", _derive_one_thread_fair),
+    ("share_max", _derive_one_thread_fair),
+)
+
+
+#: Context key naming the :data:`DERIVED` keys :func:`expand_entries` must not fill in (the
+#: run did not measure them, e.g. a file from before ``steal_pct`` existed).
+NOT_DERIVED_KEY = "kprim_not_derived"
+
+
+def _skipped(context):
+    """The set of keys listed in context :data:`NOT_DERIVED_KEY`."""
+    return {k for k in str(context.get(NOT_DERIVED_KEY) or "").split(",") if k}
+
+
+def _restore(entry, name, context, skip=frozenset()):
+    """Fill in every :data:`DERIVED` key ``entry`` lacks and can be recomputed (in place)."""
+    for key, rule in DERIVED:
+        if key not in entry and key not in skip:
+            value = rule(entry, name, context)
+            if value is not None:
+                entry[key] = value
+
+
+def _same(a, b):
+    """True when two stored values agree (numbers within :data:`DERIVED_RTOL`)."""
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+    if not numbers:
+        return a == b
+    return a == b or abs(a - b) <= DERIVED_RTOL * max(abs(a), abs(b))
+
+
+def compact_entry(entry, name, context, repetitions=None):
+    """A written (rounded) entry without the fields :func:`expand_entries` gives back.
+
+    Left out: ``run_name`` when it equals ``name``, ``repetitions`` when it equals the
+    number of entries of the name (``repetitions`` argument), :data:`NOT_WRITTEN`, and every
+    :data:`DERIVED` key whose recomputation from the entry as written reproduces the stored
+    value. ``context`` is the written context (its :data:`NOT_DERIVED_KEY` is honoured).
+    """
+    skip = _skipped(context)
+    kept = {k: v for k, v in entry.items() if k not in NOT_WRITTEN
+            and not (k == "run_name" and v == entry.get("name"))
+            and not (k == "repetitions" and repetitions is not None and v == repetitions)}
+    for key, _ in DERIVED:
+        if key not in kept or key in skip:
+            continue
+        trial = {k: v for k, v in kept.items() if k != key}
+        _restore(trial, name, context, skip)
+        if key in trial and _same(trial[key], kept[key]):
+            del kept[key]
+    return kept
+
+
+def expand_entries(entries, names, context):
+    """Restore the fields a schema-2 writer left out (in place; see :func:`compact_entry`)."""
+    skip = _skipped(context)
+    counts = {}
+    for entry in entries:
+        if entry.get("run_type") != "aggregate":
+            counts[entry["name"]] = counts.get(entry["name"], 0) + 1
+    for entry, name in zip(entries, names):
+        entry.setdefault("run_name", name.base if name.aggregate else entry["name"])
+        if entry.get("run_type") != "aggregate" and "repetitions" not in entry:
+            entry["repetitions"] = counts.get(entry["name"], 1)
+        _restore(entry, name, context, skip)
+
+
+# --- Fields computed when a run is written ------------------------------------------------
+
+def floor_transfer_ns(entries, names):
+    """The run's transfer floor: min over ``floor/transfer/<class>`` of the median
+    ``transfer_ns`` over that class's repetitions; ``None`` when the run has none."""
+    per_class = {}
+    for entry, name in zip(entries, names):
+        if name.family != "floor" or name.workload != "transfer" or name.aggregate \
+                or entry.get("run_type") == "aggregate" or entry.get("error_occurred"):
+            continue
+        value = _positive(_num(entry, "transfer_ns"))
+        if value:
+            per_class.setdefault(name.contender, []).append(value)
+    if not per_class:
+        return None
+    medians = []
+    for values in per_class.values():
+        values = sorted(values)
+        mid = len(values) // 2
+        medians.append(values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2)
+    return min(medians)
+
+
+def add_floor_units(doc, names):
+    """Floor units (in place): context ``kprim_floor_transfer_ns``; ``handover_floor_ratio``
+    (``handover_p50_ns`` / floor) on handover entries and ``floor_ratio`` (``ns_per_op`` /
+    floor) on contended entries. Nothing when the run has no ``floor/transfer`` entries."""
+    floor = floor_transfer_ns(doc["benchmarks"], names)
+    if floor is None:
+        return
+    doc["context"]["kprim_floor_transfer_ns"] = f"{floor:.{DIGITS}g}"
+    for entry, name in zip(doc["benchmarks"], names):
+        if entry.get("run_type") == "aggregate" or name.aggregate:
+            continue
+        handover = _num(entry, "handover_p50_ns")
+        if name.workload == "handover" and handover is not None:
+            entry["handover_floor_ratio"] = handover / floor
+        ns = _num(entry, "ns_per_op")
+        if ns is None:
+            ns = _derive_ns_per_op(entry, name, doc["context"])
+        if name.workload == "contended" and ns is not None:
+            entry["floor_ratio"] = ns / floor
+
+
+def written_document(doc):
+    """The schema-2 form of a merged document: what :func:`write_run` stores.
+
+    Repetition entries only (an aggregate entry is kept only for a benchmark that has no
+    repetitions in the file), floor units added, numbers rounded, non-finite counters and
+    redundant fields left out (:func:`compact_entry`), context ``kprim_schema_version`` 2.
+    """
+    benchmarks, names = [], []
+    with_reps = {parse_name(e["name"]).base for e in doc["benchmarks"]
+                 if e.get("run_type") != "aggregate" and parse_name(e["name"]).aggregate is None}
+    for entry in doc["benchmarks"]:
+        name = parse_name(entry["name"])
+        aggregate = entry.get("run_type") == "aggregate" or name.aggregate is not None
+        if aggregate and name.base in with_reps:
+            continue
+        benchmarks.append(dict(entry))
+        names.append(name)
+    context = dict(doc["context"])
+    context["kprim_schema_version"] = str(SCHEMA_VERSION)
+    context.pop(NOT_DERIVED_KEY, None)
+    if "kprim_clock_ns" not in context:
+        clocks = [_num(e, "clock_ns") for e in benchmarks if _num(e, "clock_ns") is not None]
+        if clocks:
+            context["kprim_clock_ns"] = f"{max(set(clocks), key=clocks.count):g}"
+    out = {"context": context, "benchmarks": benchmarks}
+    add_floor_units(out, names)
+    out = round_document(out)
+    spurious = set()
+    for entry, name in zip(out["benchmarks"], names):
+        probe = dict(entry)
+        _restore(probe, name, out["context"])
+        spurious.update(k for k in probe if k not in entry)
+    if spurious:
+        out["context"][NOT_DERIVED_KEY] = ",".join(k for k, _ in DERIVED if k in spurious)
+    counts = {}
+    for entry in out["benchmarks"]:
+        if entry.get("run_type") != "aggregate":
+            counts[entry["name"]] = counts.get(entry["name"], 0) + 1
+    out["benchmarks"] = [compact_entry(e, n, out["context"],
+                                       None if e.get("run_type") == "aggregate"
+                                       else counts[e["name"]])
+                         for e, n in zip(out["benchmarks"], names)]
+    return out
+
+
+def results_text(doc):
+    """Compact strict JSON of a written document plus a final newline."""
+    return json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n"
 
 
 def write_new(path, text):
-    """Write ``text`` to ``path`` atomically, never replacing an existing file.
+    """Write ``text`` to ``path`` atomically with mode 0644, never replacing an existing file.
 
     The text goes to a ``.tmp-*`` file in the same directory, is fsynced, then hard-linked to
     ``path`` (``os.link`` fails if ``path`` exists); the temporary file is always removed.
     Raises :class:`KbenchError` when ``path`` exists or the write fails.
     """
     directory = os.path.dirname(os.path.abspath(path))
+    if os.path.lexists(path):
+        raise KbenchError(f"{path} already exists; refusing to overwrite it")
     try:
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
@@ -320,6 +672,7 @@ def write_new(path, text):
         raise KbenchError(f"cannot write under {directory}: {err.strerror or err}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o644)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -341,10 +694,11 @@ def write_new(path, text):
 
 
 def write_run(paths, results_dir, run_args, now=None):
-    """Load ``paths``, merge them (:func:`merge`) and write the run file.
+    """Load ``paths``, merge them (:func:`merge`) and write the run file (schema 2).
 
     A family whose ``--benchmark_filter`` matched nothing leaves an empty file (Google
     Benchmark writes 0 bytes) or an empty ``benchmarks`` list: such inputs are left out.
+    The file is :func:`written_document` of the merge, as compact strict JSON.
     Returns ``(path written, [inputs left out])``; raises :class:`KbenchError` when every
     input is empty or any other input is unusable.
     """
@@ -363,7 +717,7 @@ def write_run(paths, results_dir, run_args, now=None):
         raise KbenchError("write: no benchmarks in any input (did --filter match nothing?)")
     doc = merge(parts, run_args)
     path = result_path(doc, results_dir, now)
-    write_new(path, json.dumps(doc, indent=2) + "\n")
+    write_new(path, results_text(written_document(doc)))
     return path, skipped
 
 

@@ -3,12 +3,30 @@
 import datetime
 import json
 import os
+import shutil
+import stat
+import subprocess
 import tempfile
 import unittest
 
 from kprim_tools import KbenchError
 from kprim_tools import results as res
 from tests import fixtures as fx
+
+REFERENCE = os.path.join(fx.ROOT, "results", "amd-epyc-2c-fd2d0313",
+                         "20261125T164140Z-2e9c04d554aa.json")
+
+
+def strict_parse(test, text):
+    """Parse ``text`` with Node's JSON.parse (strict RFC 8259: no NaN/Infinity); fail if not."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        test.skipTest("node (Debian package nodejs) is not installed")
+    proc = subprocess.run([node, "-e", 'JSON.parse(require("fs").readFileSync(0, "utf8"))'],
+                          input=text, capture_output=True, text=True, timeout=60, check=False)
+    test.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    return json.loads(text)
+
 
 def read(path):
     """The text of ``path``."""
@@ -92,8 +110,16 @@ class LoadTest(unittest.TestCase):
         self.assertLoadFails(self.write_text("l.json", "[1, 2]"), "not Google Benchmark JSON")
 
     def test_newer_schema(self):
-        doc = fx.document(ctx=fx.context(kprim_schema_version=2))
-        self.assertLoadFails(fx.write(self.dir, "v.json", doc), "schema version 2 is newer")
+        doc = fx.document(ctx=fx.context(kprim_schema_version=3))
+        self.assertLoadFails(fx.write(self.dir, "v.json", doc), "schema version 3 is newer")
+
+    def test_schema_1_with_nan_still_loads(self):
+        doc = fx.document()
+        doc["benchmarks"][0]["fairness"] = float("nan")
+        path = fx.write(self.dir, "nan.json", doc)
+        with open(path, encoding="utf-8") as handle:
+            self.assertIn("NaN", handle.read())
+        self.assertEqual(len(res.load(path).cases()), 9)
 
     def test_no_schema_version(self):
         ctx = fx.context()
@@ -217,6 +243,252 @@ class MergeWriteTest(unittest.TestCase):
         with self.assertRaises(KbenchError) as ctx:
             res.write_run([zero, no_benches], results_dir, "", NOW)
         self.assertIn("no benchmarks in any input", str(ctx.exception))
+
+
+def harness_entry(name, ns, threads, repetition, **extra):
+    """A schema-2 harness trial entry as a benchmark binary writes it (before writing)."""
+    ops = round(0.1e9 / ns)
+    cpu = ns * threads * 0.93
+    entry = {
+        "name": name, "family_index": 3, "per_family_instance_index": 1, "run_name": name,
+        "run_type": "iteration", "repetitions": 5, "repetition_index": repetition,
+        "threads": 1, "iterations": 1, "real_time": ns, "cpu_time": cpu, "time_unit": "ns",
+        "ops_per_s": 1e9 / ns, "ns_per_op": ns, "ops": float(ops), "trial_s": ops * ns / 1e9,
+        "kprim_threads": float(threads), "worker_cpu_s": cpu * ops / 1e9,
+        "cpu_util": cpu * ops / 1e9 / (threads * ops * ns / 1e9), "steal_pct": 0.0,
+        "abandoned": 0.0, "clock_ns": 20.0, "drain_ms": 0.123456789, "fairness": 1.0,
+        "share_min": 1.0, "share_max": 1.0, "lat_p50_ns": 11.0, "lat_p99_ns": 25.0,
+        "lat_p999_ns": 40.0, "lat_max_ns": 9000.0, "lat_samples": 12345.0,
+    }
+    entry.update(extra)
+    return entry
+
+
+def v2_context(**extra):
+    """A schema-2 context as the new harness writes it."""
+    return fx.context(kprim_schema_version=2, kprim_inject="", kprim_interleaving="random",
+                      kprim_clock_ns=20, **extra)
+
+
+def v2_document(floor=True, reps=5):
+    """Locks (uncontended, contended, handover) and, optionally, floor/transfer entries."""
+    benches = []
+    for r in range(reps):
+        w = fx.WOBBLE[r]
+        benches.append(harness_entry("locks/uncontended/std_mutex/threads:1/cs:0/gap:0/"
+                                     "locks:per_thread/iterations:1/manual_time", 15.0 * w, 1, r))
+        benches.append(harness_entry(
+            "locks/contended/std_mutex/threads:2/cs:0/gap:0/locks:1/iterations:1/manual_time",
+            40.0 * w, 2, r, fairness=0.9 + 0.01 * r, share_min=0.7, share_max=1.3,
+            steal_pct=0.5 * r))
+        benches.append(harness_entry(
+            "locks/handover/kprim_qspinlock/threads:2/iterations:1/manual_time", 300.0 * w, 2, r,
+            fairness=0.99, share_min=0.98, share_max=1.02, handover_p50_ns=500.0 * w,
+            handover_p99_ns=900.0, handover_p999_ns=1500.0, handover_samples=4000.0))
+        if floor:
+            for cls, ns in (("core", 233.0), ("package", 400.0)):
+                benches.append(harness_entry(
+                    f"floor/transfer/{cls}/threads:2/iterations:1/manual_time", ns * w, 2, r,
+                    transfer_ns=ns * w, fairness=1.0, share_min=1.0, share_max=1.0))
+    return {"context": v2_context(), "benchmarks": benches}
+
+
+class WrittenFileTest(unittest.TestCase):
+    """``write_run``: strict compact JSON, repetitions only, rounding, round trip, floor units."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        self.results = os.path.join(self.dir, "results")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def write(self, doc, name="in.json", now=NOW):
+        """Write ``doc`` as a binary's output, run write_run on it; return (path, text)."""
+        path, _ = res.write_run([fx.write(self.dir, name, doc)], self.results, "", now)
+        return path, read(path)
+
+    def test_strict_compact_rounded(self):
+        doc = fx.document()
+        doc["benchmarks"][0]["fairness"] = float("nan")
+        doc["benchmarks"][1]["lat_max_ns"] = float("inf")
+        doc["benchmarks"][2]["drain_ms"] = 0.6584060637037124
+        doc["benchmarks"][2]["ops"] = 303888067.0
+        path, text = self.write(doc)
+        for bad in ("NaN", "Infinity", "\n  ", ": ", ", "):
+            self.assertNotIn(bad, text)
+        self.assertEqual(text.count("\n"), 1)
+        self.assertTrue(text.endswith("}\n"))
+        parsed = strict_parse(self, text)
+        self.assertNotIn("fairness", parsed["benchmarks"][0])
+        self.assertNotIn("lat_max_ns", parsed["benchmarks"][1])
+        self.assertEqual(parsed["benchmarks"][2]["drain_ms"], 0.658406)
+        self.assertIn('"ops":303888067,', text)
+        self.assertEqual(parsed["context"]["kprim_schema_version"], "2")
+
+    def test_repetitions_only_and_same_figures(self):
+        src = fx.write(self.dir, "in.json", fx.document())
+        path, _ = res.write_run([src], self.results, "", NOW)
+        parsed = json.loads(read(path))
+        self.assertTrue(all(e["run_type"] == "iteration" for e in parsed["benchmarks"]))
+        self.assertEqual(len(parsed["benchmarks"]), 27)
+        before, after = res.load(src).cases(), res.load(path).cases()
+        self.assertEqual(list(before), list(after))
+        for base, case in before.items():
+            for metric in ("ops_per_s", "ns_per_op", "fairness", "lat_p99_ns", "trial_s"):
+                for a, b in zip(case.values(metric), after[base].values(metric)):
+                    self.assertAlmostEqual(a / b, 1.0, delta=2e-5, msg=(base, metric))
+
+    def test_aggregates_kept_only_without_repetitions(self):
+        benches = [b for b in fx.benchmarks(threads=(1,), speeds={"nolock": 1e8})
+                   if b["run_type"] == "aggregate"]
+        _, text = self.write(fx.document(benches=benches))
+        names = [e["name"] for e in json.loads(text)["benchmarks"]]
+        self.assertEqual(len(names), 4)
+        self.assertTrue(all(n.endswith(("_mean", "_median", "_stddev", "_cv")) for n in names))
+
+    def test_redundant_fields_left_out_and_restored(self):
+        doc = v2_document(floor=False)
+        path, text = self.write(doc)
+        written = json.loads(text)
+        first = written["benchmarks"][0]
+        for key in ("run_name", "family_index", "per_family_instance_index", "repetitions",
+                    "threads", "iterations", "ns_per_op", "ops_per_s", "trial_s",
+                    "kprim_threads", "worker_cpu_s", "cpu_util", "clock_ns", "abandoned",
+                    "steal_pct", "fairness", "share_min", "share_max"):
+            self.assertNotIn(key, first)
+        for key in ("name", "run_type", "repetition_index", "real_time", "cpu_time",
+                    "time_unit", "ops", "drain_ms", "lat_p99_ns"):
+            self.assertIn(key, first)
+        contended = written["benchmarks"][1]
+        self.assertEqual(contended["share_min"], 0.7)
+        self.assertNotIn("steal_pct", contended)
+        self.assertEqual(written["benchmarks"][4]["steal_pct"], 0.5)
+        self.assertNotIn("kprim_not_derived", written["context"])
+        loaded = res.load(path)
+        for original, back in zip(doc["benchmarks"], loaded.benchmarks):
+            expected = res.round_document(original)
+            for key in res.NOT_WRITTEN:
+                expected.pop(key)
+            self.assertEqual(sorted(expected), sorted(back), original["name"])
+            for key, value in expected.items():
+                self.assertTrue(res._same(value, back[key]), (original["name"], key, value,
+                                                               back[key]))
+
+    def test_unmeasured_counters_are_not_invented(self):
+        """A file from before cpu_util/steal_pct existed gets none of them back on load."""
+        path, text = self.write(fx.document())
+        written = json.loads(text)
+        self.assertEqual(written["context"]["kprim_not_derived"],
+                         "kprim_threads,worker_cpu_s,cpu_util,steal_pct")
+        for entry in res.load(path).benchmarks:
+            for key in ("kprim_threads", "worker_cpu_s", "cpu_util", "steal_pct"):
+                self.assertNotIn(key, entry)
+            self.assertEqual(entry["clock_ns"], 40)
+        self.assertEqual(written["context"]["kprim_clock_ns"], "40")
+
+    def test_reference_file_round_trip(self):
+        """The schema-1 reference run (12.8 MB, NaN in aggregates) rewritten: strict, under a
+        sixth of the size, and every repetition's figures come back."""
+        path, text = res.write_run([REFERENCE], self.results, "", NOW)
+        text = read(path)
+        self.assertLess(len(text), os.path.getsize(REFERENCE) / 6)
+        strict_parse(self, text)
+        original = [e for e in res.load(REFERENCE).benchmarks if e["run_type"] == "iteration"]
+        back = res.load(path).benchmarks
+        self.assertEqual(len(original), len(back))
+        for a, b in zip(original, back):
+            expected = {k: v for k, v in res.round_document(a).items()
+                        if k not in res.NOT_WRITTEN}
+            self.assertEqual(sorted(expected), sorted(b), a["name"])
+            for key, value in expected.items():
+                self.assertTrue(res._same(value, b[key]), (a["name"], key))
+
+    def test_floor_units(self):
+        path, text = self.write(v2_document())
+        written = json.loads(text)
+        floor = 233.0  # min over classes of the median transfer_ns (core 233, package 400)
+        self.assertEqual(written["context"]["kprim_floor_transfer_ns"], "233")
+        loaded = res.load(path)
+        seen = set()
+        for entry, name in zip(loaded.benchmarks, loaded.names):
+            if name.workload == "handover":
+                self.assertAlmostEqual(entry["handover_floor_ratio"],
+                                       entry["handover_p50_ns"] / floor, places=4)
+                seen.add("handover")
+            elif name.workload == "contended":
+                self.assertAlmostEqual(entry["floor_ratio"], entry["ns_per_op"] / floor,
+                                       places=4)
+                seen.add("contended")
+            else:
+                self.assertNotIn("floor_ratio", entry)
+                self.assertNotIn("handover_floor_ratio", entry)
+        self.assertEqual(seen, {"handover", "contended"})
+        _, text = self.write(v2_document(floor=False), name="nofloor.json",
+                             now=NOW + datetime.timedelta(seconds=1))
+        self.assertNotIn("kprim_floor_transfer_ns", json.loads(text)["context"])
+        self.assertNotIn("floor_ratio", text)
+
+    def test_mode_0644(self):
+        old = os.umask(0o077)
+        try:
+            path, _ = self.write(fx.document())
+        finally:
+            os.umask(old)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o644)
+
+    def test_injected_and_dirty_suffixes(self):
+        cases = ((dict(dirty="0"), ""), (dict(dirty="1"), "-dirty"),
+                 (dict(dirty="0", kprim_inject="contended/std_mutex:200"), "-injected"),
+                 (dict(dirty="1", kprim_inject="x:1"), "-dirty-injected"),
+                 (dict(dirty="0", kprim_inject=""), ""))
+        for extra, suffix in cases:
+            with self.subTest(extra=extra):
+                doc = {"context": fx.context(**extra)}
+                self.assertEqual(res.result_path(doc, "/r", NOW),
+                                 f"/r/testbox-2c-aaaa1111/20261125T150102Z-1a2b3c4{suffix}.json")
+
+    def test_dumps_strict(self):
+        text = res.dumps_strict({"a": float("nan"), "b": [1.5, float("-inf")], "c": "x"})
+        self.assertEqual(text, '{"a":null,"b":[1.5,null],"c":"x"}')
+        strict_parse(self, text)
+        self.assertIn('"a": null', res.dumps_strict({"a": float("inf")}, indent=2))
+
+
+class BuildInfoDirtyTest(unittest.TestCase):
+    """cmake/BuildInfoGen.cmake: ``git_dirty`` counts tracked changes only."""
+
+    def dirty(self, repo, out):
+        """Run the generator on ``repo``; return the git_dirty string it wrote."""
+        proc = subprocess.run(["cmake", f"-DSRC={repo}", f"-DOUT={out}", "-P",
+                               os.path.join(fx.ROOT, "cmake", "BuildInfoGen.cmake")],
+                              capture_output=True, text=True, timeout=60, check=False)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        text = read(out)
+        return text.split("git_dirty = \"", 1)[1].split("\"", 1)[0]
+
+    def test_untracked_files_do_not_make_a_build_dirty(self):
+        if not shutil.which("cmake") or not shutil.which("git"):
+            self.skipTest("cmake and git are needed")
+        with tempfile.TemporaryDirectory() as repo:
+            def git(*args):
+                subprocess.run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t",
+                                *args], check=True, capture_output=True, timeout=60)
+            git("init", "-q")
+            with open(os.path.join(repo, "a.txt"), "w", encoding="utf-8") as handle:
+                handle.write("a\n")
+            git("add", "a.txt")
+            git("commit", "-q", "-m", "a")
+            out = os.path.join(repo, ".git", "build_info.cpp")
+            os.makedirs(os.path.join(repo, "results", "m"))
+            with open(os.path.join(repo, "results", "m", "run.json"), "w",
+                      encoding="utf-8") as handle:
+                handle.write("{}")
+            self.assertEqual(self.dirty(repo, out), "0")
+            with open(os.path.join(repo, "a.txt"), "a", encoding="utf-8") as handle:
+                handle.write("b\n")
+            self.assertEqual(self.dirty(repo, out), "1")
 
 
 if __name__ == "__main__":
