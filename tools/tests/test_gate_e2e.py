@@ -1,0 +1,218 @@
+"""End-to-end gate test on the real bench_locks binary with ``--kprim_inject`` (ctest
+``tools_gate_e2e``, label tools, release preset; it runs alone: RUN_SERIAL).
+
+A baseline, an unchanged run and injected runs of two points, run the way ``./kbench run``
+runs them (its default 5 repetitions x 100 ms, random interleaving) and merged by
+``kbench_results.py write`` into temporary results directories, are gated with the repository's
+``results/thresholds.json`` and ``--rerun`` of undecided points:
+
+- unchanged: exit 0, no SLOWER row;
+- ``--kprim_inject`` sized to slow ``locks/contended/kprim_qspinlock/threads:2`` by 40% (twice
+  the issue's 20% target): exit 1, the only SLOWER row is that point;
+- the same for ``locks/uncontended/kprim_qspinlock/threads:1`` by 20% (twice the 10% target);
+- an injected file as the baseline is refused (exit 2).
+
+The injection size is computed from the baseline: the fraction times the point's CPU time per
+operation per worker (``cpu_time / threads``, what the critical section costs when the workers
+run; unlike wall time it does not grow when the host is loaded). It is skipped unless
+``KPRIM_BENCH_DIR`` names the build's bench/ directory (set by the ctest entry).
+
+``python3 -m tests.test_gate_e2e --trials N`` (from tools/, with ``KPRIM_BENCH_DIR`` set) measures
+the same thing N times: unchanged gates that raised an alarm, injected gates that caught it.
+"""
+
+import json
+import math
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import unittest
+
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(TOOLS)
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+BENCH_DIR = os.environ.get("KPRIM_BENCH_DIR", "")
+
+CONTENDED = "locks/contended/kprim_qspinlock/threads:2/cs:0/gap:0/locks:1"
+UNCONTENDED = "locks/uncontended/kprim_qspinlock/threads:1/cs:0/gap:0/locks:per_thread"
+#: The points and their A/A twins (the gate's noise floor), nothing else.
+FILTER = ("^locks/contended/kprim_qspinlock(_aa)?/threads:2/cs:0/gap:0/locks:1/"
+          "|^locks/uncontended/kprim_qspinlock(_aa)?/threads:1/cs:0/gap:0/locks:per_thread/")
+#: Slowdowns injected (fraction of the point's time per operation): the issue's targets,
+#: measured by ``--trials``. The ctest injects TEST_FACTOR times as much, so that a noisy host
+#: does not make it flaky; the targets themselves are figures, not assertions.
+SLOWDOWN = {CONTENDED: 0.20, UNCONTENDED: 0.10}
+TEST_FACTOR = 2.0
+VERDICTS = ("SLOWER", "FASTER", "SAME", "UNKNOWN", "NEW", "MISSING", "SKIPPED", "NO_DATA")
+
+
+def bench_argv(out, flt=FILTER, inject=None):
+    """bench_locks' command line as ``./kbench run`` builds it (defaults: 5 x 100 ms)."""
+    argv = [os.path.join(BENCH_DIR, "bench_locks"), "--kprim_trial_ms=100", "--kprim_pin=none",
+            "--benchmark_repetitions=5", "--benchmark_enable_random_interleaving=true",
+            f"--benchmark_out={out}", "--benchmark_out_format=json",
+            f"--benchmark_filter={flt}", "--kprim_threads=1,2"]
+    if inject:
+        argv.append(f"--kprim_inject={inject}")
+    return argv + ["--benchmark_display_aggregates_only=true"]
+
+
+def run(tmp, label, inject=None):
+    """One run into ``tmp/<label>/``: bench_locks, then ``kbench_results.py write``; its path."""
+    raw = os.path.join(tmp, f"{label}.raw.json")
+    subprocess.run(bench_argv(raw, inject=inject), check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE, timeout=120)
+    done = subprocess.run([PYTHON, os.path.join(TOOLS, "kbench_results.py"), "write",
+                           "--results-dir", os.path.join(tmp, label), "--run-args",
+                           f"test_gate_e2e {label}", raw],
+                          capture_output=True, text=True, check=True, timeout=60)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def rerun_command(inject=None):
+    """The gate's --rerun: the same binary and flags, filtered to the undecided points."""
+    argv = bench_argv("OUT", flt="FLT", inject=inject)
+    words = []
+    for word in argv:
+        if word == "--benchmark_out=OUT":
+            words.append("--benchmark_out={out}")
+        elif word == "--benchmark_filter=FLT":
+            words.append("--benchmark_filter={filter}")
+        else:
+            words.append(shlex.quote(word))
+    return " ".join(words) + " >/dev/null"
+
+
+def gate(baseline, current, inject=None):
+    """``./kbench gate`` with the repository's thresholds and --rerun; CompletedProcess."""
+    return subprocess.run([os.path.join(ROOT, "kbench"), "gate", "--baseline", baseline,
+                           "--current", current, "--rerun", rerun_command(inject)],
+                          capture_output=True, text=True, timeout=240, check=False)
+
+
+def verdicts(report):
+    """``{benchmark: verdict}`` from the rows of a gate report's Markdown tables."""
+    out = {}
+    for line in report.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) > 2 and cells[0] in VERDICTS:
+            out[cells[1]] = cells[0]
+    return out
+
+
+def per_op_ns(path, point):
+    """Median CPU ns per operation per worker of ``point`` in a results file."""
+    with open(path, encoding="utf-8") as handle:
+        doc = json.load(handle)
+    values = [e["cpu_time"] / int(e.get("kprim_threads", e.get("threads", 1)))
+              for e in doc["benchmarks"]
+              if e.get("run_type") != "aggregate" and e["name"].startswith(point + "/")]
+    if not values:
+        raise AssertionError(f"{point} not in {path}")
+    return statistics.median(values)
+
+
+def injection(baseline, point, factor=1.0):
+    """``--kprim_inject`` value slowing ``point`` by ``factor`` x SLOWDOWN[point] (at least
+    1 ns); the regex ends at the point's name, so its ``_aa`` twin and the other point are
+    left alone."""
+    ns = max(1, math.ceil(factor * SLOWDOWN[point] * per_op_ns(baseline, point)))
+    return "^" + point + "/:" + str(ns)
+
+
+class RunInjectFlagTest(unittest.TestCase):
+    """``./kbench run --inject`` is validated before anything is built or run."""
+
+    def test_bad_values(self):
+        for value, needle in (("x", "REGEX:NS"), (":5", "empty REGEX"), ("a(:5", "bad regex"),
+                              ("a:0", "1..1000000"), ("a:1000001", "1..1000000"),
+                              ("a:5x", "1..1000000"), ("a:", "1..1000000")):
+            proc = subprocess.run(["bash", os.path.join(ROOT, "kbench"), "run", "--inject",
+                                   value], capture_output=True, text=True, timeout=60,
+                                  check=False)
+            self.assertEqual(proc.returncode, 2, value + ": " + proc.stderr)
+            lines = proc.stderr.splitlines()
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertTrue(lines[0].startswith("kbench: --inject"), lines[0])
+            self.assertIn(needle, lines[0])
+            self.assertEqual(proc.stdout, "")
+        proc = subprocess.run(["bash", os.path.join(ROOT, "kbench"), "run", "--inject"],
+                              capture_output=True, text=True, timeout=60, check=False)
+        self.assertEqual((proc.returncode, proc.stderr.count("\n")), (2, 1), proc.stderr)
+
+
+@unittest.skipUnless(BENCH_DIR, "needs KPRIM_BENCH_DIR (the ctest entry tools_gate_e2e sets it)")
+class GateEndToEndTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="kbench-gate-e2e-")
+        cls.baseline = run(cls.tmp.name, "baseline")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def check_injected(self, point):
+        inject = injection(self.baseline, point, TEST_FACTOR)
+        current = run(self.tmp.name, "injected-" + point.split("/")[1], inject=inject)
+        proc = gate(self.baseline, current, inject=inject)
+        self.assertEqual(proc.returncode, 1, f"--kprim_inject={inject}\n{proc.stdout}"
+                                             f"{proc.stderr}")
+        slower = [b for b, v in verdicts(proc.stdout).items() if v == "SLOWER"]
+        self.assertEqual(slower, [point], proc.stdout)
+        self.assertIn("INJECTED", proc.stdout)
+        return current
+
+    def test_unchanged_passes(self):
+        current = run(self.tmp.name, "unchanged")
+        proc = gate(self.baseline, current)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertNotIn("SLOWER", verdicts(proc.stdout).values(), proc.stdout)
+        self.assertLessEqual({CONTENDED, UNCONTENDED}, set(verdicts(proc.stdout)), proc.stdout)
+
+    def test_contended_threads2_slowdown_fails(self):
+        self.check_injected(CONTENDED)
+
+    def test_uncontended_threads1_slowdown_fails_and_injected_baseline_refused(self):
+        injected = self.check_injected(UNCONTENDED)
+        proc = gate(injected, self.baseline)
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        self.assertTrue(proc.stderr.startswith("kbench: "), proc.stderr)
+
+
+def measure(trials):
+    """The targets' figures: per trial one unchanged and two injected gates against a fresh
+    baseline; prints each gate's outcome and the counts."""
+    alarms, caught = 0, {CONTENDED: 0, UNCONTENDED: 0}
+    with tempfile.TemporaryDirectory(prefix="kbench-gate-e2e-") as tmp:
+        for trial in range(1, trials + 1):
+            baseline = run(tmp, f"t{trial}-baseline")
+            current = run(tmp, f"t{trial}-unchanged")
+            proc = gate(baseline, current)
+            bad = sorted(b for b, v in verdicts(proc.stdout).items() if v != "SAME")
+            alarms += proc.returncode != 0
+            print(f"trial {trial}: unchanged exit {proc.returncode} not SAME: {bad}", flush=True)
+            for point in (CONTENDED, UNCONTENDED):
+                inject = injection(baseline, point)
+                current = run(tmp, f"t{trial}-inj-{point.split('/')[1]}", inject=inject)
+                proc = gate(baseline, current, inject=inject)
+                got = verdicts(proc.stdout)
+                hit = proc.returncode == 1 and got.get(point) == "SLOWER" and \
+                    [b for b, v in got.items() if v == "SLOWER"] == [point]
+                caught[point] += hit
+                print(f"trial {trial}: --kprim_inject={inject}: exit {proc.returncode}, "
+                      f"{point}: {got.get(point)}", flush=True)
+    print(f"unchanged gates with an alarm: {alarms}/{trials}")
+    for point, count in caught.items():
+        print(f"{SLOWDOWN[point]:.0%} on {point} caught: {count}/{trials}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--trials" and BENCH_DIR:
+        sys.exit(measure(int(sys.argv[2])))
+    unittest.main()
