@@ -12,7 +12,6 @@ entries carry ``instructions_per_op`` and ``callgrind_ir``; ``gate`` and ``compa
 files compare instruction counts.
 """
 
-import json
 import os
 import re
 import subprocess
@@ -20,7 +19,7 @@ import tempfile
 
 from . import KbenchError
 from .gate import ere_escape
-from .results import load, parse_name, write_new
+from .results import load, parse_name, results_text, round_document, write_new
 
 TOGGLE = "*worker_loop*"
 
@@ -115,8 +114,8 @@ def run_callgrind(args):
             context = context or dict(ctx)
     context["kprim_callgrind"] = version
     context["kprim_callgrind_toggle"] = TOGGLE
-    write_new(args.out, json.dumps({"context": context, "benchmarks": benchmarks}, indent=2)
-              + "\n")
+    write_new(args.out, results_text(round_document({"context": context,
+                                                     "benchmarks": benchmarks})))
     for entry in benchmarks:
         print(f"{parse_name(entry['name']).base.replace('/iterations:1/manual_time', '')}: "
               f"{entry['instructions_per_op']:.2f} instructions/op")

@@ -8,13 +8,13 @@ absolute throughput across machines only with ``--absolute``, and labelled so. T
 file is the baseline of every comparison. The JSON form is described in results/SCHEMA.md.
 """
 
-import json
 import re
 from dataclasses import dataclass
 
 from . import KbenchError
 from .stats import HIGHER, LOWER, judge, paired_ratio, summarize
 from . import tables
+from .results import dumps_strict
 from .tables import fmt_change, fmt_p, fmt_summary
 
 ONLY_IN_A, ONLY_IN_B = "ONLY_IN_A", "ONLY_IN_B"
@@ -215,7 +215,7 @@ def _label(verdict):
 def render(report, fmt="table"):
     """Render a :func:`compare_runs` report as ``table``, ``markdown`` or ``json`` text."""
     if fmt == "json":
-        return json.dumps(report, indent=2)
+        return dumps_strict(report, indent=2)
     markdown = fmt == "markdown"
     out = []
     for comp in report["comparisons"]:

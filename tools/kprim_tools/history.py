@@ -11,14 +11,13 @@ error.
 """
 
 import glob
-import json
 import os
 import re
 import sys
 
 from . import KbenchError
 from .compare import short
-from .results import load
+from .results import dumps_strict, load
 from .stats import HIGHER, LOWER, judge, summarize
 from .tables import fmt_change, fmt_number, render
 
@@ -152,8 +151,8 @@ def plot_history(entries, out):
 def render_history(entries, fmt):
     """Text (``table``/``markdown``) or ``json`` rendering of :func:`analyse` entries."""
     if fmt == "json":
-        return json.dumps({"tool": "kbench history", "format_version": 1, "series": entries},
-                          indent=2)
+        return dumps_strict({"tool": "kbench history", "format_version": 1,
+                             "series": entries}, indent=2)
     scale = 1e6 if entries and entries[0]["metric"] == "ops_per_s" else 1.0
     rows = []
     for e in entries:

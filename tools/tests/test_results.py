@@ -491,5 +491,26 @@ class BuildInfoDirtyTest(unittest.TestCase):
             self.assertEqual(self.dirty(repo, out), "1")
 
 
+class StrictReportsTest(unittest.TestCase):
+    """Every JSON kprim prints is strict: a figure that is not a number is ``null``."""
+
+    def test_compare_and_history_json(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            doc = fx.document()
+            for entry in doc["benchmarks"]:
+                entry["fairness"] = float("nan")
+            a = fx.write(tmp, "20261125T150102Z-1a2b3c4.json", doc)
+            b = fx.write(tmp, "20261126T150102Z-1a2b3c5.json", fx.document(
+                ctx=fx.context(sha="1a2b3c5")))
+            proc = fx.cli("compare", a, b, "--format", "json")
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertNotIn("NaN", proc.stdout)
+            strict_parse(self, proc.stdout)
+            proc = fx.cli("history", tmp, "--format", "json", "--no-plots", "--metric",
+                          "fairness")
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            strict_parse(self, proc.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()
