@@ -15,9 +15,11 @@
 
 namespace kprim::bench {
 
+struct injection;  // a compiled --kprim_inject REGEX (registry.cpp)
+
 /// Run-wide options, from kprim's own flags (parsed and removed from argv by main()):
 ///   --kprim_trial_ms=N       trial duration (default 200)
-///   --kprim_threads=a,b,...  thread sweep (default 1..nproc, then 2x and 4x nproc)
+///   --kprim_threads=a,b,...  thread sweep (default: default_thread_sweep(), topology.hpp)
 ///   --kprim_pin=none|compact|spread
 ///   --kprim_cs=N --kprim_gap=N --kprim_locks=N   contended-workload knobs (0, 0, 1)
 ///   --kprim_latency=on|off   sample acquire latency (default on; off to check its overhead)
@@ -27,7 +29,6 @@ namespace kprim::bench {
 ///                            (NS 1..1000000; the name is unchanged, context kprim_inject)
 /// main() also turns on Google Benchmark's --benchmark_enable_random_interleaving unless the
 /// command line (or BENCHMARK_ENABLE_RANDOM_INTERLEAVING) sets it.
-struct injection;
 struct options {
   unsigned trial_ms = 200;
   std::vector<unsigned> threads;
@@ -64,8 +65,9 @@ trial_config base_config(unsigned threads);
 /// (0 when there is no injection or the name does not match).
 std::uint32_t injected_ns(const options& o, std::string_view full_name);
 
-/// spin_units_per_ns() - spin_work() units per ns on this machine: the median of a few timed
-/// runs of a large unit count, measured once (a few ms) at the first call.
+/// spin_units_per_ns() - spin_work() units per ns on this machine: the median of a few runs
+/// of a large unit count timed by the thread's CPU clock, measured once (about 10 ms) at the
+/// first call.
 double spin_units_per_ns() noexcept;
 
 /// inject_into() - add --kprim_inject's work to cfg.cs when `id` matches (saturating at the
@@ -155,6 +157,17 @@ void register_control(const case_id& id, const trial_config& cfg, Make make) {
   case_id twin = id;
   twin.contender += "_aa";
   register_trial(twin, cfg, std::move(make));
+}
+
+/// register_trial_or_control() - for a loop over a family's contender table: the row that is
+/// the family's A/A control (`control` true) goes through register_control(), every other row
+/// through register_trial().
+template <class Make>
+void register_trial_or_control(bool control, const case_id& id, const trial_config& cfg, Make make) {
+  if (control)
+    register_control(id, cfg, std::move(make));
+  else
+    register_trial(id, cfg, std::move(make));
 }
 
 /// add_context() - record provenance (machine, build, peers, options) in the JSON context.
