@@ -23,6 +23,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "litmus.hpp"
@@ -131,9 +132,10 @@ struct table {};
 template <class... O>
 void register_ops(const char* workload, bool shared, table<O...>) {
   using namespace kprim::bench;
+  // The family's A/A control (results/SCHEMA.md, "A/A controls"): kprim_atomic_fetch_add.
   for (unsigned n : current_options().threads)
-    (register_trial(case_id{"atomics", workload, O::name, n, {}}, base_config(n),
-                    [n, shared] { return std::make_unique<op_body<O>>(n, shared); }),
+    (register_trial_or_control(std::is_same_v<O, kprim_atomic_fetch_add>, case_id{"atomics", workload, O::name, n, {}},
+                               base_config(n), [n, shared] { return std::make_unique<op_body<O>>(n, shared); }),
      ...);
 }
 

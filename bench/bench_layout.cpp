@@ -21,6 +21,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -147,9 +148,10 @@ struct table {};
 template <class... L>
 void register_counters(table<L...>) {
   using namespace kprim::bench;
+  // The family's A/A control (results/SCHEMA.md, "A/A controls"): padded_atomic in counters.
   for (unsigned n : current_options().threads)
-    (register_trial(case_id{"layout", "counters", L::name, n, {}}, base_config(n),
-                    [n] { return std::make_unique<counters_body<L>>(n); }),
+    (register_trial_or_control(L::name == std::string_view(padded_atomic), case_id{"layout", "counters", L::name, n, {}},
+                               base_config(n), [n] { return std::make_unique<counters_body<L>>(n); }),
      ...);
 }
 

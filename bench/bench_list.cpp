@@ -26,6 +26,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -37,9 +38,10 @@ using kprim::bench::clock;
 
 /// Registers a benchmark that builds a runner with make() (untimed), runs one warm-up step,
 /// then runs steps until the trial duration has elapsed. A step returns how many operations
-/// it did; real_time is the wall time per operation.
+/// it did; real_time is the wall time per operation. `control`: this row is the family's A/A
+/// control, also registered as its twin `<contender>_aa` (as register_control() does).
 template <class Make>
-void register_single(const kprim::bench::case_id& id, Make make) {
+void register_single(const kprim::bench::case_id& id, Make make, bool control = false) {
   const auto budget = std::chrono::milliseconds(kprim::bench::current_options().trial_ms);
   benchmark::RegisterBenchmark(id.name().c_str(),
                                [make, budget](benchmark::State& state) {
@@ -65,6 +67,11 @@ void register_single(const kprim::bench::case_id& id, Make make) {
       ->Iterations(1)
       ->UseManualTime()
       ->Unit(benchmark::kNanosecond);
+  if (control) {
+    kprim::bench::case_id twin = id;
+    twin.contender += "_aa";
+    register_single(twin, std::move(make));
+  }
 }
 
 /// A fixed pseudo-random sequence (same for every contender).
@@ -425,7 +432,8 @@ void register_traverse(table<C...>) {
     for (bool shuffled : {false, true})
       (register_single(kprim::bench::case_id{"list", "traverse", C::name, 1,
                                              {{"elems", std::to_string(n)}, {"order", shuffled ? "shuffled" : "seq"}}},
-                       [n, shuffled] { return std::make_unique<C>(n, shuffled); }),
+                       [n, shuffled] { return std::make_unique<C>(n, shuffled); },
+                       std::is_same_v<C, kprim_list_range>),  // the A/A control (SCHEMA.md)
        ...);
 }
 

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -152,6 +153,11 @@ using contenders = table<nolock, atomic_fetch_add, pthread_mutex, pthread_spin,
                          kprim_spin<kprim::tas_spinlock, kprim_tas_name>,
                          kprim_spin<kprim::ttas_spinlock, kprim_ttas_name>, kprim_mutex>;
 
+/// The family's A/A control (results/SCHEMA.md, "A/A controls"): kprim_qspinlock, registered
+/// twice (kprim_qspinlock and kprim_qspinlock_aa) in every workload.
+template <class L>
+constexpr bool is_control = std::is_same_v<L, kprim_spin<kprim::qspinlock, kprim_qspinlock_name>>;
+
 // ---- The generic body. ----
 
 /// lock_body<L> - `nlocks` locks, each with the word it guards on the same cache line (as
@@ -208,7 +214,7 @@ void register_contender(const char* workload) {
                {{"cs", std::to_string(cfg.cs)},
                 {"gap", std::to_string(cfg.gap)},
                 {"locks", priv ? std::string("per_thread") : std::to_string(nlocks)}}};
-    register_trial(id, cfg, [nlocks, priv] { return std::make_unique<lock_body<L>>(nlocks, priv); });
+    register_trial_or_control(is_control<L>, id, cfg, [nlocks, priv] { return std::make_unique<lock_body<L>>(nlocks, priv); });
   }
 }
 
@@ -353,7 +359,7 @@ void register_contended_variant(std::uint32_t cs, std::uint32_t gap) {
     case_id id{"locks", "contended", L::name, n,
                {{"cs", std::to_string(cs)}, {"gap", std::to_string(gap)}, {"locks", std::to_string(o.locks)}}};
     const unsigned nlocks = o.locks;
-    register_trial(id, cfg, [nlocks] { return std::make_unique<lock_body<L>>(nlocks, false); });
+    register_trial_or_control(is_control<L>, id, cfg, [nlocks] { return std::make_unique<lock_body<L>>(nlocks, false); });
   }
 }
 
@@ -366,7 +372,7 @@ void register_handover() {
       if (n < 2) continue;
       const trial_config cfg = base_config(n);
       case_id id{"locks", "handover", L::name, n, {{"cs", std::to_string(cfg.cs)}, {"gap", std::to_string(cfg.gap)}}};
-      register_trial(id, cfg, [n] { return std::make_unique<handover_body<L>>(n); });
+      register_trial_or_control(is_control<L>, id, cfg, [n] { return std::make_unique<handover_body<L>>(n); });
     }
   }
 }

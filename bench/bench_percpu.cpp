@@ -25,6 +25,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -225,8 +226,9 @@ template <class... C>
 void register_counters(table<C...>) {
   using namespace kprim::bench;
   for (unsigned n : current_options().threads)
-    (register_trial(case_id{"percpu", "inc", C::name, n, {}}, base_config(n),
-                    [] { return std::make_unique<counting_aborts<inc_body<C>>>(); }),
+    // The family's A/A control (results/SCHEMA.md, "A/A controls"): kprim_this_cpu_inc in inc.
+    (register_trial_or_control(std::is_same_v<C, kprim_this_cpu_inc>, case_id{"percpu", "inc", C::name, n, {}},
+                               base_config(n), [] { return std::make_unique<counting_aborts<inc_body<C>>>(); }),
      ...);
   (register_trial(case_id{"percpu", "sum", C::name, 1, {{"writers", std::to_string(sum_writers)}}},
                   base_config(1), [] { return std::make_unique<counting_aborts<sum_body<C>>>(sum_writers); }),

@@ -40,6 +40,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -464,9 +465,10 @@ void register_read_mostly_table(table<S...>) {
 template <class S>
 void register_read_empty() {
   using namespace kprim::bench;
+  // The family's A/A control (results/SCHEMA.md, "A/A controls"): rcu_memb in read_empty.
   for (unsigned n : current_options().threads)
-    register_trial(case_id{"rcu", "read_empty", S::name(), n, {}}, base_config(n),
-                   [] { return std::make_unique<read_empty_body<S>>(); });
+    register_trial_or_control(std::is_same_v<S, rcu_sync<kprim::rcu_memb>>, case_id{"rcu", "read_empty", S::name(), n, {}},
+                              base_config(n), [] { return std::make_unique<read_empty_body<S>>(); });
 }
 
 template <class... S>

@@ -12,6 +12,7 @@
 #include <new>
 #include <shared_mutex>
 #include <string>
+#include <type_traits>
 
 namespace {
 
@@ -95,7 +96,9 @@ void register_contender() {
       const trial_config cfg = base_config(n);
       case_id id{"rwlocks", "mixed", L::name, n,
                  {{"reads", std::to_string(reads)}, {"cs", std::to_string(cfg.cs)}, {"gap", std::to_string(cfg.gap)}}};
-      register_trial(id, cfg, [reads] { return std::make_unique<rw_body<L>>(reads); });
+      // The family's A/A control (results/SCHEMA.md, "A/A controls"): kprim_qrwlock at reads:90.
+      register_trial_or_control(std::is_same_v<L, kprim_qrwlock> && reads == 90, id, cfg,
+                                [reads] { return std::make_unique<rw_body<L>>(reads); });
     }
 }
 

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -371,12 +372,13 @@ struct per_object {
   }
 };
 
-/// register_slab_trial() - register_trial() of the body make() builds, with per_object counters.
+/// register_slab_trial() - register_trial() of the body make() builds, with per_object counters;
+/// register_control() for the family's A/A control row (`control`).
 template <class Make>
 void register_slab_trial(const kprim::bench::case_id& id, const kprim::bench::trial_config& cfg,
-                         unsigned objects_per_op, Make make) {
+                         unsigned objects_per_op, Make make, bool control = false) {
   using Body = typename decltype(make())::element_type;
-  kprim::bench::register_trial(id, cfg, [make, objects_per_op] {
+  kprim::bench::register_trial_or_control(control, id, cfg, [make, objects_per_op] {
     return std::make_unique<per_object<Body>>(per_object<Body>{make(), objects_per_op});
   });
 }
@@ -396,7 +398,9 @@ void register_time_workloads() {
       for (unsigned live : {1u, 64u, 1000u}) {
         const setup st{size, nullptr, n};
         register_slab_trial(make_id("batch", C::name(), n, {{"size", std::to_string(size)}, {"live", std::to_string(live)}}),
-                            cfg, live, [st, live] { return std::make_unique<batch_body<C>>(st, live); });
+                            cfg, live, [st, live] { return std::make_unique<batch_body<C>>(st, live); },
+                            // The family's A/A control (SCHEMA.md): kprim_kmem_cache, size:64 live:64.
+                            std::is_same_v<C, kprim_kmem_cache> && size == 64 && live == 64);
       }
     }
     const setup heavy_st{sizeof(heavy), heavy_ctor, n};
