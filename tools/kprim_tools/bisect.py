@@ -11,7 +11,8 @@ The way the kernel's 0-day robot bisects a performance regression:
 4. ``git bisect start BAD GOOD`` and ``git bisect run`` in the worktree, with ``bisect-step`` as
    the step: build (failure: exit 125, skip), run the same filtered benchmark, then
    ``./kbench gate`` against GOOD's file, re-running undecided points through ``--rerun``
-   (gate exit 0: good, 1: bad, anything else aborts the bisection).
+   (gate exit 0: good; exit 1 with a SLOWER point: bad; exit 1 without one, i.e. points still
+   UNKNOWN or without a valid trial: skip; anything else aborts the bisection).
 5. The first bad commit (sha and subject) and its verdict table are printed, with the number of
    benchmark runs used. The worktree and its directory are removed at the end, also on failure
    or interrupt (SIGINT, SIGTERM, SIGHUP).
@@ -343,17 +344,30 @@ def gate(state, current, log):
     return done.returncode, done.stdout if done.returncode in (0, 1) else done.stderr.strip()
 
 
+def report_rows(report):
+    """``[(verdict, benchmark)]`` of the rows of a gate report's Markdown tables."""
+    rows = []
+    for line in report.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) > 2 and re.fullmatch(r"[A-Z_]+", cells[0]) and cells[0] != "---":
+            rows.append((cells[0], cells[1]))
+    return rows
+
+
 def gate_headline(report):
-    """The gate report's status (``PASS: ...`` / ``FAIL: ...``) and its SLOWER benchmarks."""
-    status, slower = "", []
+    """The gate report's status line without its heading marks, plus the points that are not
+    SAME (``SLOWER: name, ...``)."""
+    status = ""
     for line in report.splitlines():
         match = re.match(r"^#+\s*kbench gate:\s*(.*)$", line)
-        if match and not status:
+        if match:
             status = match.group(1).strip()
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) > 2 and cells[0] == "SLOWER":
-            slower.append(cells[1])
-    return status + (f"; SLOWER: {', '.join(slower)}" if slower else "")
+            break
+    notable = {}
+    for verdict, name in report_rows(report):
+        if verdict not in ("SAME", "FASTER"):
+            notable.setdefault(verdict, []).append(name)
+    return status + "".join(f"; {v}: {', '.join(n)}" for v, n in sorted(notable.items()))
 
 
 def test_commit(state, label):
@@ -379,8 +393,13 @@ def test_commit(state, label):
         return ABORT, f"{label}: {desc}: gate failed: {report.splitlines()[-1] if report else ''}"
     with open(os.path.join(state["dir"], "reports", f"{sha}.md"), "w", encoding="utf-8") as out:
         out.write(report)
-    verdict = "good" if status == 0 else "bad"
-    return status, f"{label}: {desc}: {verdict} (gate {gate_headline(report)}) {timing}"
+    if status == 0:
+        return 0, f"{label}: {desc}: good (gate {gate_headline(report)}) {timing}"
+    if any(verdict == "SLOWER" for verdict, _ in report_rows(report)):
+        return 1, f"{label}: {desc}: bad (gate {gate_headline(report)}) {timing}"
+    # The gate failed without a SLOWER point (UNKNOWN after its re-runs, or no valid trial):
+    # that fails CI, but says nothing about where a slowdown came in, so the commit is skipped.
+    return SKIP, f"{label}: {desc}: skip, undecided (gate {gate_headline(report)}) {timing}"
 
 
 # --- the subcommands ---------------------------------------------------------------------------
@@ -524,7 +543,9 @@ def run_bisect(args):
             code, line = test_commit(state, "BAD")
             print(f"{TAG} {line}", flush=True)
             if code != 1:
-                print(f"{TAG} BAD does not regress against GOOD: no first bad commit", flush=True)
+                why = "does not regress against GOOD" if code == 0 else \
+                    "could not be measured or decided" if code == SKIP else "failed"
+                print(f"{TAG} BAD {why}: no first bad commit", flush=True)
                 found = 1
         counts = run_counts(state)
         main_runs = counts.get("baseline", 0) + counts.get("step", 0)

@@ -139,6 +139,19 @@ class BisectPartsTest(unittest.TestCase):
             self.assertEqual(procs[1][1][-4:-1], ["--benchmark_out=/o/locks.2.json",
                                                   "--kprim_malloc=x", "--y"])
 
+    def test_report_rows(self):
+        report = ("## kbench gate: FAIL: performance regression\n\n1 SLOWER\n\n"
+                  "| verdict | benchmark | figure |\n|:---|---:|---:|\n"
+                  "| SLOWER | locks/a/x/threads:1 | ops_per_s |\n"
+                  "| UNKNOWN | locks/a/y/threads:2 | ops_per_s |\n"
+                  "| SAME | locks/a/z/threads:1 | ops_per_s |\n")
+        self.assertEqual(bisect.report_rows(report), [
+            ("SLOWER", "locks/a/x/threads:1"), ("UNKNOWN", "locks/a/y/threads:2"),
+            ("SAME", "locks/a/z/threads:1")])
+        self.assertEqual(bisect.gate_headline(report),
+                         "FAIL: performance regression; SLOWER: locks/a/x/threads:1; "
+                         "UNKNOWN: locks/a/y/threads:2")
+
     def test_first_bad_parsing(self):
         sha = "a" * 40
         self.assertEqual(bisect._first_bad(["x", f"{sha} is the first bad commit", "y"]),
