@@ -11,7 +11,10 @@ biased by the clock offset between vCPUs.
 The floor is taken as the smallest `transfer_ns` over every class and every repetition of the
 floor runs, which alternate with the hand-over runs: a VM's vCPUs can be moved by the host (the
 floor of this 2-vCPU machine reads about 50 ns or about 230 ns depending on where they are, and
-more under load), and a floor only ever reads high, never low. The smallest class is at most
+more under load; both were seen within one run of this test), and a floor only ever reads high,
+never low. If a hand-over still reads below it, the floor is measured again (at most
+EXTRA_FLOOR_RUNS more runs): a lower reading then shows the vCPUs had moved closer, which is what
+the hand-over saw; a method that really undercuts the transfer stays below. The smallest class is at most
 the class the hand-over threads use (--kprim_pin=spread), so the bound is never stricter than
 the physics. Each hand-over p50 is its histogram bucket's upper bound (at most 6.25% above the
 sample). Bounded: short trials, a few seconds in all (each run under a timeout).
@@ -31,6 +34,7 @@ REPETITIONS = 3
 TRIAL_MS = 50
 RUN_TIMEOUT_S = 60  # per run; the whole test normally takes a few seconds
 SKIP = 77
+EXTRA_FLOOR_RUNS = 3
 
 
 def run(binary, args):
@@ -54,7 +58,7 @@ def floor_run(binary):
         elif "transfer_ns" in b:
             values.append(float(b["transfer_ns"]))
     if not values and reasons:
-        return [], "; ".join(reasons)
+        return [], "; ".join(sorted(set(reasons)))
     return values, None
 
 
@@ -91,6 +95,18 @@ def main():
         print("floor_test: FAIL: no floor/transfer repetition produced transfer_ns")
         return 1
 
+    try:
+        for _ in range(EXTRA_FLOOR_RUNS):
+            low = min((b["handover_p50_ns"] for b in handovers
+                       if not b.get("error_occurred") and b.get("handover_samples")), default=None)
+            if low is None or low >= min(floors):
+                break
+            print(f"floor_test: a hand-over p50 ({low:.0f} ns) reads below the floor "
+                  f"({min(floors):.1f} ns): measuring the floor again")
+            floors += floor_run(a.floor)[0]
+    except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError, KeyError) as e:
+        print(f"floor_test: FAIL: {e}")
+        return 1
     floor = min(floors)
     print(f"floor_test: transfer_ns over {len(floors)} floor repetitions: min {floor:.1f}, "
           f"max {max(floors):.1f}")
