@@ -257,6 +257,7 @@ class handover_body {
     if (!t1) {
       ++me.timeouts;
       me.countdown = me.stride;
+      me.last_end = {};  // the given-up wait is no measure of the operations' cost
       return;
     }
     const double wait = std::chrono::duration<double, std::nano>(*t1 - t0).count();
