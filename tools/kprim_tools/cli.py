@@ -138,6 +138,12 @@ def _cmd_report(args):
     return 0
 
 
+def _cmd_export(args):
+    """``export``: one results file in a tracker's native format (stdout or ``--out``)."""
+    from . import export
+    return export.run_export(args)
+
+
 def build_parser():
     """The argument parser of every subcommand."""
     parser = Parser(prog="kbench", description="kprim results tooling (see results/SCHEMA.md)")
@@ -241,6 +247,14 @@ def build_parser():
     p.add_argument("file", nargs="?", help="results file (default: newest under results/)")
     p.add_argument("--out", help="output directory (default plots/<machine-id>/)")
     p.set_defaults(func=_cmd_report)
+
+    from .export import FORMATS
+    p = sub.add_parser("export", help="one results file as a tracker's input: "
+                                      + ", ".join(FORMATS))
+    p.add_argument("file")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--out", help="file to write (never overwritten; default stdout)")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 
