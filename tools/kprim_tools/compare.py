@@ -6,13 +6,19 @@ across machines: the same-run ratio to a reference contender (``std_mutex`` by d
 scaling efficiency (throughput at N threads / (N x throughput at 1 thread)) and fairness;
 absolute throughput across machines only with ``--absolute``, and labelled so. The first
 file is the baseline of every comparison. The JSON form is described in results/SCHEMA.md.
+
+Verdicts come from :func:`kprim_tools.stats.judge`, the rule ``gate`` uses, with the later
+run's A/A noise (:mod:`kprim_tools.aa`) as the floor of the SAME band; a multimodal point is
+compared regime by regime and shown with its modes (``bimodal: 130 (60%) | 23 (40%)``), never
+as a bare median. A run recorded with a fault injection (context ``kprim_inject``) is
+labelled INJECTED.
 """
 
 import re
 from dataclasses import dataclass
 
 from . import KbenchError
-from .stats import HIGHER, LOWER, judge, paired_ratio, summarize
+from .stats import HIGHER, LOWER, find_modes, judge, paired_ratio, summarize
 from . import tables
 from .results import dumps_strict
 from .tables import fmt_change, fmt_p, fmt_summary
@@ -98,34 +104,60 @@ FAIRNESS = Metric("fairness", "absolute", "Jain fairness index", counter="fairne
                   words=("FAIRER", "LESS_FAIR"))
 
 
-def judge_row(name, metric, a_runs, b_runs, tolerance, alpha):
+def judge_row(name, metric, a_runs, b_runs, tolerance, alpha, noise=0.0):
     """Compare one benchmark on one metric; return a row dict or ``None`` if it never applies.
 
-    Row keys: ``benchmark``, ``metric``, ``a``/``b`` (summaries or ``None``), ``change``,
-    ``p_value``, ``verdict`` (``SAME``, the metric's words, ``UNKNOWN``; ``ONLY_IN_A`` or
-    ``ONLY_IN_B`` when the figure exists in one run only; ``NO_DATA_IN_A`` or
-    ``NO_DATA_IN_B`` when a run has the benchmark but no valid trial: errors, abandoned
+    Row keys: ``benchmark``, ``metric``, ``a``/``b`` (summaries or ``None``; with ``modes``
+    when that side is multimodal), ``change``, ``p_value``, ``low``/``high`` (interval of the
+    change, ``None`` when unbounded), ``bound`` (the SAME band: max(tolerance, ``noise``)),
+    ``why`` (what decided), ``verdict`` (``SAME``, the metric's words, ``UNKNOWN``;
+    ``ONLY_IN_A`` or ``ONLY_IN_B`` when the figure exists in one run only; ``NO_DATA_IN_A``
+    or ``NO_DATA_IN_B`` when a run has the benchmark but no valid trial: errors, abandoned
     workers).
     """
     a, b = metric.samples(a_runs, name), metric.samples(b_runs, name)
     if a is None and b is None:
         return None
     row = {"benchmark": name.base, "metric": metric.key, "a": None, "b": None,
-           "change": None, "p_value": None}
+           "change": None, "p_value": None, "low": None, "high": None, "bound": None,
+           "why": ""}
     for side, values in (("a", a), ("b", b)):
-        s = summarize([v / metric.scale for v in values or []])
+        scaled = [v / metric.scale for v in values or []]
+        s = summarize(scaled)
         row[side] = s.as_dict() if s else None
+        if s and not metric.exact:
+            modes = find_modes(scaled)
+            if modes.multimodal:
+                row[side]["modes"] = modes.as_dict()
+                row[side]["label"] = modes.label()
     if a is None or b is None:
         row["verdict"] = ONLY_IN_B if a is None else ONLY_IN_A
         return row
     if not a or not b:
         row["verdict"] = NO_DATA_IN_A if not a else NO_DATA_IN_B
         return row
-    verdict = judge(a, b, tolerance, alpha, metric.exact)
+    verdict = judge(a, b, tolerance, alpha, metric.exact, noise)
     word = {HIGHER: metric.words[0], LOWER: metric.words[1]}.get(verdict.verdict,
                                                                   verdict.verdict)
-    row.update(change=verdict.change, p_value=verdict.p_value, verdict=word)
+    row.update(change=verdict.change, p_value=verdict.p_value, verdict=word, low=verdict.low,
+               high=verdict.high, bound=verdict.bound, why=verdict.why)
     return row
+
+
+def injection(results):
+    """The run's ``kprim_inject`` value (empty when it is a normal run)."""
+    return str(results.context.get("kprim_inject") or "").strip()
+
+
+def noise_of(results, name, metric):
+    """The A/A floor of ``results`` for benchmark ``name`` (0 for exact metrics or no pair)."""
+    if metric.exact:
+        return 0.0
+    from .aa import noise_floor
+    cache = results.__dict__.setdefault("_kbench_aa_floor", {})
+    if "floor" not in cache:
+        cache["floor"] = noise_floor(results)
+    return cache["floor"].get((name.family, name.threads), 0.0)
 
 
 def union_names(*case_maps):
@@ -142,7 +174,7 @@ def run_info(results):
     ctx = results.context
     return {"path": results.path, "machine_id": results.machine_id,
             "fingerprint": results.fingerprint, "git_sha": str(ctx.get("kprim_git_sha", "")),
-            "date": str(ctx.get("date", ""))}
+            "date": str(ctx.get("date", "")), "inject": injection(results)}
 
 
 def check_kinds(a, b):
@@ -173,7 +205,8 @@ def compare_pair(a, b, reference, absolute_across, tolerance, alpha, pattern):
         for name in union_names(a_cases, b_cases):
             if pattern and not pattern.search(name.base):
                 continue
-            row = judge_row(name, metric, [a_cases], [b_cases], tolerance, alpha)
+            row = judge_row(name, metric, [a_cases], [b_cases], tolerance, alpha,
+                            noise_of(b, name, metric))
             if row is not None:
                 rows.append(row)
         tables.append({"metric": metric.key, "title": metric.title, "rows": rows})
@@ -220,8 +253,9 @@ def render(report, fmt="table"):
     out = []
     for comp in report["comparisons"]:
         a, b = comp["a"], comp["b"]
-        head = (f"A = {a['path']} ({a['machine_id']}, git {a['git_sha']})\n"
-                f"B = {b['path']} ({b['machine_id']}, git {b['git_sha']})\n")
+        head = "".join(f"{side} = {run['path']} ({run['machine_id']}, git {run['git_sha']})"
+                       + (f" INJECTED (kprim_inject {run['inject']})" if run.get("inject")
+                          else "") + "\n" for side, run in (("A", a), ("B", b)))
         head += {"instructions": "callgrind instruction counts (deterministic, no test)",
                  "absolute": "same machine: absolute comparison"}.get(
                      comp["mode"], "DIFFERENT machines: same-run ratios, scaling efficiency "
@@ -232,9 +266,9 @@ def render(report, fmt="table"):
             rows = []
             for row in table["rows"]:
                 counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
-                rows.append([short(row["benchmark"]), fmt_summary(row["a"]), fmt_summary(row["b"]),
+                rows.append([short(row["benchmark"]), cell(row["a"]), cell(row["b"]),
                              fmt_change(row["change"]), fmt_p(row["p_value"]),
-                             _label(row["verdict"])])
+                             _label(row["verdict"]), row.get("why", "")])
             if rows:
                 out.append(render_table(table["title"], rows, markdown))
         out.append("verdicts: " + ", ".join(f"{_label(k)} {v}" for k, v in sorted(counts.items()))
@@ -242,7 +276,14 @@ def render(report, fmt="table"):
     return "\n\n".join(out)
 
 
+def cell(summary):
+    """A side's cell: ``median (n=N)``, or its modes when multimodal (never a bare median)."""
+    if summary and summary.get("label"):
+        return f"{summary['label']} (n={summary['n']})"
+    return fmt_summary(summary)
+
+
 def render_table(title, rows, markdown):
     """One metric's table with the compare columns."""
-    return tables.render(["benchmark", "A median", "B median", "change", "p", "verdict"], rows,
-                  markdown, title=title)
+    return tables.render(["benchmark", "A median", "B median", "change", "p", "verdict", "why"],
+                         rows, markdown, title=title)

@@ -2,18 +2,30 @@
 
 Each benchmark gets a verdict: SAME, FASTER, SLOWER or UNKNOWN (plus NEW, MISSING and
 SKIPPED rows that never fail the gate, and NO_DATA, which fails it: the current run has the
-benchmark but no valid trial, e.g. its workers were abandoned by the watchdog).
+benchmark but no valid trial, e.g. its workers were abandoned by the watchdog), and a ``why``
+saying what decided it.
 
-The figure gated is, by default (``metric: auto``), the same-run throughput ratio to the
-reference contender (``std_mutex``), stable across noisy CI hosts; the reference itself and
-families without it are gated on absolute ``ops_per_s`` when both runs come from the same
-machine and SKIPPED otherwise. Two callgrind files (``kbench_results.py callgrind``) are gated
-on instructions per operation, exactly, with the rules' ``instructions_tolerance``.
-Tolerances come from the versioned ``results/thresholds.json`` (format in results/SCHEMA.md).
+The figure gated (``metric: auto``) is absolute ``ops_per_s`` when both runs come from the
+same machine (``kprim_fingerprint``): interleaved repetitions of one machine compare directly,
+and a ratio to another contender would add that contender's regimes (``std_mutex`` at
+threads:2 is bimodal) to every point. Runs from different machines are gated on the same-run
+ratio to the reference contender (``std_mutex``), paired by repetition; the reference itself
+and families without it are SKIPPED there. A rule may force ``ratio`` or ``ops_per_s``. Two
+callgrind files (``kbench_results.py callgrind``) are gated on instructions per operation,
+exactly, with the rules' ``instructions_tolerance``.
+
+The verdict rule is :func:`kprim_tools.stats.judge` (Hodges-Lehmann change, Mann-Whitney p,
+regime-aware for multimodal points); its SAME band is max(tolerance, the current run's A/A
+noise at the point's family and thread count, :mod:`kprim_tools.aa`). Tolerances come from the
+versioned ``results/thresholds.json`` (format in results/SCHEMA.md).
 
 UNKNOWN benchmarks are re-measured by ``--rerun CMD`` at most ``max_reruns`` times; the new
-repetitions are pooled with the current run's. Exit status: 0 no regression, 1 regression (a
-SLOWER or NO_DATA, or with ``--strict`` an UNKNOWN left), 2 unusable input.
+repetitions are pooled with the current run's. A benchmark still UNKNOWN after that fails the
+gate unless its thresholds rule says ``informational: true`` (informational benchmarks are
+reported and never fail it; ``--strict`` makes them count). A baseline recorded with a fault
+injection (context ``kprim_inject``) is refused; an injected current run is labelled INJECTED.
+Exit status: 0 no regression, 1 regression (a SLOWER, NO_DATA or UNKNOWN left), 2 unusable
+input.
 """
 
 import json
@@ -25,12 +37,16 @@ import tempfile
 
 from . import THRESHOLDS_VERSION, KbenchError
 from .compare import (INSTRUCTIONS, NO_DATA_IN_A, NO_DATA_IN_B, ONLY_IN_A, ONLY_IN_B, absolute,
-                      check_kinds, judge_row, ratio, run_info, short, union_names)
+                      cell, check_kinds, injection, judge_row, ratio, run_info, short,
+                      union_names)
+from .aa import noise_floor
 from .results import load
-from .tables import fmt_change, fmt_p, fmt_summary, render
+from .tables import fmt_change, fmt_p, render
 
 NEW, MISSING, SKIPPED, NO_DATA = "NEW", "MISSING", "SKIPPED", "NO_DATA"
 ORDER = ("SLOWER", NO_DATA, "UNKNOWN", "FASTER", NEW, MISSING, SKIPPED, "SAME")
+#: Verdicts that fail the gate (unless the benchmark is informational).
+FAILING = ("SLOWER", NO_DATA, "UNKNOWN")
 
 
 def _check(cond, path, message):
@@ -51,6 +67,8 @@ def _check_params(obj, path, where):
     _check(isinstance(itol, (int, float)) and not isinstance(itol, bool) and 0 <= itol < 10,
            path, f"{where}.instructions_tolerance must be a number in [0, 10)")
     _check(isinstance(obj.get("ignore", False), bool), path, f"{where}.ignore must be true/false")
+    _check(isinstance(obj.get("informational", False), bool), path,
+           f"{where}.informational must be true/false")
 
 
 def load_thresholds(path):
@@ -98,28 +116,44 @@ def settings_for(thresholds, base, callgrind=False):
 
     With ``callgrind`` the tolerance is the rule's ``instructions_tolerance`` (default 0.01).
     """
-    chosen = thresholds["default"]
-    for pattern, rule in thresholds["rules"]:
-        if pattern.search(base):
-            chosen = {**thresholds["default"], **rule}
-            break
+    chosen = _chosen(thresholds, base)
     tolerance = chosen.get("instructions_tolerance", 0.01) if callgrind else \
         chosen.get("tolerance", 0.1)
     return float(tolerance), chosen.get("metric", "auto"), bool(chosen.get("ignore", False))
+
+
+def _chosen(thresholds, base):
+    """The default merged with the first rule matching ``base`` (the default alone if none)."""
+    for pattern, rule in thresholds["rules"]:
+        if pattern.search(base):
+            return {**thresholds["default"], **rule}
+    return thresholds["default"]
+
+
+def informational(thresholds, base):
+    """True when the rule for ``base`` marks it ``informational`` (reported, never fails)."""
+    return bool(_chosen(thresholds, base).get("informational", False))
 
 
 class Gate:
     """Verdicts of one baseline/current pair, refined by pooling re-run repetitions."""
 
     def __init__(self, baseline, current, thresholds):
-        """``baseline`` and ``current`` are Results; ``thresholds`` from :func:`load_thresholds`."""
+        """``baseline`` and ``current`` are Results; ``thresholds`` from :func:`load_thresholds`.
+
+        Raises :class:`KbenchError` for an injected baseline (context ``kprim_inject``).
+        """
         check_kinds(baseline, current)
+        if injection(baseline):
+            raise KbenchError(f"gate: baseline {baseline.path} is an INJECTED run (kprim_inject "
+                              f"{injection(baseline)!r}); gate against a normal run")
         self.baseline, self.current, self.thresholds = baseline, current, thresholds
         self.same_machine = bool(baseline.fingerprint) and \
             baseline.fingerprint == current.fingerprint
         self.callgrind = baseline.callgrind and current.callgrind
         self.base_runs = [baseline.cases()]
         self.cur_runs = [current.cases()]
+        self.noise = {} if self.callgrind else noise_floor(current, thresholds["alpha"])
         self.reruns = 0
         self.rows = {}
         for name in union_names(self.base_runs[0], self.cur_runs[0]):
@@ -130,35 +164,39 @@ class Gate:
         if self.callgrind:
             return INSTRUCTIONS
         reference = self.thresholds["reference"]
-        has_ref = all(name.with_contender(reference).base in runs[0]
-                      for runs in (self.base_runs, self.cur_runs))
-        if choice == "ratio" or (choice == "auto" and has_ref and name.contender != reference):
-            return ratio(reference) if has_ref and name.contender != reference else None
+        has_ref = name.contender != reference and all(
+            name.with_contender(reference).base in runs[0]
+            for runs in (self.base_runs, self.cur_runs))
+        if choice == "ratio" or (choice == "auto" and not self.same_machine):
+            return ratio(reference) if has_ref else None
         return absolute() if self.same_machine else None
 
     def _judge(self, name):
         """One gate row for benchmark ``name`` from the pooled runs."""
         tolerance, choice, ignore = settings_for(self.thresholds, name.base, self.callgrind)
         in_base, in_cur = name.base in self.base_runs[0], name.base in self.cur_runs[0]
+        noise = self.noise.get((name.family, name.threads), 0.0)
         row = {"benchmark": name.base, "name": name, "metric": "-", "a": None, "b": None,
-               "change": None, "p_value": None, "tolerance": tolerance}
+               "change": None, "p_value": None, "tolerance": tolerance, "noise": noise,
+               "informational": informational(self.thresholds, name.base), "why": ""}
         metric = self._metric(name, choice)
         if not in_base or not in_cur:
             row["verdict"] = NEW if in_cur else MISSING
+            row["why"] = "only in the current run" if in_cur else "not in the current run"
         elif ignore or metric is None:
             row["verdict"] = SKIPPED
-            row["note"] = "ignored by thresholds rule" if ignore else \
+            row["why"] = "ignored by thresholds rule" if ignore else \
                 "no reference contender and different machines"
         else:
             judged = judge_row(name, metric, self.base_runs, self.cur_runs, tolerance,
-                               self.thresholds["alpha"])
+                               self.thresholds["alpha"], noise)
             row.update(judged)
             if judged["verdict"] == NO_DATA_IN_B:
                 row["verdict"] = NO_DATA
-                row["note"] = "no valid trial in the current run (errors or abandoned workers)"
+                row["why"] = "no valid trial in the current run (errors or abandoned workers)"
             elif judged["verdict"] in (ONLY_IN_A, ONLY_IN_B, NO_DATA_IN_A):
                 row["verdict"] = SKIPPED
-                row["note"] = "figure not measurable in both runs"
+                row["why"] = "figure not measurable in both runs"
         return row
 
     def unknown(self):
@@ -178,17 +216,38 @@ class Gate:
         for name in self.unknown():
             self.rows[name.base] = self._judge(name)
 
+    def finish(self, reruns_possible):
+        """Say in ``why`` why a row is still UNKNOWN (after how many re-runs) and whether an
+        informational row counts; call once, after the re-runs."""
+        for row in self.rows.values():
+            if row["verdict"] == "UNKNOWN":
+                if self.reruns:
+                    row["why"] += f"; undecided after {self.reruns} re-run(s)"
+                elif not reruns_possible:
+                    row["why"] += "; undecided, no re-run (give --rerun CMD)"
+                else:
+                    row["why"] += "; undecided (re-runs bounded at 0)"
+            if row["informational"] and row["verdict"] in FAILING:
+                row["why"] += "; informational: does not fail the gate"
+
+    def failing(self, strict=False):
+        """Rows that fail the gate: SLOWER, NO_DATA or UNKNOWN, informational ones only when
+        ``strict``."""
+        return [row for row in self.rows.values() if row["verdict"] in FAILING
+                and (strict or not row["informational"])]
+
     def failed(self, strict=False):
-        """True when a benchmark is SLOWER or NO_DATA (or, with ``strict``, still UNKNOWN)."""
-        bad = {"SLOWER", NO_DATA, "UNKNOWN"} if strict else {"SLOWER", NO_DATA}
-        return any(row["verdict"] in bad for row in self.rows.values())
+        """True when a row fails the gate (see :meth:`failing`)."""
+        return bool(self.failing(strict))
 
     def rerun_filter(self):
-        """A Google Benchmark filter regex selecting the UNKNOWN benchmarks and references."""
+        """A Google Benchmark filter regex selecting the UNKNOWN benchmarks (and the reference
+        contender of those gated on a ratio to it)."""
         names = set()
         for name in self.unknown():
             names.add(short(name.base))
-            names.add(short(name.with_contender(self.thresholds["reference"]).base))
+            if self.rows[name.base]["metric"].startswith("ratio_to_"):
+                names.add(short(name.with_contender(self.thresholds["reference"]).base))
         return "^(" + "|".join(ere_escape(n) for n in sorted(names)) + ")(/.*)?$"
 
 
@@ -225,25 +284,36 @@ def markdown_report(gate, strict=False):
     counts = {v: sum(1 for r in rows if r["verdict"] == v) for v in ORDER}
     failed = gate.failed(strict)
     status = "FAIL: performance regression" if failed else "PASS: no regression"
+    inject = injection(gate.current)
+    if inject:
+        status += f" (current run INJECTED: kprim_inject {inject})"
     base, cur = run_info(gate.baseline), run_info(gate.current)
+    floor = ", ".join(f"{f} threads:{t} {v:.1%}" for (f, t), v in sorted(gate.noise.items()))
     lines = [f"## kbench gate: {status}", "",
              " · ".join(f"{counts[v]} {v}" for v in ORDER if counts[v]), "",
              f"- baseline: `{base['path']}` ({base['machine_id']}, git {base['git_sha']})",
              f"- current: `{cur['path']}` ({cur['machine_id']}, git {cur['git_sha']})"
-             + (f", pooled with {gate.reruns} re-run(s)" if gate.reruns else ""),
+             + (f", pooled with {gate.reruns} re-run(s)" if gate.reruns else "")
+             + (f" - **INJECTED** run (kprim_inject `{inject}`)" if inject else ""),
              f"- {'same machine' if gate.same_machine else 'different machines'}; thresholds "
              f"`{gate.thresholds['path']}` (version {gate.thresholds['version']}), "
              + ("callgrind instructions per operation, compared exactly" if gate.callgrind else
-                f"alpha {gate.thresholds['alpha']}; ratios are to "
-                f"`{gate.thresholds['reference']}` in the same run"), ""]
+                f"alpha {gate.thresholds['alpha']}; "
+                + ("absolute ops/s" if gate.same_machine else
+                   f"ratios to `{gate.thresholds['reference']}` in the same run")),
+             ]
+    if not gate.callgrind:
+        lines.append("- A/A noise of the current run (floor of SAME): " + (
+            floor or "no A/A control pair in the current run, tolerance only"))
+    lines.append("")
 
     def table(selected):
         """The report's Markdown table of ``selected`` rows."""
         return render(["verdict", "benchmark", "figure", "baseline", "current", "change", "p",
-                       "tolerance"],
-                      [[r["verdict"], short(r["benchmark"]), r["metric"], fmt_summary(r["a"]),
-                        fmt_summary(r["b"]), fmt_change(r["change"]), fmt_p(r["p_value"]),
-                        f"±{r['tolerance']:.0%}"] for r in selected], markdown=True)
+                       "why"],
+                      [[r["verdict"], short(r["benchmark"]), r["metric"], cell(r["a"]),
+                        cell(r["b"]), fmt_change(r["change"]), fmt_p(r["p_value"]), r["why"]]
+                       for r in selected], markdown=True)
 
     notable = [r for r in rows if r["verdict"] != "SAME"]
     same = [r for r in rows if r["verdict"] == "SAME"]
@@ -252,8 +322,11 @@ def markdown_report(gate, strict=False):
     if same:
         lines += [f"<details><summary>{len(same)} SAME</summary>", "", table(same), "",
                   "</details>", ""]
-    lines.append("Verdict rule: SAME within tolerance; SLOWER/FASTER beyond it with Mann-Whitney "
-                  "p < alpha; UNKNOWN otherwise (re-run, then reported).")
+    lines.append("Verdict rule (results/SCHEMA.md): change = Hodges-Lehmann ratio of current to "
+                 "baseline repetitions; SLOWER/FASTER beyond ±max(tolerance, A/A noise) with "
+                 "Mann-Whitney p < alpha; SAME within it unless significant with an interval "
+                 "reaching past it; UNKNOWN otherwise, re-run, then failing unless informational. "
+                 "Multimodal points are compared within regimes and on regime shares.")
     return "\n".join(lines)
 
 
@@ -266,6 +339,7 @@ def run_gate(args):
         with tempfile.TemporaryDirectory(prefix="kbench-gate-") as workdir:
             while gate.unknown() and gate.reruns < limit:
                 gate.add_rerun(rerun_once(gate, args.rerun, workdir))
+    gate.finish(bool(args.rerun))
     text = markdown_report(gate, args.strict)
     if args.report:
         try:

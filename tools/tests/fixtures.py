@@ -121,3 +121,110 @@ class ErrorAssertions:
         self.assertNotIn("Traceback", proc.stderr + proc.stdout)
         for fragment in fragments:
             self.assertIn(fragment, lines[0])
+
+
+# --- Schema-2 files with seeded noise (for the verdict rule, gate and A/A tests) -----------
+
+#: Per-repetition log-normal noise by thread count (threads:1 quiet, oversubscribed noisy).
+SIGMA = {1: 0.01, 2: 0.04, 4: 0.12}
+
+#: (workload, contender, threads, params, single-thread ops/s) of :func:`schema2_benchmarks`.
+SCHEMA2_POINTS = tuple(
+    [("contended", c, t, "cs:0/gap:0/locks:1", base) for c, base in
+     (("std_mutex", 40e6), ("kprim_qspinlock", 60e6), ("kprim_qspinlock_aa", 60e6),
+      ("nolock", 300e6)) for t in (1, 2, 4)]
+    + [("uncontended", c, 1, "cs:0/gap:0/locks:per_thread", base) for c, base in
+       (("std_mutex", 70e6), ("kprim_qspinlock", 120e6), ("kprim_qspinlock_aa", 120e6))])
+
+
+def point_name(workload, contender, threads, params, family="locks"):
+    """The full benchmark name of one point."""
+    return f"{family}/{workload}/{contender}/threads:{threads}/{params}/iterations:1/manual_time"
+
+
+def schema2_entry(name, ops_per_s, threads, repetition, trial_s=0.1):
+    """One schema-2 repetition entry: Google Benchmark's fields untouched (``threads`` and
+    ``iterations`` 1), the worker count in ``kprim_threads``, no NaN anywhere."""
+    ns = 1e9 / ops_per_s
+    return {"name": name, "family_index": 0, "per_family_instance_index": 0, "run_name": name,
+            "run_type": "iteration", "repetitions": 5, "repetition_index": repetition,
+            "threads": 1, "iterations": 1, "real_time": ns, "cpu_time": ns * threads * 0.98,
+            "time_unit": "ns", "ops_per_s": ops_per_s, "ns_per_op": ns,
+            "ops": ops_per_s * trial_s, "trial_s": trial_s, "kprim_threads": threads,
+            "cpu_util": 0.98, "worker_cpu_s": 0.98 * threads * trial_s, "steal_pct": 0.0,
+            "drain_ms": 0.1, "abandoned": 0, "fairness": 0.95, "share_min": 0.9,
+            "share_max": 1.1, "lat_p50_ns": ns * threads, "lat_p99_ns": ns * threads * 5,
+            "lat_p999_ns": ns * threads * 20, "lat_max_ns": ns * threads * 100,
+            "lat_samples": 1000}
+
+
+def schema2_benchmarks(seed=0, repetitions=5, sigma=None, bimodal=None, points=SCHEMA2_POINTS):
+    """Interleaved (shuffled) schema-2 repetition entries, no aggregates, seeded noise.
+
+    ``sigma`` overrides :data:`SIGMA`; ``bimodal`` maps a benchmark name to ``(fast ops/s,
+    slow ops/s, share of fast)``: each repetition draws its regime.
+    """
+    import numpy
+    rng = numpy.random.default_rng(seed)
+    sigma = {**SIGMA, **(sigma or {})}
+    bimodal = bimodal or {}
+    out = []
+    for workload, contender, threads, params, base in points:
+        name = point_name(workload, contender, threads, params)
+        for rep in range(repetitions):
+            if name in bimodal:
+                fast, slow, share = bimodal[name]
+                value = fast if rng.random() < share else slow
+            else:
+                value = base * threads ** 0.5
+            value *= float(numpy.exp(rng.normal(0.0, sigma[threads])))
+            out.append(schema2_entry(name, value, threads, rep))
+    order = rng.permutation(len(out))
+    return [out[i] for i in order]
+
+
+def schema2_context(**extra):
+    """A schema-2 context: version 2, no injection, random interleaving."""
+    return context(kprim_schema_version="2", kprim_inject="", kprim_interleaving="random",
+                   kprim_clock_ns="20", **extra)
+
+
+def schema2_document(seed=0, ctx=None, **kwargs):
+    """A whole schema-2 results document (see :func:`schema2_benchmarks`)."""
+    return {"context": ctx or schema2_context(), "benchmarks": schema2_benchmarks(seed, **kwargs)}
+
+
+def scaled(doc, factors):
+    """A copy of ``doc`` with the repetitions of each benchmark in ``factors`` ({name prefix:
+    factor}) multiplied in throughput (time fields divided)."""
+    import copy
+    out = copy.deepcopy(doc)
+    for entry in out["benchmarks"]:
+        for prefix, factor in factors.items():
+            if entry["name"].startswith(prefix) and entry.get("run_type") != "aggregate":
+                entry["ops_per_s"] *= factor
+                for key in ("real_time", "ns_per_op", "cpu_time"):
+                    if key in entry:
+                        entry[key] /= factor
+                if "ops" in entry:
+                    entry["ops"] *= factor
+    return out
+
+
+def resampled(doc, seed):
+    """A copy of ``doc`` whose repetition entries of each benchmark are drawn with
+    replacement from that benchmark's own (a bootstrap copy: same distributions)."""
+    import copy
+    import numpy
+    rng = numpy.random.default_rng(seed)
+    groups = {}
+    for entry in doc["benchmarks"]:
+        if entry.get("run_type") != "aggregate":
+            groups.setdefault(entry["name"], []).append(entry)
+    out = []
+    for name, entries in groups.items():
+        for rep in range(len(entries)):
+            e = copy.deepcopy(entries[int(rng.integers(len(entries)))])
+            e["repetition_index"] = rep
+            out.append(e)
+    return {"context": dict(doc["context"]), "benchmarks": out}

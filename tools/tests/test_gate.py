@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shlex
 import tempfile
 import unittest
@@ -13,13 +14,25 @@ from tests import fixtures as fx
 QSPIN = "locks/contended/kprim_qspinlock/threads:{}/cs:1/gap:0"
 
 
-def verdict_of(report, benchmark):
-    """The verdict cell of ``benchmark``'s row in a Markdown gate report."""
+def cells_of(report, benchmark):
+    """The cells of ``benchmark``'s row in a Markdown gate report (``None`` when absent)."""
     for line in report.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if len(cells) > 2 and cells[1] == benchmark:
-            return cells[0]
+            return cells
     return None
+
+
+def verdict_of(report, benchmark):
+    """The verdict cell of ``benchmark``'s row in a Markdown gate report."""
+    cells = cells_of(report, benchmark)
+    return cells[0] if cells else None
+
+
+def why_of(report, benchmark):
+    """The ``why`` cell (the last) of ``benchmark``'s row."""
+    cells = cells_of(report, benchmark)
+    return cells[-1] if cells else None
 
 
 class GateTest(unittest.TestCase, fx.ErrorAssertions):
@@ -76,8 +89,9 @@ class GateTest(unittest.TestCase, fx.ErrorAssertions):
                         wobble_offset=2)
         proc = self.gate(base3, cur3)
         self.assertEqual(verdict_of(proc.stdout, QSPIN.format(1)), "UNKNOWN")
-        self.assertEqual(proc.returncode, 0, "UNKNOWN alone does not fail without --strict")
-        self.assertEqual(self.gate(base3, cur3, "--strict").returncode, 1)
+        self.assertEqual(proc.returncode, 1, "an UNKNOWN left fails the gate")
+        self.assertIn("undecided, no re-run (give --rerun CMD)", why_of(proc.stdout,
+                                                                        QSPIN.format(1)))
         log = os.path.join(self.dir, "filters.log")
         rerun = f"echo \"$KBENCH_GATE_FILTER\" >> {shlex.quote(log)} && cp {more} {{out}}"
         proc = self.gate(base3, cur3, "--rerun", rerun)
@@ -88,7 +102,7 @@ class GateTest(unittest.TestCase, fx.ErrorAssertions):
             filters = handle.read().splitlines()
         self.assertEqual(len(filters), 1)
         self.assertIn("kprim_qspinlock", filters[0])
-        self.assertIn("std_mutex", filters[0], "the reference is re-measured with it")
+        self.assertNotIn("std_mutex", filters[0], "same machine: absolute, no reference")
 
     def test_reruns_are_bounded(self):
         base3 = self.doc("base3.json", repetitions=3)
@@ -98,8 +112,9 @@ class GateTest(unittest.TestCase, fx.ErrorAssertions):
         count = os.path.join(self.dir, "count")
         rerun = f"echo x >> {shlex.quote(count)}; cp {useless} {{out}}"
         proc = self.gate(base3, cur3, "--rerun", rerun, "--max-reruns", "3")
-        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertEqual(verdict_of(proc.stdout, QSPIN.format(1)), "UNKNOWN")
+        self.assertIn("undecided after 3 re-run(s)", why_of(proc.stdout, QSPIN.format(1)))
         with open(count, encoding="utf-8") as handle:
             self.assertEqual(len(handle.read().split()), 3)
 
@@ -122,6 +137,59 @@ class GateTest(unittest.TestCase, fx.ErrorAssertions):
         self.assertEqual(verdict_of(proc.stdout, QSPIN.format(4)), "SLOWER")
         self.assertEqual(proc.returncode, 1)
 
+    def test_informational_unknown_does_not_fail(self):
+        self.thresholds = self.write_thresholds({"tolerance": 0.10}, version=2, rules=[
+            {"match": "kprim_qspinlock/", "informational": True}])
+        base3 = self.doc("base3.json", repetitions=3)
+        cur3 = self.doc("cur3.json", repetitions=3, slow={"kprim_qspinlock": 0.7},
+                        wobble_offset=5)
+        proc = self.gate(base3, cur3)
+        self.assertEqual(proc.returncode, 0, proc.stdout)
+        self.assertEqual(verdict_of(proc.stdout, QSPIN.format(1)), "UNKNOWN")
+        self.assertIn("informational: does not fail the gate", why_of(proc.stdout,
+                                                                      QSPIN.format(1)))
+        self.assertEqual(self.gate(base3, cur3, "--strict").returncode, 1,
+                         "--strict counts informational points")
+
+    def test_version_1_thresholds_still_read(self):
+        self.thresholds = self.write_thresholds({"tolerance": 0.10}, version=1)
+        slowed = self.doc("slowed.json", repetitions=5, slow={"kprim_qspinlock": 0.7})
+        self.assertEqual(self.gate(self.base5, slowed).returncode, 1)
+
+    def test_why_column(self):
+        slowed = self.doc("slowed.json", repetitions=5, slow={"kprim_qspinlock": 0.7},
+                          wobble_offset=1)
+        proc = self.gate(self.base5, slowed)
+        self.assertIn("| verdict | benchmark | figure | baseline | current | change | p | why |",
+                      proc.stdout)
+        self.assertRegex(why_of(proc.stdout, QSPIN.format(2)), r"^-30% beyond ±10%, p=0\.\d+")
+        self.assertEqual(why_of(proc.stdout, QSPIN.replace("kprim_qspinlock", "nolock")
+                                .format(2)).split(" ")[1:], ["within", "±10%"])
+
+    def test_injected_runs(self):
+        injected = self.doc("injected.json", ctx=fx.context(kprim_inject="qspinlock:200"),
+                            repetitions=5, slow={"kprim_qspinlock": 0.7})
+        self.assertOneLineError(self.gate(injected, self.base5), "INJECTED",
+                                "gate against a normal run")
+        proc = self.gate(self.base5, injected)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("INJECTED", proc.stdout.splitlines()[0])
+        self.assertIn("**INJECTED** run (kprim_inject `qspinlock:200`)", proc.stdout)
+        proc = fx.cli("compare", self.base5, injected)
+        self.assertIn("INJECTED (kprim_inject qspinlock:200)", proc.stdout)
+
+    def test_same_machine_gates_absolute_throughput(self):
+        slowed = self.doc("slowed.json", repetitions=5, slow={"kprim_qspinlock": 0.7,
+                                                              "std_mutex": 0.7})
+        proc = self.gate(self.base5, slowed)
+        cells = cells_of(proc.stdout, QSPIN.format(2))
+        self.assertEqual((cells[0], cells[2]), ("SLOWER", "ops_per_s"),
+                         "a ratio to std_mutex would call this SAME")
+        other = self.doc("other.json", ctx=fx.context(fingerprint="ffff0000"), repetitions=5,
+                         slow={"kprim_qspinlock": 0.7, "std_mutex": 0.7})
+        cells = cells_of(self.gate(self.base5, other).stdout, QSPIN.format(2))
+        self.assertEqual((cells[0], cells[2]), ("SAME", "ratio_to_std_mutex"))
+
     def test_settings_first_rule_wins(self):
         path = self.write_thresholds({"tolerance": 0.1}, rules=[
             {"match": "a", "tolerance": 0.2}, {"match": "ab", "tolerance": 0.3}])
@@ -130,8 +198,12 @@ class GateTest(unittest.TestCase, fx.ErrorAssertions):
         self.assertEqual(settings_for(thresholds, "zzz")[0], 0.1)
 
     def test_bad_thresholds(self):
-        self.thresholds = self.write_thresholds({"tolerance": 0.1}, version=2)
+        self.thresholds = self.write_thresholds({"tolerance": 0.1}, version=3)
         self.assertOneLineError(self.gate(self.base5, self.base5), "newer than")
+        self.thresholds = self.write_thresholds({"tolerance": 0.1, "informational": "yes"},
+                                                version=2)
+        self.assertOneLineError(self.gate(self.base5, self.base5),
+                                "default.informational must be true/false")
         for bad_default in ({"tolerance": "x"}, {"metric": "speed"}):
             path = self.write_thresholds(bad_default)
             with self.assertRaises(KbenchError):
@@ -142,7 +214,8 @@ class GateTest(unittest.TestCase, fx.ErrorAssertions):
 
     def test_repository_thresholds_file_is_valid(self):
         thresholds = load_thresholds(os.path.join(fx.ROOT, "results", "thresholds.json"))
-        self.assertEqual(thresholds["version"], 1)
+        self.assertEqual(thresholds["version"], 2)
+        self.assertTrue(any(rule.get("informational") for _, rule in thresholds["rules"]))
 
     def test_new_missing_and_other_machine(self):
         grown = self.doc("grown.json", repetitions=5, speeds={"std_mutex": 40e6,
@@ -186,6 +259,129 @@ class GateTest(unittest.TestCase, fx.ErrorAssertions):
         with open(broken, "w", encoding="utf-8") as handle:
             handle.write(json.dumps(fx.document())[:100])
         self.assertOneLineError(self.gate(self.base5, broken), "truncated")
+
+
+QS2 = "locks/contended/kprim_qspinlock/threads:2/cs:0/gap:0/locks:1"
+QS1 = "locks/uncontended/kprim_qspinlock/threads:1/cs:0/gap:0/locks:per_thread"
+MUTEX2 = "locks/contended/std_mutex/threads:2/cs:0/gap:0/locks:1"
+
+
+class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
+    """The gate with the repository's thresholds on interleaved schema-2 files (seeded noise,
+    no aggregates, ``kprim_threads``, an A/A pair ``kprim_qspinlock``/``kprim_qspinlock_aa``)."""
+
+    THRESHOLDS = os.path.join(fx.ROOT, "results", "thresholds.json")
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        self.base_doc = fx.schema2_document(seed=1)
+        self.base = fx.write(self.dir, "base.json", self.base_doc)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def gate(self, current, *extra, baseline=None):
+        return fx.cli("gate", "--baseline", baseline or self.base, "--current", current,
+                      "--thresholds", self.THRESHOLDS, *extra)
+
+    def not_same(self, report):
+        """``{benchmark: verdict}`` of every row that is not SAME."""
+        out = {}
+        for line in report.splitlines():
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if len(cells) == 8 and cells[0] not in ("verdict", ":---", "SAME"):
+                out[cells[1]] = cells[0]
+        return out
+
+    def test_twenty_percent_slower_point(self):
+        current = fx.write(self.dir, "slow.json", fx.scaled(self.base_doc, {QS2 + "/": 0.8}))
+        proc = self.gate(current)
+        self.assertEqual(proc.returncode, 1, proc.stdout)
+        self.assertEqual(self.not_same(proc.stdout), {QS2: "SLOWER"})
+        self.assertRegex(why_of(proc.stdout, QS2), r"^-20% beyond ±1[0-9]%")
+
+    def test_ten_percent_slower_quiet_point(self):
+        current = fx.write(self.dir, "slow.json", fx.scaled(self.base_doc, {QS1 + "/": 0.9}))
+        proc = self.gate(current)
+        self.assertEqual(proc.returncode, 1, proc.stdout)
+        self.assertEqual(self.not_same(proc.stdout), {QS1: "SLOWER"})
+
+    def test_resampled_copy_passes(self):
+        for seed in range(5):
+            current = fx.write(self.dir, f"boot{seed}.json", fx.resampled(self.base_doc, seed))
+            proc = self.gate(current)
+            self.assertEqual(proc.returncode, 0, proc.stdout)
+
+    def test_unchanged_reruns_pass(self):
+        for seed in range(2, 12):
+            current = fx.write(self.dir, f"again{seed}.json", fx.schema2_document(seed=seed))
+            proc = self.gate(current)
+            bad = {k: v for k, v in self.not_same(proc.stdout).items()
+                   if "threads:4" not in k}
+            self.assertEqual((proc.returncode, bad), (0, {}), proc.stdout)
+
+    def test_fresh_slowdown_is_caught(self):
+        for seed in range(2, 7):
+            doc = fx.scaled(fx.schema2_document(seed=seed), {QS2 + "/": 0.8, QS1 + "/": 0.9})
+            proc = self.gate(fx.write(self.dir, f"slow{seed}.json", doc))
+            self.assertEqual(proc.returncode, 1, proc.stdout)
+            found = self.not_same(proc.stdout)
+            self.assertEqual((found.get(QS2), found.get(QS1)), ("SLOWER", "SLOWER"),
+                             proc.stdout)
+
+    def test_bimodal_point_with_the_same_mix(self):
+        mix = {fx.point_name("contended", "std_mutex", 2, "cs:0/gap:0/locks:1"):
+               (130e6, 23e6, 0.5)}
+        base = fx.write(self.dir, "bi-base.json", fx.schema2_document(seed=1, bimodal=mix))
+        for seed in range(2, 12):
+            current = fx.write(self.dir, f"bi{seed}.json",
+                               fx.schema2_document(seed=seed, bimodal=mix))
+            proc = self.gate(current, baseline=base)
+            cells = cells_of(proc.stdout, MUTEX2)
+            self.assertNotEqual(cells[0], "SLOWER", proc.stdout)
+            self.assertIn("bimodal", " ".join(cells[3:5] + [cells[-1]]), cells)
+
+    def test_aa_noise_is_the_floor(self):
+        proc = self.gate(self.base)
+        self.assertIn("A/A noise of the current run (floor of SAME): locks threads:1 ",
+                      proc.stdout)
+        noisy = fx.schema2_document(seed=3, sigma={2: 0.15})
+        current = fx.write(self.dir, "noisy.json", noisy)
+        report = self.gate(current).stdout
+        line = [ln for ln in report.splitlines() if ln.startswith("- A/A noise")][0]
+        floor2 = float(re.search(r"locks threads:2 ([0-9.]+)%", line)[1]) / 100
+        self.assertGreater(floor2, 0.10)
+        self.assertIn(f"±{floor2:.0%} (A/A noise; tolerance ±10%)", why_of(report, MUTEX2))
+
+    def test_reference_file_against_itself(self):
+        cut = fx.write(self.dir, "ref-locks.json", reference_subset("locks/contended/"))
+        proc = self.gate(cut, baseline=cut)
+        self.assertEqual(proc.returncode, 0, proc.stdout[-2000:])
+        self.assertEqual(self.not_same(proc.stdout), {})
+
+    def test_reference_file_slowdown_needs_reruns(self):
+        doc = reference_subset("locks/contended/")
+        cut = fx.write(self.dir, "ref-locks.json", doc)
+        point = "locks/contended/kprim_ticket/threads:2/cs:0/gap:0/locks:1"
+        slowed = fx.write(self.dir, "ref-slow.json", fx.scaled(doc, {point + "/": 0.5}))
+        proc = self.gate(slowed, baseline=cut)
+        self.assertEqual(proc.returncode, 1)
+        self.assertEqual(verdict_of(proc.stdout, point), "UNKNOWN", "3 + 3 repetitions")
+        self.assertIn("cannot go below 0.1", why_of(proc.stdout, point))
+        proc = self.gate(slowed, "--rerun", f"cp {shlex.quote(slowed)} {{out}}", baseline=cut)
+        self.assertEqual(proc.returncode, 1)
+        self.assertEqual(self.not_same(proc.stdout), {point: "SLOWER"})
+
+
+def reference_subset(prefix):
+    """The reference run's context and its repetition entries whose names start ``prefix``."""
+    with open(os.path.join(fx.ROOT, "results", "amd-epyc-2c-fd2d0313",
+                           "20261125T164140Z-2e9c04d554aa.json"), encoding="utf-8") as handle:
+        doc = json.load(handle)
+    return {"context": doc["context"],
+            "benchmarks": [e for e in doc["benchmarks"] if e["name"].startswith(prefix)
+                           and e["run_type"] == "iteration"]}
 
 
 if __name__ == "__main__":
