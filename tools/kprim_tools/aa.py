@@ -14,7 +14,8 @@ two benchmarks of one run with the same family, workload and parameters whose co
   widen the floor; the offset shows in ``change`` and the verdict;
 - ``verdict``: the rule applied to the pair with the gate's tolerance for that benchmark and no
   noise floor. It must be SAME; FASTER or SLOWER means the machine cannot resolve differences
-  of that size there.
+  of that size there (``CANNOT_RESOLVE`` in the table); UNKNOWN, that the pair differs beyond
+  the tolerance without significance.
 
 Per (family, thread count) the table reports the pairs, the median change, ``resolvable`` (the
 median over the pairs) and the verdict (SAME only when every pair is SAME). ``gate`` uses that
@@ -96,8 +97,10 @@ def table_rows(rows):
             note = (f"{len(bad)} of {len(group)} A/A pairs differ beyond ±{tol:.0%}: this "
                     f"machine cannot resolve differences of that size at threads:{threads}")
         elif undecided:
-            verdict = "SAME?"
-            note = f"{len(undecided)} of {len(group)} A/A pairs undecided"
+            verdict = "UNKNOWN"
+            note = (f"{len(undecided)} of {len(group)} A/A pairs undecided (beyond ±{tol:.0%}, "
+                    f"not significant); differences under {res:.1%} at threads:{threads} are "
+                    "noise here")
         else:
             verdict = SAME
             note = f"differences under {res:.1%} at threads:{threads} are noise here"

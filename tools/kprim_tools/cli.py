@@ -34,6 +34,17 @@ def _fraction(text):
     return value
 
 
+def _alpha(text):
+    """argparse type: a significance level in (0, 0.5]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"must be in (0, 0.5]: {text!r}")
+    return value
+
+
 def _count(text):
     """argparse type: a non-negative integer."""
     if not text.isdigit():
@@ -128,6 +139,12 @@ def _cmd_callgrind(args):
     """``callgrind``: instructions per operation of threads:1 benchmarks, to a results file."""
     from . import callgrind
     return callgrind.run_callgrind(args)
+
+
+def _cmd_aa(args):
+    """``aa``: the A/A control table (exit 0 for any readable file)."""
+    from . import aa
+    return aa.run_aa(args)
 
 
 def _cmd_report(args):
@@ -242,6 +259,15 @@ def build_parser():
                    help="extra argument for the binary (repeatable), e.g. --bench-arg "
                         "--kprim_cs=10")
     p.set_defaults(func=_cmd_callgrind)
+
+    p = sub.add_parser("aa", help="A/A control pairs: differences this machine can resolve")
+    p.add_argument("file")
+    p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    p.add_argument("--alpha", type=_alpha, default=0.05,
+                   help="confidence level 1 - alpha of the intervals (default 0.05)")
+    p.add_argument("--thresholds", default=os.path.join(ROOT, "results", "thresholds.json"),
+                   help="tolerances of the pair verdicts (default results/thresholds.json)")
+    p.set_defaults(func=_cmd_aa)
 
     p = sub.add_parser("report", help="static HTML report plots/<machine-id>/index.html")
     p.add_argument("file", nargs="?", help="results file (default: newest under results/)")
