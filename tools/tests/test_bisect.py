@@ -15,8 +15,10 @@ steps), and leave no worktree behind. It builds bench_locks once in the clone (a
 
 import os
 import re
+import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 from kprim_tools import bisect
@@ -100,6 +102,57 @@ class BisectInputTest(unittest.TestCase, fx.ErrorAssertions):
     def test_not_a_repository(self):
         self.assertOneLineError(bisect_cli("--repo", self.tmp.name, "a", "b", "--filter", "x"),
                                 "not a git repository")
+
+
+class BisectCleanupTest(unittest.TestCase):
+    """The worktree and the temporary directory go away on failure and on SIGTERM."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="kbench-bisect-test-")
+        self.repo = os.path.join(self.tmp.name, "repo")
+        self.scratch = os.path.join(self.tmp.name, "scratch")
+        os.makedirs(self.repo)
+        os.makedirs(self.scratch)
+        sh(self.repo, "git", "init", "-q")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def start(self, cmakelists):
+        good = commit(self.repo, "one", {"bench/bench_locks.cpp": "//\n",
+                                         "CMakeLists.txt": cmakelists})
+        bad = commit(self.repo, "two", {"dummy.txt": "2\n"})
+        env = dict(os.environ, TMPDIR=self.scratch)
+        return subprocess.Popen([fx.PYTHON, os.path.join(fx.TOOLS, "kbench_results.py"),
+                                 "bisect", "--repo", self.repo, good, bad, "--filter",
+                                 "^locks/"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def assertNothingLeft(self):
+        self.assertEqual(len(sh(self.repo, "git", "worktree", "list").splitlines()), 1)
+        self.assertEqual(os.listdir(self.scratch), [])
+        self.assertEqual(sh(self.repo, "git", "status", "--porcelain"), "")
+
+    def test_good_that_does_not_build(self):
+        proc = self.start("message(FATAL_ERROR \"no build here\")\n")
+        out, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 2, out + err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn("does not build", err)
+        self.assertNothingLeft()
+
+    def test_sigterm_during_the_build(self):
+        proc = self.start("execute_process(COMMAND sleep 60)\n")
+        for _ in range(600):  # wait until the worktree exists and cmake runs in it
+            if len(sh(self.repo, "git", "worktree", "list").splitlines()) == 2:
+                break
+            time.sleep(0.05)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        self.assertNotEqual(proc.returncode, 0, out + err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertNothingLeft()
 
 
 class BisectPartsTest(unittest.TestCase):

@@ -13,10 +13,10 @@ runs them (its default 5 repetitions x 100 ms, random interleaving) and merged b
 - the same for ``locks/uncontended/kprim_qspinlock/threads:1`` by 30% (three times the 10% target);
 - an injected file as the baseline is refused (exit 2).
 
-The injection size is computed from the baseline: the fraction times the point's CPU time per
-operation per worker (``cpu_time / threads``, what the critical section costs when the workers
-run; unlike wall time it does not grow when the host is loaded). It is skipped unless
-``KPRIM_BENCH_DIR`` names the build's bench/ directory (set by the ctest entry).
+The injection size is computed from the baseline: the fraction times the point's median wall
+time per operation (``real_time``; the critical section is serialised, so NS ns inside it add
+about NS ns to each operation). It is skipped unless ``KPRIM_BENCH_DIR`` names the build's
+bench/ directory (set by the ctest entry).
 
 ``python3 -m tests.test_gate_e2e --trials N`` (from tools/, with ``KPRIM_BENCH_DIR`` set) measures
 the same thing N times: unchanged gates that raised an alarm, injected gates that caught it.
@@ -105,11 +105,10 @@ def verdicts(report):
 
 
 def per_op_ns(path, point):
-    """Median CPU ns per operation per worker of ``point`` in a results file."""
+    """Median wall ns per operation (``real_time``, over all threads) of ``point``."""
     with open(path, encoding="utf-8") as handle:
         doc = json.load(handle)
-    values = [e["cpu_time"] / int(e.get("kprim_threads", e.get("threads", 1)))
-              for e in doc["benchmarks"]
+    values = [e["real_time"] for e in doc["benchmarks"]
               if e.get("run_type") != "aggregate" and e["name"].startswith(point + "/")]
     if not values:
         raise AssertionError(f"{point} not in {path}")
