@@ -52,6 +52,24 @@ def _count(text):
     return int(text)
 
 
+def _positive_int(text):
+    """argparse type: a positive integer."""
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"not a positive integer: {text!r}")
+    return int(text)
+
+
+def _minutes(text):
+    """argparse type: a positive, finite number of minutes."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of minutes: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of minutes: {text!r}")
+    return value
+
+
 def display_path(path):
     """``path`` relative to the working directory when below it, else absolute."""
     rel = os.path.relpath(path)
@@ -159,6 +177,12 @@ def _cmd_export(args):
     """``export``: one results file in a tracker's native format (stdout or ``--out``)."""
     from . import export
     return export.run_export(args)
+
+
+def _cmd_plan(args):
+    """``plan``: list the run's benchmarks, estimate its duration, fit --budget."""
+    from . import plan
+    return plan.run_plan(args, ROOT)
 
 
 def build_parser():
@@ -281,6 +305,25 @@ def build_parser():
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--out", help="file to write (never overwritten; default stdout)")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("plan", help="what ./kbench run will run and how long it takes; fit a "
+                                    "--budget (see kprim_tools/plan.py for the estimate)")
+    p.add_argument("--bindir", help="bench binaries and families.txt (default build/release/bench)")
+    p.add_argument("--runs-dir", help="where bench_<family>.runs files live (default bench/)")
+    p.add_argument("--families", help="comma-separated families (default: families.txt)")
+    p.add_argument("--filter", help="Google Benchmark filter regex, as the run passes it")
+    p.add_argument("--threads", help="thread sweep (default: the binaries' default sweep)")
+    p.add_argument("--repetitions", type=_positive_int, default=5, help="default 5")
+    p.add_argument("--trial-ms", type=_positive_int, default=100, help="default 100")
+    p.add_argument("--pin", choices=("none", "compact", "spread"), default="none")
+    p.add_argument("--budget", type=_minutes, metavar="MINUTES",
+                   help="reduce repetitions, trial length, then thread counts to fit")
+    p.add_argument("--bench-arg", action="append", default=[], metavar="ARG",
+                   help="extra argument for every binary (repeatable)")
+    p.add_argument("--choices", metavar="FILE",
+                   help="write the chosen repetitions=, trial_ms= (and threads=) lines here")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=_cmd_plan)
     return parser
 
 
