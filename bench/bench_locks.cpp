@@ -6,6 +6,7 @@
 #include "ck_peers.h"
 
 #include <kprim/mutex.hpp>
+#include <kprim/percpu.hpp>
 #include <kprim/spinlock.hpp>
 
 #include <pthread.h>
@@ -219,21 +220,23 @@ void register_contender(const char* workload) {
 }
 
 /// handover_body<L> - hand-over latency on ONE clock (the releaser's), so no cross-CPU clock
-/// offset enters it (results/SCHEMA.md, "handover counters"). One shared lock; every acquirer
-/// bumps an acquisition sequence word (a cache line of its own) inside its critical section.
-/// At every stride-th release of a worker, that worker notes the sequence, stamps t0 just
-/// before unlock, then waits (cpu_relax, after spin_for yielding the CPU for
-/// oversubscription, giving the sample up after give_up: the trial's stop flag is not the
+/// offset enters it (results/SCHEMA.md, "Handover counters"). One shared lock; every acquirer
+/// bumps an acquisition sequence word (a cache line of its own) inside its critical section,
+/// with its CPU in the low bits. At every stride-th release of a worker, that worker notes the
+/// word, stamps t0 just before unlock, then waits (cpu_relax, after spin_for yielding the CPU
+/// for oversubscription, giving the sample up after give_up: the trial's stop flag is not the
 /// body's to read, so a releaser left alone at the end waits at most that long) until the
-/// sequence moves, and stamps t1. The sample t1 - t0 (less the clock-pair cost, as for
-/// lat_*) is "unlock -> the releaser sees the next owner": the hand-over proper (the unlock
-/// store reaching a waiter, the waiter's acquisition, a sleeping lock's wake-up) plus the new
+/// count moves, and stamps t1. The sample t1 - t0 (less the clock-pair cost, as for lat_*) is
+/// "unlock -> the releaser sees the next owner": the hand-over proper (the unlock store
+/// reaching a waiter, the waiter's acquisition, a sleeping lock's wake-up) plus the new
 /// owner's store to the sequence line and that line's transfer back to the releaser - so
-/// never less than one cache-line transfer (the floor family's transfer_ns). Only releases
-/// of another thread's acquisition count, never the releaser's own (it is still waiting).
+/// never less than one cache-line transfer (the floor family's transfer_ns). Only another
+/// thread's acquisition ends a wait, never the releaser's own (it is still waiting). A next
+/// owner on the releaser's own CPU could only run while the releaser was off it: such a sample
+/// measures the scheduler, not a CPU-to-CPU hand-over, and is counted apart (same_cpu).
 /// The stride adapts so the waits take about wait_budget of a worker's time; the released
-/// lock is free to the others meanwhile. check(): the sequence, bumped non-atomically under
-/// the lock, must equal the operations done (mutual exclusion).
+/// lock is free to the others meanwhile. check(): the count, bumped non-atomically under the
+/// lock, must equal the operations done (mutual exclusion).
 template <class L>
 class handover_body {
  public:
@@ -242,7 +245,9 @@ class handover_body {
 
   void acquire(worker& t) {
     lock().lock(t);
-    seq().store(seq().load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    const std::uint64_t w = seq().load(std::memory_order_relaxed);
+    seq().store(((count_of(w) + 1) << cpu_bits) | (kprim::raw_smp_processor_id() & cpu_mask),
+                std::memory_order_relaxed);
   }
   void release(worker& t) {
     per_thread& me = *mine_[t.tid];
@@ -253,7 +258,8 @@ class handover_body {
     const std::uint64_t seen = seq().load(std::memory_order_relaxed);  // our own acquisition
     const auto t0 = kprim::bench::clock::now();
     lock().unlock(t);
-    const auto t1 = wait_for_next_owner(seen, t0);
+    std::uint64_t next = 0;
+    const auto t1 = wait_for_next_owner(seen, t0, next);
     if (!t1) {
       ++me.timeouts;
       me.countdown = me.stride;
@@ -262,7 +268,8 @@ class handover_body {
     }
     const double wait = std::chrono::duration<double, std::nano>(*t1 - t0).count();
     const double sample = wait - clock_ns_;
-    me.hist.record(sample > 0 ? static_cast<std::uint64_t>(sample) : 0);
+    const bool same_cpu = (next & cpu_mask) == (kprim::raw_smp_processor_id() & cpu_mask);
+    (same_cpu ? me.same_cpu_hist : me.hist).record(sample > 0 ? static_cast<std::uint64_t>(sample) : 0);
     // The worker's own cost per operation since its previous sample sets the next stride.
     if (me.last_end != kprim::bench::clock::time_point{}) {
       const double per_op = std::chrono::duration<double, std::nano>(t0 - me.last_end).count() /
@@ -273,23 +280,29 @@ class handover_body {
     me.countdown = me.stride;
   }
   std::string check(std::uint64_t total_ops) const {
-    const std::uint64_t acquisitions = seq().load(std::memory_order_relaxed);
+    const std::uint64_t acquisitions = count_of(seq().load(std::memory_order_relaxed));
     if (acquisitions == total_ops) return {};
-    return std::string(L::name) + ": acquisition sequence " + std::to_string(acquisitions) +
+    return std::string(L::name) + ": acquisition count " + std::to_string(acquisitions) +
            " != operations " + std::to_string(total_ops) + " (mutual exclusion broken)";
   }
   void publish(benchmark::State& state, const kprim::bench::trial_result&) const {
-    kprim::bench::latency_histogram all;
+    kprim::bench::latency_histogram all, same;
     double timeouts = 0;
     for (const auto& m : mine_) {
       all.merge(m->hist);
+      same.merge(m->same_cpu_hist);
       timeouts += static_cast<double>(m->timeouts);
     }
-    state.counters["handover_p50_ns"] = static_cast<double>(all.percentile(0.50));
-    state.counters["handover_p99_ns"] = static_cast<double>(all.percentile(0.99));
-    state.counters["handover_p999_ns"] = static_cast<double>(all.percentile(0.999));
-    state.counters["handover_samples"] = static_cast<double>(all.count());
-    state.counters["handover_timeouts"] = timeouts;
+    auto& c = state.counters;
+    if (all.count() > 0) {  // no sample, no figure (never a 0 that reads as a hand-over)
+      c["handover_p50_ns"] = static_cast<double>(all.percentile(0.50));
+      c["handover_p99_ns"] = static_cast<double>(all.percentile(0.99));
+      c["handover_p999_ns"] = static_cast<double>(all.percentile(0.999));
+    }
+    c["handover_samples"] = static_cast<double>(all.count());
+    c["handover_timeouts"] = timeouts;
+    c["handover_same_cpu"] = static_cast<double>(same.count());
+    if (same.count() > 0) c["handover_same_cpu_p50_ns"] = static_cast<double>(same.percentile(0.50));
   }
 
  private:
@@ -297,15 +310,20 @@ class handover_body {
   static constexpr auto give_up = std::chrono::milliseconds(10);
   static constexpr std::uint64_t first_stride = 64, min_stride = 16, max_stride = 65536;
   static constexpr double wait_budget = 0.05;
+  /// The sequence word: acquisition count above cpu_bits, the acquirer's CPU (mod 2^cpu_bits) below.
+  static constexpr unsigned cpu_bits = 20;
+  static constexpr std::uint64_t cpu_mask = (std::uint64_t{1} << cpu_bits) - 1;
+  static constexpr std::uint64_t count_of(std::uint64_t w) noexcept { return w >> cpu_bits; }
 
-  /// wait_for_next_owner() - t1, the releaser's clock once the sequence has moved past
-  /// `seen`; nothing if it has not within give_up. The clock is read every 256 polls while
-  /// spinning (for the bounds), and on every poll once yielding.
+  /// wait_for_next_owner() - t1, the releaser's clock once the count has moved past `seen`'s
+  /// (the word then read goes to `next`); nothing if it has not within give_up. The clock is
+  /// read every 256 polls while spinning (for the bounds), and on every poll once yielding.
   std::optional<kprim::bench::clock::time_point> wait_for_next_owner(
-      std::uint64_t seen, kprim::bench::clock::time_point t0) const {
+      std::uint64_t seen, kprim::bench::clock::time_point t0, std::uint64_t& next) const {
     bool yielding = false;
     for (std::uint32_t polls = 1;; ++polls) {
-      if (seq().load(std::memory_order_acquire) != seen) return kprim::bench::clock::now();
+      next = seq().load(std::memory_order_acquire);
+      if (count_of(next) != count_of(seen)) return kprim::bench::clock::now();
       if (yielding || polls % 256 == 0) {
         const auto waited = kprim::bench::clock::now() - t0;
         if (waited > give_up) return std::nullopt;
@@ -331,7 +349,8 @@ class handover_body {
   struct per_thread {
     std::uint64_t countdown = first_stride, stride = first_stride, timeouts = 0;
     kprim::bench::clock::time_point last_end{};
-    kprim::bench::latency_histogram hist;
+    kprim::bench::latency_histogram hist;           ///< next owner on another CPU
+    kprim::bench::latency_histogram same_cpu_hist;  ///< next owner on the releaser's CPU
   };
   using padded_lock = kprim::cacheline_padded<L>;
   using padded_seq = kprim::cacheline_padded<std::atomic<std::uint64_t>>;
