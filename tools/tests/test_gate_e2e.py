@@ -19,7 +19,9 @@ about NS ns to each operation). It is skipped unless ``KPRIM_BENCH_DIR`` names t
 bench/ directory (set by the ctest entry).
 
 ``python3 -m tests.test_gate_e2e --trials N`` (from tools/, with ``KPRIM_BENCH_DIR`` set) measures
-the same thing N times: unchanged gates that raised an alarm, injected gates that caught it.
+the same thing N times at the target sizes (20%, 10%), each trial with a fresh baseline and
+started once the machine has been idle for 3 s (waiting at most 3 minutes): unchanged gates
+that raised an alarm, injected gates that caught it.
 """
 
 import json
@@ -102,6 +104,15 @@ def verdicts(report):
         if len(cells) > 2 and cells[0] in VERDICTS:
             out[cells[1]] = cells[0]
     return out
+
+
+def row_of(report, point):
+    """The cells after the benchmark name of ``point``'s row (figure, sides, change, p, why)."""
+    for line in report.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) > 2 and cells[0] in VERDICTS and cells[1] == point:
+            return " | ".join(cells[2:])
+    return "-"
 
 
 def per_op_ns(path, point):
@@ -192,18 +203,49 @@ class GateEndToEndTest(unittest.TestCase):
         self.assertTrue(proc.stderr.startswith("kbench: "), proc.stderr)
 
 
+def busy_fraction(seconds=1.0):
+    """Share of the machine's CPU time that was not idle over ``seconds`` (/proc/stat)."""
+    import time
+
+    def sample():
+        with open("/proc/stat", encoding="utf-8") as handle:
+            fields = [int(x) for x in handle.readline().split()[1:]]
+        return fields[3] + fields[4], sum(fields)
+    idle0, all0 = sample()
+    time.sleep(seconds)
+    idle1, all1 = sample()
+    return 1.0 - (idle1 - idle0) / max(1, all1 - all0)
+
+
+def wait_quiet(limit_s=180, busy=0.15):
+    """Wait (at most ``limit_s``) for 3 consecutive seconds under ``busy`` CPU use; return the
+    seconds waited and whether it got quiet."""
+    waited, quiet = 0, 0
+    while waited < limit_s:
+        waited += 1
+        quiet = quiet + 1 if busy_fraction() < busy else 0
+        if quiet >= 3:
+            return waited, True
+    return waited, False
+
+
 def measure(trials):
     """The targets' figures: per trial one unchanged and two injected gates against a fresh
     baseline; prints each gate's outcome and the counts."""
     alarms, caught = 0, {CONTENDED: 0, UNCONTENDED: 0}
     with tempfile.TemporaryDirectory(prefix="kbench-gate-e2e-") as tmp:
         for trial in range(1, trials + 1):
+            waited, quiet = wait_quiet()
+            print(f"trial {trial}: waited {waited} s for a quiet machine"
+                  + ("" if quiet else " (never quiet: measured anyway)"), flush=True)
             baseline = run(tmp, f"t{trial}-baseline")
             current = run(tmp, f"t{trial}-unchanged")
             proc = gate(baseline, current)
-            bad = sorted(b for b, v in verdicts(proc.stdout).items() if v != "SAME")
+            got = verdicts(proc.stdout)
             alarms += proc.returncode != 0
-            print(f"trial {trial}: unchanged exit {proc.returncode} not SAME: {bad}", flush=True)
+            print(f"trial {trial}: unchanged exit {proc.returncode}; not SAME: "
+                  + ", ".join(f"{b} {v} ({row_of(proc.stdout, b)})" for b, v in sorted(got.items())
+                              if v != "SAME"), flush=True)
             for point in (CONTENDED, UNCONTENDED):
                 inject = injection(baseline, point)
                 current = run(tmp, f"t{trial}-inj-{point.split('/')[1]}", inject=inject)
@@ -214,7 +256,8 @@ def measure(trials):
                     sorted({point, twin(point)})
                 caught[point] += hit
                 print(f"trial {trial}: --kprim_inject={inject}: exit {proc.returncode}, "
-                      f"{point}: {got.get(point)}", flush=True)
+                      f"{point}: {got.get(point)} ({row_of(proc.stdout, point)}); not SAME: "
+                      f"{sorted(b for b, v in got.items() if v != 'SAME')}", flush=True)
     print(f"unchanged gates with an alarm: {alarms}/{trials}")
     for point, count in caught.items():
         print(f"{SLOWDOWN[point]:.0%} on {point} caught: {count}/{trials}")
