@@ -36,6 +36,20 @@ SUFFIX = "_aa"
 DEFAULT_TOLERANCE = 0.10
 
 
+def repository_tolerances():
+    """``tolerance_for(base)`` from the repository's results/thresholds.json, or ``None`` when
+    that file is missing or unusable (the pair verdicts then use 10%)."""
+    import os
+    from . import KbenchError
+    from .gate import load_thresholds, settings_for
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        thresholds = load_thresholds(os.path.join(root, "results", "thresholds.json"))
+    except KbenchError:
+        return None
+    return lambda base: settings_for(thresholds, base)[0]
+
+
 def pairs(cases):
     """``[(case X, case X_aa)]`` of one run's ``{base: Case}``, in file order."""
     out = []

@@ -5,7 +5,10 @@ One PNG per (family, workload) and metric, ``<family>_<workload>_<metric>.png`` 
 ...). Workloads that report allocator memory (``overhead_bytes_per_object``) get
 ``<family>_<workload>_bars.png`` instead: time and memory per contender. Points are medians
 over repetitions, error bars span min..max of the repetitions, and thread counts above the
-machine's PUs sit in a shaded "oversubscribed" region.
+machine's PUs sit in a shaded "oversubscribed" region. A point whose repetitions fall into
+several regimes (:func:`kprim_tools.stats.find_modes`) is not drawn as a filled median: it
+gets one hollow marker per mode at the mode's median (size growing with the mode's share),
+joined by a dotted line, and the legend explains the hollow markers.
 """
 
 import logging
@@ -15,7 +18,7 @@ import re
 
 from . import KbenchError
 from . import results as res
-from .stats import summarize
+from .stats import find_modes, summarize
 
 LATENCY = (("lat_p50_ns", "p50"), ("lat_p99_ns", "p99"), ("lat_p999_ns", "p99.9"))
 
@@ -51,21 +54,48 @@ def draw_lines(ax, contenders, metric, scale=1.0):
     ``contenders`` is ``{contender: {threads: Case}}``; values are divided by ``scale``.
     """
     all_threads = set()
+    multimodal = False
     for index, (contender, per) in enumerate(contenders.items()):
-        xs, ys, lo, hi = [], [], [], []
+        xs, ys, lo, hi, regimes = [], [], [], [], {}
         for threads in sorted(per):
-            s = summarize([v / scale for v in per[threads].values(metric)])
+            values = [v / scale for v in per[threads].values(metric)]
+            s = summarize(values)
             if s is None:
                 continue
+            modes = find_modes(values)
+            if modes.multimodal:
+                regimes[len(xs)] = modes
             xs.append(threads)
             ys.append(s.median)
             lo.append(s.median - s.low)
             hi.append(s.high - s.median)
         if xs:
             all_threads.update(xs)
+            style = line_style(index)
+            filled = [i for i in range(len(xs)) if i not in regimes]
             ax.errorbar(xs, ys, yerr=[lo, hi], capsize=3, linewidth=1.2, label=contender,
-                        **line_style(index))
+                        markevery=filled, **style)
+            for i, modes in regimes.items():
+                draw_modes(ax, xs[i], modes, style)
+            multimodal = multimodal or bool(regimes)
+    if multimodal:
+        ax.plot([], [], linestyle=":", marker="o", markerfacecolor="none", color="0.3",
+                label=MODES_LABEL)
     return sorted(all_threads)
+
+
+#: Legend entry of the hollow mode markers.
+MODES_LABEL = "hollow: modes of a multimodal point"
+
+
+def draw_modes(ax, x, modes, style):
+    """Hollow markers at each mode's median at ``x`` (size by share), joined by dots."""
+    ys = [m.median for m in modes.modes]
+    ax.plot([x] * len(ys), ys, linestyle=":", linewidth=0.8, color=style["color"])
+    for mode in modes.modes:
+        ax.plot([x], [mode.median], linestyle="none", marker=style["marker"],
+                markerfacecolor="none", markeredgecolor=style["color"],
+                markersize=3 + 7 * mode.share)
 
 
 def style_threads_axis(ax, threads, pus):

@@ -1,8 +1,10 @@
 """``kbench report``: a static HTML page per machine, ``plots/<machine-id>/index.html``.
 
 The page embeds the PNGs of :mod:`kprim_tools.plots` by relative path (so the directory can
-be copied or served as is), with the machine's facts and the summary tables. It needs no
-server and no script.
+be copied or served as is), with the machine's facts, the summary tables (a multimodal point
+shows its modes, ``bimodal: 130 (60%) | 23 (40%)``, never a bare median) and the A/A table
+when the run has control pairs. A run recorded with a fault injection is labelled INJECTED.
+It needs no server and no script.
 """
 
 import glob
@@ -13,7 +15,7 @@ from . import KbenchError
 from . import plots
 from .history import RUN_FILE
 from .results import load
-from .summary import headline, oversubscribed_note, summary_tables
+from .summary import headline, multimodal_note, oversubscribed_note, summary_tables
 
 #: Context keys shown in the report's machine table, in this order.
 FACTS = ("kprim_machine_id", "kprim_cpu_model", "kprim_packages", "kprim_cores", "kprim_pus",
@@ -56,20 +58,39 @@ def render_html(results, images):
     """The report page for ``results``; ``images`` are PNG paths in the page's directory."""
     esc = html.escape
     title = f"kprim results: {results.machine_id}"
+    inject = str(results.context.get("kprim_inject") or "").strip()
+    if inject:
+        title += " (INJECTED)"
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}"
              f"</title><style>{STYLE}</style></head><body><h1>{esc(title)}</h1>",
-             f"<p>From <code>{esc(results.path)}</code>.</p>", "<h2>Machine and run</h2>",
+             f"<p>From <code>{esc(results.path)}</code>.</p>"
+             + (f"<p class='injected'><strong>INJECTED run</strong>: fault injection "
+                f"<code>kprim_inject={esc(inject)}</code>; its figures are not a normal run's."
+                "</p>" if inject else ""),
+             "<h2>Machine and run</h2>",
              _table(["key", "value"], [[k, results.context[k]] for k in FACTS
                                       if k in results.context], "facts")]
     tables = summary_tables(results)
     parts.append(f"<h2>Summary</h2><p>{esc(headline(results, 'ops_per_s'))}</p>")
     for table_title, headers, rows in tables:
         parts.append(f"<h3>{esc(table_title)}</h3>{_table(headers, rows)}")
-    note = oversubscribed_note(results, tables)
-    if note:
-        parts.append(f"<p>{esc(note)}</p>")
+    for note in (oversubscribed_note(results, tables), multimodal_note(tables)):
+        if note:
+            parts.append(f"<p>{esc(note)}</p>")
+    from .aa import pair_rows, repository_tolerances, table_rows
+    aa_rows = table_rows(pair_rows(results, tolerance_for=repository_tolerances()))
+    if aa_rows:
+        parts.append("<h2>A/A controls</h2><p>Each family's control contender X against its "
+                     "twin X_aa (identical code): what this machine cannot resolve.</p>")
+        parts.append(_table(["family", "threads", "pairs", "A/A change", "resolvable",
+                             "verdict", "meaning"],
+                            [[r["family"], r["threads"], r["pairs"],
+                              "-" if r["change"] is None else f"{r['change']:+.1%}",
+                              f"{r['resolvable']:.1%}", r["verdict"], r["note"]]
+                             for r in aa_rows]))
     parts.append("<h2>Plots</h2><p>Medians over repetitions; error bars span min..max; the "
-                 "shaded region has more threads than the machine has PUs.</p>")
+                 "shaded region has more threads than the machine has PUs. Hollow markers "
+                 "joined by dots are the modes of a multimodal point (size by share).</p>")
     for image in images:
         name = os.path.basename(image)
         parts.append(f"<h3>{esc(name[:-4])}</h3><img src='{esc(name)}' alt='{esc(name)}'>")

@@ -14,7 +14,8 @@ and is allowed when:
 - every group holds at least 2 values and 15% of all values, and there are at least 4 values,
   unless the height is huge (at least log 3: a group at least three times its neighbour),
   where a single value can be a mode of its own;
-- there are at most 3 groups.
+- there are at most 3 groups, and one of them holds at least 2 values (values that are all
+  apart are one spread-out mode, not as many modes as values).
 
 Of the allowed splits (each gap tried as the cut height) the one with the most modes wins.
 The result is deterministic (no random numbers). A mode is reported with its median, its
@@ -198,7 +199,7 @@ def _allowed(logs, groups, gap):
     """True when splitting ``logs`` into ``groups`` at gaps of at least ``gap`` meets the rule
     of the module docstring."""
     total = len(logs)
-    if len(groups) > MAX_MODES:
+    if len(groups) > MAX_MODES or max(b - a for a, b in groups) < MIN_MODE_SIZE:
         return False
     needed = max(MIN_GAP, GAP_SPREADS * _spread([logs[a:b] for a, b in groups]))
     small = any(b - a < MIN_MODE_SIZE or (b - a) / total < MIN_MODE_SHARE for a, b in groups)

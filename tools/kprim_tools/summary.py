@@ -1,7 +1,13 @@
-"""``kbench summary``: one table per family/workload, contenders by thread count."""
+"""``kbench summary``: one table per family/workload, contenders by thread count.
+
+A cell is the median over repetitions, or, when the repetitions fall into several regimes
+(:func:`kprim_tools.stats.find_modes`), every mode with its share
+(``bimodal: 130 (60%) | 23 (40%)``): never a bare median of a multimodal point. When the run
+has A/A control pairs, their table (:mod:`kprim_tools.aa`) follows.
+"""
 
 from . import results as res
-from .stats import median
+from .stats import find_modes, median
 from .tables import fmt_number, render
 
 #: Metrics the summary can show: (label, divisor applied to the median).
@@ -35,11 +41,29 @@ def summary_tables(results, metric="ops_per_s"):
         for contender, per in contenders.items():
             cells = [contender]
             for t in threads:
-                value = median(per[t].values(metric)) if t in per else None
-                cells.append(fmt_number(None if value is None else value / divisor))
+                cells.append(cell(per[t].values(metric), divisor) if t in per else "-")
             rows.append(cells)
         out.append((res.group_title(key) + " (threads)", headers, rows))
     return out
+
+
+def cell(values, divisor=1.0):
+    """One summary cell: the median of ``values`` / ``divisor`` (``-`` when empty), or the
+    modes' label when the values are multimodal."""
+    if not values:
+        return "-"
+    modes = find_modes(values)
+    if modes.multimodal:
+        return modes.label(scale=divisor)
+    return fmt_number(median(values) / divisor)
+
+
+def multimodal_note(tables):
+    """The footnote explaining multimodal cells, or ``None`` when there is none."""
+    if any("modal: " in c or " modes: " in c for _, _, rows in tables for r in rows for c in r):
+        return ("cells 'bimodal: A (x%) | B (y%)' are points whose repetitions fell into "
+                "several regimes: each mode's median and share, not one median")
+    return None
 
 
 def headline(results, metric):
@@ -61,7 +85,11 @@ def summary_text(results, metric="ops_per_s", markdown=False):
     tables = summary_tables(results, metric)
     blocks = [headline(results, metric)]
     blocks += [render(headers, rows, markdown, title=title) for title, headers, rows in tables]
-    note = oversubscribed_note(results, tables)
-    if note:
-        blocks.append(note)
+    for note in (oversubscribed_note(results, tables), multimodal_note(tables)):
+        if note:
+            blocks.append(note)
+    from .aa import aa_text, pair_rows, repository_tolerances, table_rows
+    pairs = pair_rows(results, tolerance_for=repository_tolerances())
+    if pairs:
+        blocks.append(aa_text(table_rows(pairs), markdown, results))
     return "\n\n".join(blocks)

@@ -185,8 +185,10 @@ def schema2_benchmarks(seed=0, repetitions=5, sigma=None, bimodal=None, points=S
 
 def schema2_context(**extra):
     """A schema-2 context: version 2, no injection, random interleaving."""
-    return context(kprim_schema_version="2", kprim_inject="", kprim_interleaving="random",
-                   kprim_clock_ns="20", **extra)
+    keys = {"kprim_schema_version": "2", "kprim_inject": "", "kprim_interleaving": "random",
+            "kprim_clock_ns": "20"}
+    keys.update(extra)
+    return context(**keys)
 
 
 def schema2_document(seed=0, ctx=None, **kwargs):

@@ -107,6 +107,36 @@ class CompareTest(unittest.TestCase):
         self.assertIn("| benchmark | A median | B median | change | p | verdict |", markdown)
         self.assertIn("SLOWER", compare.render(report, "table"))
 
+    def test_bimodal_rows_and_why(self):
+        mix = {fx.point_name("contended", "std_mutex", 2, "cs:0/gap:0/locks:1"):
+               (130e6, 23e6, 0.5)}
+        base = fx.write(self.dir, "bi-a.json", fx.schema2_document(seed=1, bimodal=mix))
+        again = fx.write(self.dir, "bi-b.json", fx.schema2_document(seed=3, bimodal=mix))
+        report = compare.compare_runs([load(base), load(again)], tolerance=0.10)
+        rows = rows_by(report["comparisons"][0], "ops_per_s")
+        row = rows[fx.point_name("contended", "std_mutex", 2, "cs:0/gap:0/locks:1")]
+        self.assertNotEqual(row["verdict"], "SLOWER")
+        self.assertEqual(row["b"]["modes"]["count"], 2)
+        self.assertTrue(row["b"]["label"].startswith("bimodal: "))
+        self.assertIn("within regimes", row["why"])
+        text = compare.render(report, "table")
+        self.assertIn("bimodal: 126 (60%) | 22.4 (40%) (n=5)", text)
+        header = [ln for ln in text.splitlines() if ln.startswith("benchmark ")][0]
+        self.assertEqual(header.split()[-2:], ["verdict", "why"])
+        data = json.loads(compare.render(report, "json"))
+        self.assertIn("bound", data["comparisons"][0]["tables"][0]["rows"][0])
+
+    def test_aa_noise_of_the_later_run_is_the_floor(self):
+        qs2 = fx.point_name("contended", "kprim_qspinlock", 2, "cs:0/gap:0/locks:1")
+        base_doc = fx.schema2_document(seed=1)
+        base = fx.write(self.dir, "aa-a.json", base_doc)
+        slow = fx.write(self.dir, "aa-b.json", fx.scaled(base_doc, {qs2: 0.8}))
+        report = compare.compare_runs([load(base), load(slow)], tolerance=0.05)
+        row = rows_by(report["comparisons"][0], "ops_per_s")[qs2]
+        self.assertEqual(row["verdict"], "SLOWER")
+        self.assertGreater(row["bound"], 0.05, "the A/A noise at threads:2 widens the band")
+        self.assertIn("A/A noise", row["why"])
+
     def test_cli(self):
         proc = fx.cli("compare", self.base, self.slow, "--format", "json")
         self.assertEqual(proc.returncode, 0, proc.stderr)

@@ -52,6 +52,30 @@ class PlotsTest(unittest.TestCase):
         self.assertEqual(sorted(os.path.basename(p) for p in written),
                          ["locks_contended_fairness.png", "locks_contended_throughput.png"])
 
+    def test_multimodal_point_is_drawn_as_modes(self):
+        mix = {fx.point_name("contended", "std_mutex", 2, "cs:0/gap:0/locks:1"):
+               (130e6, 23e6, 0.5)}
+        plt = plots.pyplot()
+        for bimodal, expected in ((mix, 2), ({}, 0)):
+            benches = fx.schema2_benchmarks(seed=3, bimodal=bimodal)
+            cases = results_of(benches).cases()
+            contenders = {}
+            for case in cases.values():
+                if case.name.workload == "contended":
+                    contenders.setdefault(case.name.contender, {})[case.name.threads] = case
+            fig, ax = plt.subplots()
+            plots.draw_lines(ax, contenders, "ops_per_s", 1e6)
+            hollow = [line for line in ax.get_lines() if line.get_markerfacecolor() == "none"
+                      and len(line.get_xdata()) == 1]
+            self.assertEqual(len(hollow), expected)
+            if expected:
+                self.assertEqual(sorted(round(line.get_ydata()[0]) for line in hollow)[-1] // 10,
+                                 12, "the fast mode's median, about 126 Mops/s")
+                self.assertIn(plots.MODES_LABEL, ax.get_legend_handles_labels()[1])
+            else:
+                self.assertNotIn(plots.MODES_LABEL, ax.get_legend_handles_labels()[1])
+            plt.close(fig)
+
     def test_line_styles_stay_distinct_past_ten(self):
         styles = {tuple(sorted(plots.line_style(i).items())) for i in range(20)}
         self.assertEqual(len(styles), 20)

@@ -93,6 +93,27 @@ class ReportTest(unittest.TestCase, fx.ErrorAssertions):
         self.assertEqual(int(widths["locks_contended_latency.png"]), 0,
                          "the probe must notice a broken image")
 
+    def test_multimodal_points_aa_table_and_injection(self):
+        from kprim_tools.results import load
+        from kprim_tools.summary import summary_text
+        mix = {fx.point_name("contended", "std_mutex", 2, "cs:0/gap:0/locks:1"):
+               (130e6, 23e6, 0.5)}
+        doc = fx.schema2_document(seed=3, bimodal=mix,
+                                  ctx=fx.schema2_context(kprim_inject="qspinlock:100"))
+        path = fx.write(self.dir, "bi.json", doc)
+        text = summary_text(load(path))
+        self.assertRegex(text, r"std_mutex +[0-9.]+ +bimodal: 126 \(60%\) \| 22\.4 \(40%\)")
+        self.assertIn("several regimes", text)
+        self.assertIn("differences under", text, "the A/A table follows the summary")
+        out = os.path.join(self.dir, "bi-plots")
+        page = report.build_report(path, out, fx.ROOT)
+        with open(page, encoding="utf-8") as handle:
+            html_text = handle.read()
+        self.assertIn("<td>bimodal: 126 (60%) | 22.4 (40%)</td>", html_text)
+        self.assertIn("<h2>A/A controls</h2>", html_text)
+        self.assertIn("INJECTED run", html_text)
+        self.assertIn("Hollow markers", html_text)
+
     def test_default_is_newest_run(self):
         results = os.path.join(self.dir, "results", "testbox-2c-aaaa1111")
         os.makedirs(results)

@@ -58,6 +58,8 @@ class ModesTest(unittest.TestCase):
         self.assertEqual(stats.find_modes([100.0, 100.0, 70.0]).count, 1, "30% apart, n=3")
         self.assertEqual(stats.find_modes([100.0, 101.0, 30.0]).count, 2, "3.3x apart")
         self.assertEqual(stats.find_modes([41.0, 157.0, 73.0]).count, 1, "spread, no gap")
+        self.assertEqual(stats.find_modes([4.15, 1.12, 0.369]).count, 1,
+                         "three values all apart: one spread-out mode, not three")
 
     def test_single_value_needs_a_huge_gap(self):
         self.assertEqual(stats.find_modes([100, 101, 99, 102, 98, 100.5, 60.0]).count, 1)
