@@ -234,7 +234,8 @@ def build_parser():
     p.add_argument("--max-reruns", type=_count, help="bound on re-runs (default from thresholds)")
     p.add_argument("--report", metavar="FILE.md", help="also write the Markdown report here")
     p.add_argument("--strict", action="store_true",
-                   help="benchmarks still UNKNOWN after the re-runs fail the gate")
+                   help="informational benchmarks (thresholds rule) fail the gate too; UNKNOWN "
+                        "after the re-runs fails it in any case")
     p.set_defaults(func=_cmd_gate)
 
     from .bisect import positive, thread_list
