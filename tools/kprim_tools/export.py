@@ -13,7 +13,9 @@ Formats (described with their fields in results/SCHEMA.md, "Export formats"):
   every repetition in ``stats.data``; fairness in ``optional_benchmark_info``; compact.
 - ``csv``: one row per benchmark, median/min/max of each figure, with a header.
 
-Every figure is the median over the benchmark's repetitions (min and max are the bounds).
+Every figure is the median over the benchmark's repetitions (min and max are the bounds); a
+point whose ops/s repetitions fall into several regimes (``stats.find_modes``) says so where
+the format has room (``extra``, ``optional_benchmark_info``, the CSV ``modes`` column).
 The JSON is strict (no NaN/Infinity). Fault-injection runs and callgrind files are refused:
 a tracker would record them as ordinary timings.
 """
@@ -26,7 +28,7 @@ import os
 
 from . import KbenchError
 from .results import dumps_strict, injected_run, load, round_number, write_new
-from .stats import median
+from .stats import find_modes, median
 
 FORMATS = ("github-action-benchmark", "bencher", "conbench", "csv")
 
@@ -64,6 +66,7 @@ class Point:
         times = [v for v in case.values("ns_per_op") if math.isfinite(v)]
         self.times = times
         self.repetitions = len(case.entries)
+        self.modes = find_modes(self.figures.get("ops_per_s", []))
 
     def summary(self, key):
         """``(median, min, max, n)`` of figure ``key`` (rounded), or ``None``."""
@@ -98,6 +101,8 @@ def github_action_benchmark(results):
                  for key, label, _, smaller in FIGURES
                  if not smaller and point.summary(key)]
         extra.append(f"repetitions: {point.repetitions}")
+        if point.modes.multimodal:
+            extra.append(f"regimes (Mops/s): {point.modes.label(scale=1e6)}")
         for key, label, unit, smaller in FIGURES:
             summary = point.summary(key)
             if not smaller or summary is None:
@@ -194,7 +199,7 @@ def conbench(results):
         tags = {"name": f"{name.family}/{name.workload}", "suite": "kprim",
                 "contender": name.contender}
         tags.update({k: v for k, v in name.params})
-        optional = {"kprim_benchmark": point.base}
+        optional = {"kprim_benchmark": point.base, "ops_per_s_modes": point.modes.as_dict()}
         fairness = point.summary("fairness")
         if fairness is not None:
             optional["fairness"] = fairness[0]
@@ -220,14 +225,15 @@ def csv_text(results):
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     header = ["benchmark", "family", "workload", "contender", "threads", "params",
-              "repetitions"]
+              "repetitions", "modes"]
     for key, *_ in FIGURES:
         header += [key, f"{key}_min", f"{key}_max"]
     writer.writerow(header)
     for point in points(results):
         name = point.name
         row = [point.base, name.family, name.workload, name.contender, name.threads,
-               "/".join(f"{k}:{v}" for k, v in name.case_params), point.repetitions]
+               "/".join(f"{k}:{v}" for k, v in name.case_params), point.repetitions,
+               point.modes.label(scale=1e6) or point.modes.count]
         for key, *_ in FIGURES:
             summary = point.summary(key)
             row += ["", "", ""] if summary is None else [_number(v) for v in summary[:3]]

@@ -127,6 +127,7 @@ class ExportFormatsTest(unittest.TestCase):
         self.assertEqual(one["tags"]["contender"], "std_mutex")
         self.assertEqual(one["tags"]["threads"], "2")
         self.assertAlmostEqual(one["optional_benchmark_info"]["fairness"], self.fair[2])
+        self.assertEqual(one["optional_benchmark_info"]["ops_per_s_modes"]["count"], 1)
         ops = next(r for r in doc if r["tags"] == dict(one["tags"], metric="ops_per_s"))
         self.assertEqual(ops["stats"]["unit"], "i/s")
 
@@ -138,9 +139,26 @@ class ExportFormatsTest(unittest.TestCase):
                          ("locks", "contended", "std_mutex", "2"))
         self.assertEqual(row["params"], "cs:0/gap:0/locks:1")
         self.assertEqual(row["repetitions"], "5")
+        self.assertEqual(row["modes"], "1")
         self.assertAlmostEqual(float(row["ns_per_op"]), self.ns[2], places=4)
         self.assertAlmostEqual(float(row["ns_per_op_min"]), self.ns[0], places=4)
         self.assertEqual(row["handover_p99_ns"], "")
+
+    def test_regimes_are_named(self):
+        """A bimodal point (two regimes of ops/s) is shown as such, not as a bare median."""
+        doc = v2_document(floor=False)
+        for entry in doc["benchmarks"]:
+            if entry["name"] == CONTENDED and entry["repetition_index"] in (0, 1):
+                entry.update(real_time=200.0, ns_per_op=200.0, ops_per_s=5e6,
+                             ops=float(round(0.1e9 / 200.0)), trial_s=0.1)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = fx.write(tmp, "bimodal.json", doc)
+            rows = list(csv.DictReader(io.StringIO(export.export_text(path, "csv"))))
+            gab = json.loads(export.export_text(path, "github-action-benchmark"))
+        row = next(r for r in rows if r["benchmark"] == CONTENDED)
+        self.assertTrue(row["modes"].startswith("bimodal: "), row["modes"])
+        extra = next(i["extra"] for i in gab if i["name"] == CONTENDED + " (ns/op)")
+        self.assertIn("regimes (Mops/s): bimodal: ", extra)
 
     def test_reference_file_exports_strict(self):
         """The schema-1 reference run holds 2,014 NaN literals; every export is strict."""
