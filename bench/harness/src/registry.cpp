@@ -247,7 +247,8 @@ namespace {
 /// virtual), so the streams are handed on when the run starts.
 class finishing_reporter final : public benchmark::BenchmarkReporter {
  public:
-  explicit finishing_reporter(std::unique_ptr<benchmark::BenchmarkReporter> inner) : inner_(std::move(inner)) {}
+  finishing_reporter(benchmark::BenchmarkReporter* inner, std::unique_ptr<benchmark::BenchmarkReporter> owned)
+      : owned_(std::move(owned)), inner_(inner) {}
   bool ReportContext(const Context& context) override {
     inner_->SetOutputStream(&GetOutputStream());
     inner_->SetErrorStream(&GetErrorStream());
@@ -261,7 +262,8 @@ class finishing_reporter final : public benchmark::BenchmarkReporter {
   void Finalize() override { inner_->Finalize(); }
 
  private:
-  std::unique_ptr<benchmark::BenchmarkReporter> inner_;
+  std::unique_ptr<benchmark::BenchmarkReporter> owned_;
+  benchmark::BenchmarkReporter* inner_;
 };
 
 /// The reporter Google Benchmark itself would write --benchmark_out with.
@@ -293,7 +295,12 @@ std::vector<char*> benchmark_args(int argc, char** argv) {
 }
 
 std::unique_ptr<benchmark::BenchmarkReporter> wrap_reporter(std::unique_ptr<benchmark::BenchmarkReporter> inner) {
-  return std::make_unique<finishing_reporter>(std::move(inner));
+  benchmark::BenchmarkReporter* p = inner.get();
+  return std::make_unique<finishing_reporter>(p, std::move(inner));
+}
+
+std::unique_ptr<benchmark::BenchmarkReporter> wrap_reporter(benchmark::BenchmarkReporter& inner) {
+  return std::make_unique<finishing_reporter>(&inner, nullptr);
 }
 
 void report(benchmark::State& state, const trial_result& r, unsigned threads) {
@@ -347,7 +354,8 @@ int main(int argc, char** argv, void (*register_fn)()) {
   g_options.random_interleaving = benchmark::FLAGS_benchmark_enable_random_interleaving;
   add_context();
   register_fn();
-  auto display = wrap_reporter(std::unique_ptr<benchmark::BenchmarkReporter>(benchmark::CreateDefaultDisplayReporter()));
+  // Google Benchmark keeps its default display reporter for the life of the process.
+  auto display = wrap_reporter(*benchmark::CreateDefaultDisplayReporter());
   // Google Benchmark exits when given a file reporter without --benchmark_out.
   std::unique_ptr<benchmark::BenchmarkReporter> file;
   if (!benchmark::FLAGS_benchmark_out.empty()) file = wrap_reporter(file_reporter_for(benchmark::FLAGS_benchmark_out_format));

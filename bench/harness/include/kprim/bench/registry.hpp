@@ -110,6 +110,8 @@ void finish_runs(std::vector<benchmark::BenchmarkReporter::Run>& runs);
 /// wrap_reporter() - a reporter that passes every batch through finish_runs() to `inner`
 /// (and forwards the context, the streams Google Benchmark gives it, and Finalize()).
 std::unique_ptr<benchmark::BenchmarkReporter> wrap_reporter(std::unique_ptr<benchmark::BenchmarkReporter> inner);
+/// The same around a reporter that is not the wrapper's to own (it must outlive the wrapper).
+std::unique_ptr<benchmark::BenchmarkReporter> wrap_reporter(benchmark::BenchmarkReporter& inner);
 
 /// A workload may publish counters of its own after a valid trial (hand-over latency, rseq
 /// aborts, grace-period percentiles, ...): `void publish(benchmark::State&, const trial_result&)`.
