@@ -525,18 +525,22 @@ def _same(a, b):
     return a == b or abs(a - b) <= DERIVED_RTOL * max(abs(a), abs(b))
 
 
-def compact_entry(entry, name, context, repetitions=None):
+def compact_entry(entry, name, context, repetitions=None, position=None):
     """A written (rounded) entry without the fields :func:`expand_entries` gives back.
 
     Left out: ``run_name`` when it equals ``name``, ``repetitions`` when it equals the
-    number of entries of the name (``repetitions`` argument), :data:`NOT_WRITTEN`, and every
-    :data:`DERIVED` key whose recomputation from the entry as written reproduces the stored
-    value. ``context`` is the written context (its :data:`NOT_DERIVED_KEY` is honoured).
+    number of entries of the name (``repetitions`` argument), ``repetition_index`` when it
+    equals the entry's position among them (``position``; Google Benchmark reports a
+    benchmark's repetitions together, in index order, also when interleaved),
+    :data:`NOT_WRITTEN`, and every :data:`DERIVED` key whose recomputation from the entry as
+    written reproduces the stored value. ``context`` is the written context (its
+    :data:`NOT_DERIVED_KEY` is honoured).
     """
     skip = _skipped(context)
     kept = {k: v for k, v in entry.items() if k not in NOT_WRITTEN
             and not (k == "run_name" and v == entry.get("name"))
-            and not (k == "repetitions" and repetitions is not None and v == repetitions)}
+            and not (k == "repetitions" and repetitions is not None and v == repetitions)
+            and not (k == "repetition_index" and position is not None and v == position)}
     for key, _ in DERIVED:
         if key not in kept or key in skip:
             continue
@@ -550,14 +554,17 @@ def compact_entry(entry, name, context, repetitions=None):
 def expand_entries(entries, names, context):
     """Restore the fields a schema-2 writer left out (in place; see :func:`compact_entry`)."""
     skip = _skipped(context)
-    counts = {}
+    counts, positions = {}, {}
     for entry in entries:
         if entry.get("run_type") != "aggregate":
             counts[entry["name"]] = counts.get(entry["name"], 0) + 1
     for entry, name in zip(entries, names):
         entry.setdefault("run_name", name.base if name.aggregate else entry["name"])
-        if entry.get("run_type") != "aggregate" and "repetitions" not in entry:
-            entry["repetitions"] = counts.get(entry["name"], 1)
+        if entry.get("run_type") != "aggregate":
+            position = positions.get(entry["name"], 0)
+            positions[entry["name"]] = position + 1
+            entry.setdefault("repetitions", counts.get(entry["name"], 1))
+            entry.setdefault("repetition_index", position)
         _restore(entry, name, context, skip)
 
 
@@ -639,14 +646,16 @@ def written_document(doc):
         spurious.update(k for k in probe if k not in entry)
     if spurious:
         out["context"][NOT_DERIVED_KEY] = ",".join(k for k, _ in DERIVED if k in spurious)
-    counts = {}
+    counts, positions = {}, []
     for entry in out["benchmarks"]:
         if entry.get("run_type") != "aggregate":
-            counts[entry["name"]] = counts.get(entry["name"], 0) + 1
+            positions.append(counts.get(entry["name"], 0))
+            counts[entry["name"]] = positions[-1] + 1
+        else:
+            positions.append(None)
     out["benchmarks"] = [compact_entry(e, n, out["context"],
-                                       None if e.get("run_type") == "aggregate"
-                                       else counts[e["name"]])
-                         for e, n in zip(out["benchmarks"], names)]
+                                       None if p is None else counts[e["name"]], p)
+                         for e, n, p in zip(out["benchmarks"], names, positions)]
     return out
 
 

@@ -354,11 +354,11 @@ class WrittenFileTest(unittest.TestCase):
         written = json.loads(text)
         first = written["benchmarks"][0]
         for key in ("run_name", "family_index", "per_family_instance_index", "repetitions",
-                    "threads", "iterations", "ns_per_op", "ops_per_s", "trial_s",
+                    "repetition_index", "threads", "iterations", "ns_per_op", "ops_per_s", "trial_s",
                     "kprim_threads", "worker_cpu_s", "cpu_util", "clock_ns", "abandoned",
                     "steal_pct", "fairness", "share_min", "share_max"):
             self.assertNotIn(key, first)
-        for key in ("name", "run_type", "repetition_index", "real_time", "cpu_time",
+        for key in ("name", "run_type", "real_time", "cpu_time",
                     "time_unit", "ops", "drain_ms", "lat_p99_ns"):
             self.assertIn(key, first)
         contended = written["benchmarks"][1]
@@ -375,6 +375,17 @@ class WrittenFileTest(unittest.TestCase):
             for key, value in expected.items():
                 self.assertTrue(res._same(value, back[key]), (original["name"], key, value,
                                                                back[key]))
+
+    def test_repetition_index_kept_when_not_in_order(self):
+        doc = v2_document(floor=False, reps=3)
+        doc["benchmarks"][0]["repetition_index"] = 2
+        doc["benchmarks"][6]["repetition_index"] = 0
+        path, text = self.write(doc)
+        written = json.loads(text)["benchmarks"]
+        self.assertEqual((written[0]["repetition_index"], written[6]["repetition_index"]), (2, 0))
+        self.assertNotIn("repetition_index", written[3])
+        self.assertEqual([e["repetition_index"] for e in res.load(path).benchmarks[::3]],
+                         [2, 1, 0])
 
     def test_unmeasured_counters_are_not_invented(self):
         """A file from before cpu_util/steal_pct existed gets none of them back on load."""
