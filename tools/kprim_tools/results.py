@@ -525,10 +525,16 @@ def _same(a, b):
     return a == b or abs(a - b) <= DERIVED_RTOL * max(abs(a), abs(b))
 
 
+def _is_aggregate(entry, name):
+    """True for a Google Benchmark aggregate entry (``_mean``, ``_median``, ...)."""
+    return entry.get("run_type") == "aggregate" or name.aggregate is not None
+
+
 def compact_entry(entry, name, context, repetitions=None, position=None):
     """A written (rounded) entry without the fields :func:`expand_entries` gives back.
 
-    Left out: ``run_name`` when it equals ``name``, ``repetitions`` when it equals the
+    An aggregate entry is kept whole (less :data:`NOT_WRITTEN`). From a repetition entry are
+    left out: ``run_name`` when it equals ``name``, ``repetitions`` when it equals the
     number of entries of the name (``repetitions`` argument), ``repetition_index`` when it
     equals the entry's position among them (``position``; Google Benchmark reports a
     benchmark's repetitions together, in index order, also when interleaved),
@@ -537,6 +543,8 @@ def compact_entry(entry, name, context, repetitions=None, position=None):
     :data:`NOT_DERIVED_KEY` is honoured).
     """
     skip = _skipped(context)
+    if _is_aggregate(entry, name):
+        return {k: v for k, v in entry.items() if k not in NOT_WRITTEN}
     kept = {k: v for k, v in entry.items() if k not in NOT_WRITTEN
             and not (k == "run_name" and v == entry.get("name"))
             and not (k == "repetitions" and repetitions is not None and v == repetitions)
@@ -552,19 +560,21 @@ def compact_entry(entry, name, context, repetitions=None, position=None):
 
 
 def expand_entries(entries, names, context):
-    """Restore the fields a schema-2 writer left out (in place; see :func:`compact_entry`)."""
+    """Restore the fields a schema-2 writer left out of repetition entries (in place; see
+    :func:`compact_entry`). Aggregate entries are written whole and left as they are."""
     skip = _skipped(context)
     counts, positions = {}, {}
     for entry in entries:
         if entry.get("run_type") != "aggregate":
             counts[entry["name"]] = counts.get(entry["name"], 0) + 1
     for entry, name in zip(entries, names):
-        entry.setdefault("run_name", name.base if name.aggregate else entry["name"])
-        if entry.get("run_type") != "aggregate":
-            position = positions.get(entry["name"], 0)
-            positions[entry["name"]] = position + 1
-            entry.setdefault("repetitions", counts.get(entry["name"], 1))
-            entry.setdefault("repetition_index", position)
+        if _is_aggregate(entry, name):
+            continue
+        entry.setdefault("run_name", entry["name"])
+        position = positions.get(entry["name"], 0)
+        positions[entry["name"]] = position + 1
+        entry.setdefault("repetitions", counts.get(entry["name"], 1))
+        entry.setdefault("repetition_index", position)
         _restore(entry, name, context, skip)
 
 
@@ -641,6 +651,8 @@ def written_document(doc):
     out = round_document(out)
     spurious = set()
     for entry, name in zip(out["benchmarks"], names):
+        if _is_aggregate(entry, name):
+            continue
         probe = dict(entry)
         _restore(probe, name, out["context"])
         spurious.update(k for k in probe if k not in entry)

@@ -387,6 +387,16 @@ class WrittenFileTest(unittest.TestCase):
         self.assertEqual([e["repetition_index"] for e in res.load(path).benchmarks[::3]],
                          [2, 1, 0])
 
+    def test_aggregates_are_written_whole_and_not_expanded(self):
+        doc = v2_document(floor=False, reps=2)
+        cv = dict(doc["benchmarks"][0], name=doc["benchmarks"][0]["name"] + "_cv",
+                  run_type="aggregate", aggregate_name="cv", real_time=0.01, cpu_time=0.01)
+        for key in ("repetition_index", "abandoned", "steal_pct", "ns_per_op", "trial_s"):
+            del cv[key]
+        doc["benchmarks"].append(cv)
+        loaded = res.load(fx.write(self.dir, "raw.json", doc))
+        self.assertEqual(sorted(loaded.benchmarks[-1]), sorted(cv))
+
     def test_unmeasured_counters_are_not_invented(self):
         """A file from before cpu_util/steal_pct existed gets none of them back on load."""
         path, text = self.write(fx.document())
