@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <thread>
 
 namespace kb = kprim::bench;
 
@@ -16,7 +17,8 @@ namespace {
 struct trivial {
   std::atomic<std::uint64_t> n{0};
   void acquire(kb::worker&) noexcept { n.fetch_add(1, std::memory_order_relaxed); }
-  void release(kb::worker&) noexcept {}
+  // Yielding: 1,024 runnable threads on two CPUs must not starve the driver's wake-up.
+  void release(kb::worker&) noexcept { std::this_thread::yield(); }
   std::string check(std::uint64_t total) const {
     return n.load() == total ? std::string() : "operation count does not match the workload's";
   }
