@@ -26,7 +26,7 @@ import json
 
 import numpy
 
-from .stats import HIGHER, LOWER, SAME, judge, log_shift, pct
+from .stats import HIGHER, LOWER, SAME, judge, pct, point_noise
 from .tables import render
 
 #: Suffix of the twin contender of an A/A control pair.
@@ -65,13 +65,8 @@ def pairs(cases):
 
 def resolvable(a, b, alpha):
     """The difference two samples of identical code leave unresolved (see module docstring):
-    the half-width of the 1 - alpha interval of their shift (half the range of the pairwise
-    ratios when the samples are too small for a bounded interval)."""
-    shift = log_shift(a, b, alpha)
-    if shift.low is not None:
-        return (shift.high - shift.low) / 2
-    ratios = [y / x for x in a for y in b if x > 0]
-    return (max(ratios) - min(ratios)) / 2 if ratios else 0.0
+    :func:`kprim_tools.stats.point_noise`."""
+    return point_noise(a, b, alpha)
 
 
 def pair_rows(results, alpha=0.05, tolerance_for=None):

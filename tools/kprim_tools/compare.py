@@ -136,7 +136,8 @@ def judge_row(name, metric, a_runs, b_runs, tolerance, alpha, noise=0.0):
     if not a or not b:
         row["verdict"] = NO_DATA_IN_A if not a else NO_DATA_IN_B
         return row
-    verdict = judge(a, b, tolerance, alpha, metric.exact, noise)
+    first = len(metric.one_run(b_runs[0], name) or []) if len(b_runs) > 1 else None
+    verdict = judge(a, b, tolerance, alpha, metric.exact, noise, first)
     word = {HIGHER: metric.words[0], LOWER: metric.words[1]}.get(verdict.verdict,
                                                                   verdict.verdict)
     row.update(change=verdict.change, p_value=verdict.p_value, verdict=word, low=verdict.low,

@@ -19,9 +19,12 @@ regime-aware for multimodal points); its SAME band is max(tolerance, the current
 noise at the point's family and thread count, :mod:`kprim_tools.aa`). Tolerances come from the
 versioned ``results/thresholds.json`` (format in results/SCHEMA.md).
 
-UNKNOWN benchmarks are re-measured by ``--rerun CMD`` at most ``max_reruns`` times; the new
-repetitions are pooled with the current run's. A benchmark still UNKNOWN after that fails the
-gate unless its thresholds rule says ``informational: true`` (informational benchmarks are
+UNKNOWN benchmarks, and SLOWER ones to confirm them, are re-measured by ``--rerun CMD`` at
+most ``max_reruns`` times; the new repetitions are pooled with the current run's (a SLOWER
+that the pooled repetitions no longer show is cleared: with hundreds of points one run's bad
+draw would otherwise fail unchanged gates). Without ``--rerun`` the first verdicts stand. A
+benchmark still UNKNOWN after that fails the gate unless its thresholds rule says
+``informational: true`` (informational benchmarks are
 reported and never fail it; ``--strict`` makes them count). A baseline recorded with a fault
 injection (context ``kprim_inject``) is refused; an injected current run is labelled INJECTED.
 Exit status: 0 no regression, 1 regression (a SLOWER, NO_DATA or UNKNOWN left), 2 unusable
@@ -203,8 +206,15 @@ class Gate:
         """Parsed names of the benchmarks whose verdict is UNKNOWN."""
         return [row["name"] for row in self.rows.values() if row["verdict"] == "UNKNOWN"]
 
+    def pending(self):
+        """Parsed names the re-runs measure: UNKNOWN rows, and SLOWER rows not yet confirmed
+        by a re-run (a slowdown seen in one run of hundreds of points may be that run's bad
+        draw; pooled repetitions confirm or clear it)."""
+        return [row["name"] for row in self.rows.values() if row["verdict"] == "UNKNOWN"
+                or (row["verdict"] == "SLOWER" and not row.get("confirmed"))]
+
     def add_rerun(self, results):
-        """Pool a re-run's repetitions into the current side and re-judge UNKNOWN rows.
+        """Pool a re-run's repetitions into the current side and re-judge the pending rows.
 
         Raises :class:`KbenchError` when the re-run comes from another machine.
         """
@@ -213,13 +223,22 @@ class Gate:
                               f"current run was on {self.current.fingerprint!r}")
         self.cur_runs.append(results.cases())
         self.reruns += 1
-        for name in self.unknown():
-            self.rows[name.base] = self._judge(name)
+        for name in self.pending():
+            before = self.rows[name.base]
+            row = self._judge(name)
+            row["first_verdict"] = before.get("first_verdict", before["verdict"])
+            row["confirmed"] = row["verdict"] == "SLOWER"
+            self.rows[name.base] = row
 
     def finish(self, reruns_possible):
         """Say in ``why`` why a row is still UNKNOWN (after how many re-runs) and whether an
         informational row counts; call once, after the re-runs."""
         for row in self.rows.values():
+            if row["verdict"] == "SLOWER" and row.get("confirmed"):
+                row["why"] += f"; confirmed with {self.reruns} re-run(s) pooled"
+            elif row.get("first_verdict") == "SLOWER" and row["verdict"] != "SLOWER":
+                row["why"] += (f"; SLOWER in the current run alone, not confirmed with "
+                               f"{self.reruns} re-run(s) pooled")
             if row["verdict"] == "UNKNOWN":
                 if self.reruns:
                     row["why"] += f"; undecided after {self.reruns} re-run(s)"
@@ -241,10 +260,10 @@ class Gate:
         return bool(self.failing(strict))
 
     def rerun_filter(self):
-        """A Google Benchmark filter regex selecting the UNKNOWN benchmarks (and the reference
-        contender of those gated on a ratio to it)."""
+        """A Google Benchmark filter regex selecting the :meth:`pending` benchmarks (and the
+        reference contender of those gated on a ratio to it)."""
         names = set()
-        for name in self.unknown():
+        for name in self.pending():
             names.add(short(name.base))
             if self.rows[name.base]["metric"].startswith("ratio_to_"):
                 names.add(short(name.with_contender(self.thresholds["reference"]).base))
@@ -323,9 +342,10 @@ def markdown_report(gate, strict=False):
         lines += [f"<details><summary>{len(same)} SAME</summary>", "", table(same), "",
                   "</details>", ""]
     lines.append("Verdict rule (results/SCHEMA.md): change = Hodges-Lehmann ratio of current to "
-                 "baseline repetitions; SLOWER/FASTER beyond ±max(tolerance, A/A noise) with "
-                 "Mann-Whitney p < alpha; SAME within it unless significant with an interval "
-                 "reaching past it; UNKNOWN otherwise, re-run, then failing unless informational. "
+                 "baseline repetitions; SLOWER/FASTER beyond ±max(tolerance, A/A noise, point "
+                 "noise) with Mann-Whitney p < alpha; SAME within it unless significant with an "
+                 "interval reaching past it; UNKNOWN otherwise. UNKNOWN and SLOWER points are "
+                 "re-run (pooled; SLOWER to confirm); UNKNOWN left fails unless informational. "
                  "Multimodal points are compared within regimes and on regime shares.")
     return "\n".join(lines)
 
@@ -337,7 +357,7 @@ def run_gate(args):
     limit = thresholds["max_reruns"] if args.max_reruns is None else args.max_reruns
     if args.rerun:
         with tempfile.TemporaryDirectory(prefix="kbench-gate-") as workdir:
-            while gate.unknown() and gate.reruns < limit:
+            while gate.pending() and gate.reruns < limit:
                 gate.add_rerun(rerun_once(gate, args.rerun, workdir))
     gate.finish(bool(args.rerun))
     text = markdown_report(gate, args.strict)

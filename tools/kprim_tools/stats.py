@@ -26,7 +26,11 @@ Verdict rule (:func:`judge`, shared by ``compare``, ``gate`` and ``history``)
 For a higher-is-better figure with baseline repetitions ``a`` and current repetitions ``b``,
 a ``tolerance`` (a change too small to matter) and a ``noise`` floor (what this run's A/A
 control pair cannot resolve, 0 when unknown), the SAME band is ``bound = max(tolerance,
-noise)``. On the logarithms:
+noise, point noise)``, the point noise being what this point's own repetitions cannot resolve:
+the half-width of the interval below for the baseline against the current run's own
+repetitions (before re-runs are pooled; 0 when those sizes cannot reach significance). The
+A/A pair measures one contender; a noisier contender at the same thread count needs its own
+floor, or its noise alone makes unchanged gates fail. On the logarithms:
 
 - ``change`` is the Hodges-Lehmann estimate: exp(median of every pairwise difference
   log b_j - log a_i) - 1, the typical ratio of a current to a baseline repetition (for two
@@ -372,11 +376,27 @@ def pct(value):
     return f"{value * 100:+.0f}%" if abs(value) >= 0.0995 else f"{value * 100:+.1f}%"
 
 
-def _band_text(tolerance, noise):
-    """``±10%`` or ``±12% (A/A noise; tolerance ±10%)``."""
-    if noise > tolerance:
-        return f"±{max(tolerance, noise):.0%} (A/A noise; tolerance ±{tolerance:.0%})"
-    return f"±{tolerance:.0%}" + (f" (A/A {noise:.0%})" if noise else "")
+def point_noise(a, b, alpha):
+    """The difference two samples leave unresolved: exp(half-width of the 1 - alpha interval
+    of their log shift) - 1 (shift-invariant: it measures spread, not the offset), or the same
+    of the range of the pairwise log ratios when the samples are too small for a bounded
+    interval."""
+    if min(min(a), min(b)) <= 0:
+        return 0.0
+    shift = log_shift(a, b, alpha)
+    if shift.low is not None:
+        return math.expm1((math.log1p(shift.high) - math.log1p(shift.low)) / 2)
+    logs = [math.log(y / x) for x in a for y in b]
+    return math.expm1((max(logs) - min(logs)) / 2)
+
+
+def _band_text(tolerance, noise, own):
+    """``±10%``, ``±12% (A/A noise; tolerance ±10%)`` or ``±15% (point noise; ...)``."""
+    bound = max(tolerance, noise, own)
+    if bound == tolerance:
+        return f"±{tolerance:.0%}" + (f" (A/A {noise:.0%})" if noise else "")
+    word = "A/A noise" if noise >= own else "point noise"
+    return f"±{bound:.0%} ({word}; tolerance ±{tolerance:.0%})"
 
 
 @dataclass(frozen=True)
@@ -399,10 +419,16 @@ class Judgement:
     regimes: object = None
 
 
-def _unimodal(a, b, tolerance, alpha, noise):
-    """The rule on samples without regimes; returns a :class:`Judgement`."""
-    bound = max(tolerance, noise)
-    band = _band_text(tolerance, noise)
+def _unimodal(a, b, tolerance, alpha, noise, first=None):
+    """The rule on samples without regimes; returns a :class:`Judgement`.
+
+    The point's own noise is :func:`point_noise` of ``a`` and the first ``first`` values of
+    ``b`` (all of ``b`` when ``None``) when those sizes can reach significance, else 0.
+    """
+    ref = b if first is None else b[:first]
+    own = point_noise(a, ref, alpha) if smallest_p(len(a), len(ref)) < alpha else 0.0
+    bound = max(tolerance, noise, own)
+    band = _band_text(tolerance, noise, own)
     if min(min(a), min(b)) <= 0:
         med_a, med_b = median(a), median(b)
         if not med_a or med_a <= 0:
@@ -446,9 +472,8 @@ def _combine(parts):
     return SAME
 
 
-def _regime_aware(a, b, modes_a, modes_b, tolerance, alpha, noise):
+def _regime_aware(a, b, modes_a, modes_b, tolerance, alpha, noise, first=None):
     """The regime-aware comparison of the module docstring; returns a :class:`Judgement`."""
-    bound = max(tolerance, noise)
     reference = modes_a if modes_a.multimodal else modes_b
     k = reference.count
     assign_a = [nearest_mode(v, reference) for v in a]
@@ -456,7 +481,8 @@ def _regime_aware(a, b, modes_a, modes_b, tolerance, alpha, noise):
     centre = [math.log(m.median) for m in reference.modes]
     res_a = [math.exp(math.log(v) - centre[i]) for v, i in zip(a, assign_a)]
     res_b = [math.exp(math.log(v) - centre[i]) for v, i in zip(b, assign_b)]
-    within = _unimodal(res_a, res_b, tolerance, alpha, noise)
+    within = _unimodal(res_a, res_b, tolerance, alpha, noise, first)
+    bound = within.bound
     counts_a = [assign_a.count(i) for i in range(k)]
     counts_b = [assign_b.count(i) for i in range(k)]
     share_a = [c / len(a) for c in counts_a]
@@ -488,11 +514,13 @@ def _regime_aware(a, b, modes_a, modes_b, tolerance, alpha, noise):
                      why, regimes)
 
 
-def judge(a, b, tolerance, alpha, exact=False, noise=0.0):
+def judge(a, b, tolerance, alpha, exact=False, noise=0.0, first=None):
     """Apply the verdict rule in this module's docstring to samples ``a`` (old) and ``b`` (new).
 
-    Both must be non-empty. ``noise`` is the A/A floor (relative, 0 when unknown). With
-    ``exact`` the samples are deterministic counts: the change of medians decides at once.
+    Both must be non-empty. ``noise`` is the A/A floor (relative, 0 when unknown). ``first``:
+    how many leading values of ``b`` are the current run's own (the rest pooled re-runs); the
+    point's noise is measured on them. With ``exact`` the samples are deterministic counts:
+    the change of medians decides at once.
     """
     noise = float(noise or 0.0)
     if exact:
@@ -508,5 +536,5 @@ def judge(a, b, tolerance, alpha, exact=False, noise=0.0):
     if min(min(a), min(b)) > 0:
         modes_a, modes_b = find_modes(a), find_modes(b)
         if modes_a.multimodal or modes_b.multimodal:
-            return _regime_aware(a, b, modes_a, modes_b, tolerance, alpha, noise)
-    return _unimodal(a, b, tolerance, alpha, noise)
+            return _regime_aware(a, b, modes_a, modes_b, tolerance, alpha, noise, first)
+    return _unimodal(a, b, tolerance, alpha, noise, first)

@@ -352,7 +352,32 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
         line = [ln for ln in report.splitlines() if ln.startswith("- A/A noise")][0]
         floor2 = float(re.search(r"locks threads:2 ([0-9.]+)%", line)[1]) / 100
         self.assertGreater(floor2, 0.10)
-        self.assertIn(f"±{floor2:.0%} (A/A noise; tolerance ±10%)", why_of(report, MUTEX2))
+        band = float(re.search(r"within ±(\d+)% \((A/A|point) noise; tolerance ±10%\)",
+                               why_of(report, MUTEX2))[1]) / 100
+        self.assertGreaterEqual(band, round(floor2, 2))
+
+    def test_point_noise_is_a_floor_too(self):
+        noisy = {fx.point_name("contended", "std_mutex", 2, "cs:0/gap:0/locks:1"): 0.2}
+        base = fx.write(self.dir, "pn-base.json", noisy_point(fx.schema2_document(seed=1), noisy,
+                                                              seed=1))
+        current = fx.write(self.dir, "pn-cur.json", noisy_point(fx.schema2_document(seed=2),
+                                                                noisy, seed=2))
+        proc = self.gate(current, baseline=base)
+        self.assertEqual(proc.returncode, 0, proc.stdout)
+        self.assertIn("(point noise; tolerance ±10%)", why_of(proc.stdout, MUTEX2))
+
+    def test_slower_is_confirmed_by_reruns(self):
+        slow_doc = fx.scaled(self.base_doc, {QS2 + "/": 0.8})
+        slow = fx.write(self.dir, "slow.json", slow_doc)
+        again = fx.write(self.dir, "again.json", fx.schema2_document(seed=5))
+        proc = self.gate(slow, "--rerun", f"cp {shlex.quote(slow)} {{out}}")
+        self.assertEqual(proc.returncode, 1)
+        self.assertEqual(self.not_same(proc.stdout), {QS2: "SLOWER"})
+        self.assertIn("confirmed with 1 re-run(s) pooled", why_of(proc.stdout, QS2))
+        proc = self.gate(slow, "--rerun", f"cp {shlex.quote(again)} {{out}}")
+        self.assertEqual(proc.returncode, 0, proc.stdout)
+        self.assertIn("SLOWER in the current run alone, not confirmed with 1 re-run(s) pooled",
+                      why_of(proc.stdout, QS2))
 
     def test_reference_file_against_itself(self):
         cut = fx.write(self.dir, "ref-locks.json", reference_subset("locks/contended/"))
@@ -372,6 +397,21 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
         proc = self.gate(slowed, "--rerun", f"cp {shlex.quote(slowed)} {{out}}", baseline=cut)
         self.assertEqual(proc.returncode, 1)
         self.assertEqual(self.not_same(proc.stdout), {point: "SLOWER"})
+
+
+def noisy_point(doc, sigmas, seed):
+    """``doc`` with the repetitions of each benchmark in ``sigmas`` ({name: sigma}) given
+    extra seeded log-normal noise of that sigma (a contender noisier than the A/A control)."""
+    import numpy
+    rng = numpy.random.default_rng(seed)
+    for entry in doc["benchmarks"]:
+        if entry["name"] in sigmas:
+            factor = float(numpy.exp(rng.normal(0.0, sigmas[entry["name"]])))
+            entry["ops_per_s"] *= factor
+            entry["real_time"] /= factor
+            entry["ns_per_op"] /= factor
+            entry["ops"] *= factor
+    return doc
 
 
 def reference_subset(prefix):

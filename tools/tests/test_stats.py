@@ -177,6 +177,21 @@ class JudgeTest(unittest.TestCase):
         self.assertEqual(set(outcomes["slow10_t1"]), {stats.LOWER})
         self.assertEqual(set(outcomes["unchanged"]), {stats.SAME})
 
+    def test_point_noise(self):
+        rng = numpy.random.default_rng(22)
+        a, b = lognormal(rng, 100.0, 0.05, 5), lognormal(rng, 100.0, 0.05, 5)
+        noise = stats.point_noise(a, b, 0.05)
+        self.assertGreater(noise, 0.02)
+        self.assertAlmostEqual(stats.point_noise(a, [v * 0.7 for v in b], 0.05), noise,
+                               places=9, msg="spread, not the offset")
+        verdicts = [stats.judge(lognormal(rng, 100.0, 0.2, 5), lognormal(rng, 100.0, 0.2, 5),
+                                0.10, 0.05) for _ in range(100)]
+        self.assertGreater(numpy.median([v.bound for v in verdicts]), 0.2,
+                           "a point's own noise widens its band")
+        self.assertGreaterEqual(sum(v.verdict == stats.SAME for v in verdicts), 90)
+        self.assertEqual(stats.judge(self.A, [v * 0.7 for v in self.A], 0.05, 0.05,
+                                     first=2).bound, 0.05, "2+5 cannot be significant")
+
     def test_zero_baseline(self):
         self.assertEqual(stats.judge([0.0], [1.0], 0.05, 0.05).verdict, stats.UNKNOWN)
 
