@@ -84,7 +84,7 @@ beyond the tolerance is ``HIGHER``/``LOWER`` at once.
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy
 
