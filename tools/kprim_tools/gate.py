@@ -158,6 +158,7 @@ class Gate:
         self.cur_runs = [current.cases()]
         self.noise = {} if self.callgrind else noise_floor(current, thresholds["alpha"])
         self.reruns = 0
+        self.strict = False
         self.rows = {}
         for name in union_names(self.base_runs[0], self.cur_runs[0]):
             self.rows[name.base] = self._judge(name)
@@ -209,9 +210,12 @@ class Gate:
     def pending(self):
         """Parsed names the re-runs measure: UNKNOWN rows, and SLOWER rows not yet confirmed
         by a re-run (a slowdown seen in one run of hundreds of points may be that run's bad
-        draw; pooled repetitions confirm or clear it)."""
-        return [row["name"] for row in self.rows.values() if row["verdict"] == "UNKNOWN"
-                or (row["verdict"] == "SLOWER" and not row.get("confirmed"))]
+        draw; pooled repetitions confirm or clear it). Informational rows, which cannot fail
+        the gate, are not re-run unless :attr:`strict`."""
+        return [row["name"] for row in self.rows.values()
+                if (self.strict or not row["informational"])
+                and (row["verdict"] == "UNKNOWN"
+                     or (row["verdict"] == "SLOWER" and not row.get("confirmed")))]
 
     def add_rerun(self, results):
         """Pool a re-run's repetitions into the current side and re-judge the pending rows.
@@ -228,20 +232,24 @@ class Gate:
             row = self._judge(name)
             row["first_verdict"] = before.get("first_verdict", before["verdict"])
             row["confirmed"] = row["verdict"] == "SLOWER"
+            row["reruns"] = self.reruns
             self.rows[name.base] = row
 
     def finish(self, reruns_possible):
         """Say in ``why`` why a row is still UNKNOWN (after how many re-runs) and whether an
         informational row counts; call once, after the re-runs."""
         for row in self.rows.values():
+            pooled = row.get("reruns", 0)
             if row["verdict"] == "SLOWER" and row.get("confirmed"):
-                row["why"] += f"; confirmed with {self.reruns} re-run(s) pooled"
+                row["why"] += f"; confirmed with {pooled} re-run(s) pooled"
             elif row.get("first_verdict") == "SLOWER" and row["verdict"] != "SLOWER":
                 row["why"] += (f"; SLOWER in the current run alone, not confirmed with "
-                               f"{self.reruns} re-run(s) pooled")
+                               f"{pooled} re-run(s) pooled")
             if row["verdict"] == "UNKNOWN":
-                if self.reruns:
-                    row["why"] += f"; undecided after {self.reruns} re-run(s)"
+                if pooled:
+                    row["why"] += f"; undecided after {pooled} re-run(s)"
+                elif row["informational"] and not self.strict:
+                    row["why"] += "; not re-run (informational)"
                 elif not reruns_possible:
                     row["why"] += "; undecided, no re-run (give --rerun CMD)"
                 else:
@@ -354,6 +362,7 @@ def run_gate(args):
     """``kbench gate`` from parsed arguments; returns the exit status (0, 1; 2 via errors)."""
     thresholds = load_thresholds(args.thresholds)
     gate = Gate(load(args.baseline), load(args.current), thresholds)
+    gate.strict = bool(args.strict)
     limit = thresholds["max_reruns"] if args.max_reruns is None else args.max_reruns
     if args.rerun:
         with tempfile.TemporaryDirectory(prefix="kbench-gate-") as workdir:

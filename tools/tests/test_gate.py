@@ -150,6 +150,12 @@ class GateTest(unittest.TestCase, fx.ErrorAssertions):
                                                                       QSPIN.format(1)))
         self.assertEqual(self.gate(base3, cur3, "--strict").returncode, 1,
                          "--strict counts informational points")
+        count = os.path.join(self.dir, "count")
+        rerun = f"echo x >> {shlex.quote(count)}; cp {cur3} {{out}}"
+        proc = self.gate(base3, cur3, "--rerun", rerun)
+        self.assertEqual(proc.returncode, 0, proc.stdout)
+        self.assertFalse(os.path.exists(count), "informational points are not re-run")
+        self.assertIn("not re-run (informational)", why_of(proc.stdout, QSPIN.format(1)))
 
     def test_version_1_thresholds_still_read(self):
         self.thresholds = self.write_thresholds({"tolerance": 0.10}, version=1)
