@@ -137,6 +137,21 @@ class CompareTest(unittest.TestCase):
         self.assertGreater(row["bound"], 0.05, "the noise at threads:2 widens the band")
         self.assertRegex(row["why"], r"\((A/A|point) noise; tolerance ±5%\)")
 
+    def test_reference_run_against_a_slowed_copy(self):
+        with open(os.path.join(fx.ROOT, "results", "amd-epyc-2c-fd2d0313",
+                               "20261125T164140Z-2e9c04d554aa.json"), encoding="utf-8") as handle:
+            doc = json.load(handle)
+        doc["benchmarks"] = [e for e in doc["benchmarks"]
+                             if e["name"].startswith("atomics/contended/")]
+        base = fx.write(self.dir, "ref.json", doc)
+        point = "atomics/contended/std_store_seq_cst/threads:2/iterations:1/manual_time"
+        slow = fx.write(self.dir, "ref-slow.json", fx.scaled(doc, {point: 0.5}))
+        rows = rows_by(self.run_compare(base, slow, tolerance=0.10)[0], "ops_per_s")
+        self.assertEqual(rows[point]["verdict"], "UNKNOWN", "3 + 3 repetitions cannot decide")
+        self.assertEqual({r["verdict"] for b, r in rows.items() if b != point}, {"SAME"})
+        bimodal = rows["atomics/contended/kprim_atomic_set/threads:2/iterations:1/manual_time"]
+        self.assertEqual(bimodal["a"]["label"], "bimodal: 1712 (67%) | 95.1 (33%)")
+
     def test_cli(self):
         proc = fx.cli("compare", self.base, self.slow, "--format", "json")
         self.assertEqual(proc.returncode, 0, proc.stderr)

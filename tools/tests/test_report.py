@@ -114,6 +114,16 @@ class ReportTest(unittest.TestCase, fx.ErrorAssertions):
         self.assertIn("INJECTED run", html_text)
         self.assertIn("Hollow markers", html_text)
 
+    def test_reference_run_summary_shows_regimes(self):
+        from kprim_tools.results import load
+        from kprim_tools.summary import summary_text
+        text = summary_text(load(os.path.join(fx.ROOT, "results", "amd-epyc-2c-fd2d0313",
+                                              "20261125T164140Z-2e9c04d554aa.json")))
+        block = text.split("atomics/contended (threads)", 1)[1]
+        line = [ln for ln in block.splitlines() if ln.startswith("kprim_atomic_set ")][0]
+        self.assertIn("bimodal: 1712 (67%) | 95.1 (33%)", line, "1697, 95, 1727 Mops/s")
+        self.assertNotIn("A/A controls", text, "the reference run predates the A/A pairs")
+
     def test_default_is_newest_run(self):
         results = os.path.join(self.dir, "results", "testbox-2c-aaaa1111")
         os.makedirs(results)
