@@ -291,6 +291,19 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
         return fx.cli("gate", "--baseline", baseline or self.base, "--current", current,
                       "--thresholds", self.THRESHOLDS, *extra)
 
+    def gate_here(self, current, baseline=None):
+        """The gate's command line run in this process (no interpreter start-up per call);
+        returns an object with ``returncode`` and ``stdout`` like :meth:`gate`."""
+        import contextlib
+        import io
+        import types
+        from kprim_tools import cli
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            status = cli.main(["gate", "--baseline", baseline or self.base, "--current",
+                               current, "--thresholds", self.THRESHOLDS])
+        return types.SimpleNamespace(returncode=status, stdout=out.getvalue())
+
     def not_same(self, report):
         """``{benchmark: verdict}`` of every row that is not SAME."""
         out = {}
@@ -316,13 +329,13 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
     def test_resampled_copy_passes(self):
         for seed in range(5):
             current = fx.write(self.dir, f"boot{seed}.json", fx.resampled(self.base_doc, seed))
-            proc = self.gate(current)
+            proc = self.gate_here(current)
             self.assertEqual(proc.returncode, 0, proc.stdout)
 
     def test_unchanged_reruns_pass(self):
         for seed in range(2, 12):
             current = fx.write(self.dir, f"again{seed}.json", fx.schema2_document(seed=seed))
-            proc = self.gate(current)
+            proc = self.gate_here(current)
             bad = {k: v for k, v in self.not_same(proc.stdout).items()
                    if "threads:4" not in k}
             self.assertEqual((proc.returncode, bad), (0, {}), proc.stdout)
@@ -330,7 +343,7 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
     def test_fresh_slowdown_is_caught(self):
         for seed in range(2, 7):
             doc = fx.scaled(fx.schema2_document(seed=seed), {QS2 + "/": 0.8, QS1 + "/": 0.9})
-            proc = self.gate(fx.write(self.dir, f"slow{seed}.json", doc))
+            proc = self.gate_here(fx.write(self.dir, f"slow{seed}.json", doc))
             self.assertEqual(proc.returncode, 1, proc.stdout)
             found = self.not_same(proc.stdout)
             self.assertEqual((found.get(QS2), found.get(QS1)), ("SLOWER", "SLOWER"),
@@ -343,7 +356,7 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
         for seed in range(2, 12):
             current = fx.write(self.dir, f"bi{seed}.json",
                                fx.schema2_document(seed=seed, bimodal=mix))
-            proc = self.gate(current, baseline=base)
+            proc = self.gate_here(current, baseline=base)
             cells = cells_of(proc.stdout, MUTEX2)
             self.assertNotEqual(cells[0], "SLOWER", proc.stdout)
             self.assertIn("bimodal", " ".join(cells[3:5] + [cells[-1]]), cells)
