@@ -330,8 +330,9 @@ def run_counts(state):
 def gate(state, current, log):
     """``./kbench gate`` of ``current`` against GOOD's file; ``(status, report text)``.
 
-    Undecided points are re-measured by ``bisect-bench`` (the same run path, filtered by the
-    gate to those points) through the gate's ``--rerun``.
+    The points the gate re-measures (undecided ones, and SLOWER ones it confirms) go through
+    ``bisect-bench`` (the same run path, filtered by the gate to those points) as its
+    ``--rerun``.
     """
     rerun = " ".join(shlex.quote(w) for w in (
         sys.executable, os.path.join(state["tools"], "kbench_results.py"), "bisect-bench",
@@ -550,7 +551,8 @@ def run_bisect(args):
         counts = run_counts(state)
         main_runs = counts.get("baseline", 0) + counts.get("step", 0)
         print(f"{TAG} benchmark runs: {main_runs} (GOOD + {counts.get('step', 0)} commits "
-              f"tested); gate re-runs of undecided points: {counts.get('rerun', 0)}", flush=True)
+              f"tested); gate re-runs (filtered to the points it re-measured): "
+              f"{counts.get('rerun', 0)}", flush=True)
         if found == 0:
             print(f"{TAG} first bad commit: {first} {git(repo, 'log', '-1', '--format=%s', first)}",
                   flush=True)
