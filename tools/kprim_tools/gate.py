@@ -350,8 +350,8 @@ def markdown_report(gate, strict=False):
         lines += [f"<details><summary>{len(same)} SAME</summary>", "", table(same), "",
                   "</details>", ""]
     lines.append("Verdict rule (results/SCHEMA.md): change = Hodges-Lehmann ratio of current to "
-                 "baseline repetitions; SLOWER/FASTER beyond ±max(tolerance, A/A noise, point "
-                 "noise) with Mann-Whitney p < alpha; SAME within it unless significant with an "
+                 "baseline repetitions; SLOWER/FASTER beyond ±max(tolerance, A/A noise) "
+                 "with Mann-Whitney p < alpha; SAME within it unless significant with an "
                  "interval reaching past it; UNKNOWN otherwise. UNKNOWN and SLOWER points are "
                  "re-run (pooled; SLOWER to confirm); UNKNOWN left fails unless informational. "
                  "Multimodal points are compared within regimes and on regime shares.")

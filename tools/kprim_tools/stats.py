@@ -26,11 +26,10 @@ Verdict rule (:func:`judge`, shared by ``compare``, ``gate`` and ``history``)
 For a higher-is-better figure with baseline repetitions ``a`` and current repetitions ``b``,
 a ``tolerance`` (a change too small to matter) and a ``noise`` floor (what this run's A/A
 control pair cannot resolve, 0 when unknown), the SAME band is ``bound = max(tolerance,
-noise, point noise)``, the point noise being what this point's own repetitions cannot resolve:
-the half-width of the interval below for the baseline against the current run's own
-repetitions (before re-runs are pooled; 0 when those sizes cannot reach significance). The
-A/A pair measures one contender; a noisier contender at the same thread count needs its own
-floor, or its noise alone makes unchanged gates fail. On the logarithms:
+noise)``. The point's own noise (the half-width of the interval below for the baseline
+against the current run's own repetitions) never widens the band: a point too noisy to
+resolve a change beyond the band is UNKNOWN, never SAME, and the gate re-measures it (a
+large change hidden in a noisy point must not pass as SAME). On the logarithms:
 
 - ``change`` is the Hodges-Lehmann estimate: exp(median of every pairwise difference
   log b_j - log a_i) - 1, the typical ratio of a current to a baseline repetition (for two
@@ -390,13 +389,11 @@ def point_noise(a, b, alpha):
     return math.expm1((max(logs) - min(logs)) / 2)
 
 
-def _band_text(tolerance, noise, own):
-    """``±10%``, ``±12% (A/A noise; tolerance ±10%)`` or ``±15% (point noise; ...)``."""
-    bound = max(tolerance, noise, own)
-    if bound == tolerance:
+def _band_text(tolerance, noise):
+    """``±10%``, ``±10% (A/A 3%)`` or ``±12% (A/A noise; tolerance ±10%)``."""
+    if noise <= tolerance:
         return f"±{tolerance:.0%}" + (f" (A/A {noise:.0%})" if noise else "")
-    word = "A/A noise" if noise >= own else "point noise"
-    return f"±{bound:.0%} ({word}; tolerance ±{tolerance:.0%})"
+    return f"±{noise:.0%} (A/A noise; tolerance ±{tolerance:.0%})"
 
 
 @dataclass(frozen=True)
@@ -427,8 +424,8 @@ def _unimodal(a, b, tolerance, alpha, noise, first=None):
     """
     ref = b if first is None else b[:first]
     own = point_noise(a, ref, alpha) if smallest_p(len(a), len(ref)) < alpha else 0.0
-    bound = max(tolerance, noise, own)
-    band = _band_text(tolerance, noise, own)
+    bound = max(tolerance, noise)
+    band = _band_text(tolerance, noise)
     if min(min(a), min(b)) <= 0:
         med_a, med_b = median(a), median(b)
         if not med_a or med_a <= 0:
@@ -451,7 +448,8 @@ def _unimodal(a, b, tolerance, alpha, noise, first=None):
             floor = smallest_p(len(a), len(b))
             why = f"{pct(change)} beyond {band} but {p_text} >= {alpha:g}" + \
                 (f" (n={len(a)}+{len(b)} cannot go below {floor:.2g})" if floor >= alpha
-                 else "")
+                 else "") + \
+                (f"; the point's own noise is ±{own:.0%}" if abs(change) <= own else "")
     elif not significant:
         verdict, why = SAME, f"{pct(change)} within {band}"
     elif low is not None and -bound <= low and high <= bound:

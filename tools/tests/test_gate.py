@@ -371,19 +371,23 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
         line = [ln for ln in report.splitlines() if ln.startswith("- A/A noise")][0]
         floor2 = float(re.search(r"locks threads:2 ([0-9.]+)%", line)[1]) / 100
         self.assertGreater(floor2, 0.10)
-        band = float(re.search(r"within ±(\d+)% \((A/A|point) noise; tolerance ±10%\)",
+        band = float(re.search(r"within ±(\d+)% \(A/A noise; tolerance ±10%\)",
                                why_of(report, MUTEX2))[1]) / 100
         self.assertGreaterEqual(band, round(floor2, 2))
 
-    def test_point_noise_is_a_floor_too(self):
+    def test_point_noise_never_widens_the_band(self):
+        # A noisy point whose change lies beyond the band but is not significant is UNKNOWN
+        # (re-measured, then failing if still undecided), never SAME: its own noise is named.
         noisy = {fx.point_name("contended", "std_mutex", 2, "cs:0/gap:0/locks:1"): 0.2}
         base = fx.write(self.dir, "pn-base.json", noisy_point(fx.schema2_document(seed=1), noisy,
                                                               seed=1))
         current = fx.write(self.dir, "pn-cur.json", noisy_point(fx.schema2_document(seed=2),
                                                                 noisy, seed=2))
         proc = self.gate(current, baseline=base)
-        self.assertEqual(proc.returncode, 0, proc.stdout)
-        self.assertIn("(point noise; tolerance ±10%)", why_of(proc.stdout, MUTEX2))
+        self.assertEqual(proc.returncode, 1, proc.stdout)
+        self.assertEqual(cells_of(proc.stdout, MUTEX2)[0], "UNKNOWN", proc.stdout)
+        self.assertIn("the point's own noise is ±", why_of(proc.stdout, MUTEX2))
+        self.assertIn("undecided, no re-run", why_of(proc.stdout, MUTEX2))
 
     def test_slower_is_confirmed_by_reruns(self):
         slow_doc = fx.scaled(self.base_doc, {QS2 + "/": 0.8})
