@@ -1,6 +1,7 @@
 // bench_locks: lock/unlock under contention. One generic body (lock_body) per workload; every
 // contender is a row of the `contenders` table below: a small adapter with lock/unlock.
 // Reader-writer locks live in bench_rwlocks; this family is for exclusive locks only.
+#include <kprim/bench/floor.hpp>
 #include <kprim/bench/registry.hpp>
 
 #include "ck_peers.h"
@@ -240,8 +241,10 @@ void register_contender(const char* workload) {
 template <class L>
 class handover_body {
  public:
+  /// Built right before its trial: the transfer floor measured here is the machine's at the
+  /// time of this trial (a VM's vCPUs move between host cores within one run).
   explicit handover_body(unsigned threads)
-      : mine_(threads), clock_ns_(kprim::bench::clock_pair_ns()) {}
+      : mine_(threads), clock_ns_(kprim::bench::clock_pair_ns()), floor_ns_(kprim::bench::transfer_floor_ns()) {}
 
   void acquire(worker& t) {
     lock().lock(t);
@@ -298,7 +301,9 @@ class handover_body {
       c["handover_p50_ns"] = static_cast<double>(all.percentile(0.50));
       c["handover_p99_ns"] = static_cast<double>(all.percentile(0.99));
       c["handover_p999_ns"] = static_cast<double>(all.percentile(0.999));
+      if (floor_ns_ > 0) c["handover_floor_ratio"] = static_cast<double>(all.percentile(0.50)) / floor_ns_;
     }
+    if (floor_ns_ > 0) c["handover_floor_ns"] = floor_ns_;
     c["handover_samples"] = static_cast<double>(all.count());
     c["handover_timeouts"] = timeouts;
     c["handover_same_cpu"] = static_cast<double>(same.count());
@@ -360,6 +365,7 @@ class handover_body {
   std::unique_ptr<padded_seq> seq_ = std::make_unique<padded_seq>();
   std::vector<kprim::cacheline_padded<per_thread>> mine_;
   double clock_ns_;
+  double floor_ns_;  ///< transfer_floor_ns() when built; 0: no ratio published
 };
 
 /// Contended variants beyond the run-wide --kprim_cs/--kprim_gap: a long critical section

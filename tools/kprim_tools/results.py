@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from . import SCHEMA_VERSION, KbenchError
+from .names import SUFFIX
 
 NAME_RE = re.compile(
     r"^(?P<family>[^/]+)/(?P<workload>[^/]+)/(?P<contender>[^/]+)"
@@ -45,7 +46,7 @@ class BenchName:
         """The name without its aggregate suffix: the key that matches a benchmark across files."""
         text = "/".join([self.family, self.workload, self.contender]
                         + [f"{k}:{v}" for k, v in self.params])
-        return text + "/iterations:1/manual_time"
+        return text + SUFFIX
 
     @property
     def threads(self):
@@ -613,7 +614,10 @@ def add_floor_units(doc, names):
         if entry.get("run_type") == "aggregate" or name.aggregate:
             continue
         handover = _num(entry, "handover_p50_ns")
-        if name.workload == "handover" and handover is not None:
+        # A handover trial that measured its own floor (handover_floor_ns, the machine's state
+        # at that trial) keeps its own ratio; the run's floor serves the others.
+        if name.workload == "handover" and handover is not None \
+                and _num(entry, "handover_floor_ratio") is None:
             entry["handover_floor_ratio"] = handover / floor
         ns = _num(entry, "ns_per_op")
         if ns is None:

@@ -2,6 +2,8 @@
 // benchmark names, and trials that end on time even when a lock never hands over.
 #include <kprim/bench/harness.hpp>
 #include <kprim/bench/registry.hpp>
+#include <kprim/bench/floor.hpp>
+#include <kprim/bench/topology.hpp>
 
 #include <gtest/gtest.h>
 
@@ -588,3 +590,17 @@ TEST(Inject, AMatchingTrialSpinsTheInjectedTimeInsideItsCriticalSection) {
 }
 
 }  // namespace
+
+// The transfer floor is a measured one-way time: positive and finite wherever two PUs can be
+// pinned, 0 (no figure) where they cannot; it never hangs (each wait is bounded).
+TEST(TransferFloor, PositiveWhereTwoPusCanBePinnedElseZero) {
+  const auto pairs = kprim::bench::representative_pairs();
+  const double ns = kprim::bench::transfer_floor_ns(200, 3);
+  EXPECT_TRUE(std::isfinite(ns));
+  if (pairs.empty()) {
+    EXPECT_EQ(ns, 0.0);
+  } else if (kprim::bench::pin_current_thread_to_pu(pairs.front().a)) {
+    EXPECT_GT(ns, 0.0);
+  }
+  EXPECT_EQ(kprim::bench::transfer_floor_ns(0, 3), 0.0);
+}
