@@ -38,6 +38,7 @@ import tempfile
 import time
 
 from . import KbenchError
+from .names import ROOT
 
 #: Prefix of every progress line (the driver echoes these from ``git bisect run``'s output).
 TAG = "kbench bisect:"
@@ -49,11 +50,6 @@ ABORT = 255
 
 _THREADS_RE = re.compile(r"^[1-9][0-9]*(,[1-9][0-9]*)*$")
 _ENV_WORD = re.compile(r"^[A-Z].*=", re.S)  # ./kbench run's [A-Z]*=* pattern
-
-
-def _tools_root():
-    """Repository root of this tools/ directory (where ``kbench`` and ``tools/`` live)."""
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def positive(text):
@@ -125,7 +121,7 @@ def validate(args):
     bad thresholds file.
     """
     from .gate import load_thresholds
-    repo_in = os.path.abspath(args.repo or _tools_root())
+    repo_in = os.path.abspath(args.repo or ROOT)
     top = git(repo_in, "rev-parse", "--show-toplevel", check=False)
     if top.returncode != 0:
         raise KbenchError(f"bisect: {repo_in} is not a git repository")
@@ -494,7 +490,7 @@ def run_bisect(args):
     tmp = tempfile.mkdtemp(prefix="kbench-bisect-")
     repo = settings["repo"]
     wt = os.path.join(tmp, "worktree")
-    state = dict(settings, root=_tools_root(), tools=os.path.join(_tools_root(), "tools"),
+    state = dict(settings, root=ROOT, tools=os.path.join(ROOT, "tools"),
                  dir=os.path.join(tmp, "state"), worktree=wt,
                  path=os.path.join(tmp, "state", "state.json"))
     for sub in ("logs", "reports", "raw"):

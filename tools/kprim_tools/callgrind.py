@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 
 from . import KbenchError
-from .gate import ere_escape
+from .names import ere_escape, short
 from .results import load, parse_name, results_text, round_document, write_new
 
 TOGGLE = "*worker_loop*"
@@ -76,19 +76,19 @@ def measure_one(binary, name, trial_ms, bench_args, workdir):
 
     The entry gains ``callgrind_ir`` and ``instructions_per_op`` (``Ir / ops``).
     """
-    short = name.replace("/iterations:1/manual_time", "")
-    stem = os.path.join(workdir, re.sub(r"[^A-Za-z0-9]+", "_", short))
+    shown = short(name)
+    stem = os.path.join(workdir, re.sub(r"[^A-Za-z0-9]+", "_", shown))
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={stem}.cg",
             f"--toggle-collect={TOGGLE}", binary, "--kprim_threads=1", "--kprim_latency=off",
             f"--kprim_trial_ms={trial_ms}", "--benchmark_repetitions=1", *bench_args,
-            f"--benchmark_filter=^{ere_escape(short)}(/.*)?$",
+            f"--benchmark_filter=^{ere_escape(shown)}(/.*)?$",
             f"--benchmark_out={stem}.json", "--benchmark_out_format=json"]
-    _run(argv, f"valgrind on {short}")
+    _run(argv, f"valgrind on {shown}")
     results = load(f"{stem}.json")
     entries = [e for e, n in zip(results.benchmarks, results.names)
                if n.base == name and n.aggregate is None]
     if not entries or not entries[0].get("ops"):
-        raise KbenchError(f"callgrind: {short} reported no operations")
+        raise KbenchError(f"callgrind: {shown} reported no operations")
     entry = dict(entries[0])
     entry["callgrind_ir"] = read_total_ir(f"{stem}.cg")
     entry["instructions_per_op"] = entry["callgrind_ir"] / float(entry["ops"])
@@ -117,7 +117,7 @@ def run_callgrind(args):
     write_new(args.out, results_text(round_document({"context": context,
                                                      "benchmarks": benchmarks})))
     for entry in benchmarks:
-        print(f"{parse_name(entry['name']).base.replace('/iterations:1/manual_time', '')}: "
+        print(f"{short(parse_name(entry['name']).base)}: "
               f"{entry['instructions_per_op']:.2f} instructions/op")
     print(args.out)
     return 0

@@ -9,9 +9,7 @@ import os
 import sys
 
 from . import KbenchError
-
-#: Repository root: the parent of ``tools/``.
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from .names import ROOT, display_path
 
 
 class Parser(argparse.ArgumentParser):
@@ -68,12 +66,6 @@ def _minutes(text):
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number of minutes: {text!r}")
     return value
-
-
-def display_path(path):
-    """``path`` relative to the working directory when below it, else absolute."""
-    rel = os.path.relpath(path)
-    return os.path.abspath(path) if rel.startswith("..") else rel
 
 
 def _cmd_write(args):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from . import KbenchError
 from .stats import HIGHER, LOWER, find_modes, judge, paired_ratio, summarize
 from . import tables
+from .names import short
 from .results import dumps_strict
 from .tables import fmt_change, fmt_p, fmt_summary
 
@@ -233,11 +234,6 @@ def compare_runs(runs, reference="std_mutex", absolute=False, tolerance=0.05, al
             "reference": reference, "tolerance": tolerance, "alpha": alpha,
             "comparisons": [compare_pair(runs[0], other, reference, absolute, tolerance, alpha,
                                          pattern) for other in runs[1:]]}
-
-
-def short(base):
-    """A benchmark name without the ``/iterations:1/manual_time`` tail."""
-    return base.replace("/iterations:1/manual_time", "")
 
 
 def _label(verdict):

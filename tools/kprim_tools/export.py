@@ -49,9 +49,6 @@ BENCHER_MEASURES = {"ops_per_s": "throughput", "ns_per_op": "latency", "fairness
 CONBENCH_UNITS = {"ops_per_s": "i/s", "ns_per_op": "ns", "lat_p99_ns": "ns",
                   "handover_p99_ns": "ns"}
 
-_SUFFIX = "/iterations:1/manual_time"
-
-
 class Point:
     """One benchmark of the file: its name and each figure's repetitions."""
 

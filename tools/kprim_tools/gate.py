@@ -40,9 +40,9 @@ import tempfile
 
 from . import THRESHOLDS_VERSION, KbenchError
 from .compare import (INSTRUCTIONS, NO_DATA_IN_A, NO_DATA_IN_B, ONLY_IN_A, ONLY_IN_B, absolute,
-                      cell, check_kinds, injection, judge_row, ratio, run_info, short,
-                      union_names)
+                      cell, check_kinds, injection, judge_row, ratio, run_info, union_names)
 from .aa import noise_floor
+from .names import ere_escape, short
 from .results import load
 from .tables import fmt_change, fmt_p, render
 
@@ -276,11 +276,6 @@ class Gate:
             if self.rows[name.base]["metric"].startswith("ratio_to_"):
                 names.add(short(name.with_contender(self.thresholds["reference"]).base))
         return "^(" + "|".join(ere_escape(n) for n in sorted(names)) + ")(/.*)?$"
-
-
-def ere_escape(text):
-    """Escape ``text`` for a POSIX extended regex (Google Benchmark's filter dialect)."""
-    return re.sub(r"([.\[\]{}()\\*+?^$|])", r"\\\1", text)
 
 
 def rerun_once(gate, command, workdir):

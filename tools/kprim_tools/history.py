@@ -16,13 +16,10 @@ import re
 import sys
 
 from . import KbenchError
-from .compare import short
+from .names import RUN_FILE, display_path, short, slug
 from .results import dumps_strict, load
 from .stats import HIGHER, LOWER, judge, summarize
 from .tables import fmt_change, fmt_number, render
-
-RUN_FILE = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<sha>[A-Za-z0-9._]+?)(-dirty)?\.json$")
-
 
 def find_runs(directory):
     """Load every run file under ``directory``; return ``[(stamp, Results)]`` oldest first.
@@ -112,7 +109,7 @@ def plot_history(entries, out):
 
     Change points are marked with dashed vertical lines. Returns the written paths.
     """
-    from .plots import pyplot, slug
+    from .plots import pyplot
     plt = pyplot()
     os.makedirs(out, exist_ok=True)
     by_bench = {}
@@ -169,7 +166,6 @@ def render_history(entries, fmt):
 
 def run_history(args, root):
     """``kbench history`` from parsed arguments; returns the exit status."""
-    from .cli import display_path
     try:
         pattern = re.compile(args.filter) if args.filter else None
     except re.error as err:

@@ -14,10 +14,10 @@ joined by a dotted line, and the legend explains the hollow markers.
 import logging
 import math
 import os
-import re
 
 from . import KbenchError
 from . import results as res
+from .names import slug
 from .stats import find_modes, summarize
 
 LATENCY = (("lat_p50_ns", "p50"), ("lat_p99_ns", "p99"), ("lat_p999_ns", "p99.9"))
@@ -30,11 +30,6 @@ def pyplot():
     logging.getLogger("matplotlib").setLevel(logging.ERROR)
     import matplotlib.pyplot as plt
     return plt
-
-
-def slug(text):
-    """A file-name-safe form of ``text`` (``[A-Za-z0-9_.-]``)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"
 
 
 MARKERS = "osD^vP*X<>"

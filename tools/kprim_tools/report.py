@@ -13,7 +13,7 @@ import os
 
 from . import KbenchError
 from . import plots
-from .history import RUN_FILE
+from .names import RUN_FILE
 from .results import load
 from .summary import headline, multimodal_note, oversubscribed_note, summary_tables
 
