@@ -26,8 +26,10 @@ import json
 
 import numpy
 
+from . import KbenchError
 from .stats import HIGHER, LOWER, SAME, judge, pct, point_noise
 from .tables import render
+from .thresholds import REPOSITORY_THRESHOLDS, load_thresholds, tolerance_of
 
 #: Suffix of the twin contender of an A/A control pair.
 SUFFIX = "_aa"
@@ -39,15 +41,10 @@ DEFAULT_TOLERANCE = 0.10
 def repository_tolerances():
     """``tolerance_for(base)`` from the repository's results/thresholds.json, or ``None`` when
     that file is missing or unusable (the pair verdicts then use 10%)."""
-    import os
-    from . import KbenchError
-    from .gate import load_thresholds, settings_for
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
-        thresholds = load_thresholds(os.path.join(root, "results", "thresholds.json"))
+        return tolerance_of(load_thresholds(REPOSITORY_THRESHOLDS))
     except KbenchError:
         return None
-    return lambda base: settings_for(thresholds, base)[0]
 
 
 def pairs(cases):
@@ -160,12 +157,8 @@ def aa_text(summary, markdown=False, results=None):
 
 def run_aa(args):
     """``aa FILE``: print the A/A table; exit 0 for any readable file."""
-    from .gate import load_thresholds, settings_for
     from .results import load
     results = load(args.file)
-    tolerance_for = None
-    if args.thresholds:
-        thresholds = load_thresholds(args.thresholds)
-        tolerance_for = lambda base: settings_for(thresholds, base)[0]  # noqa: E731
+    tolerance_for = tolerance_of(load_thresholds(args.thresholds)) if args.thresholds else None
     print(render_aa(results, args.format, args.alpha, tolerance_for))
     return 0

@@ -120,7 +120,7 @@ def validate(args):
     ancestor of BAD (or the same commit), an empty or invalid filter, an unknown family, or a
     bad thresholds file.
     """
-    from .gate import load_thresholds
+    from .thresholds import load_thresholds
     repo_in = os.path.abspath(args.repo or ROOT)
     top = git(repo_in, "rev-parse", "--show-toplevel", check=False)
     if top.returncode != 0:

@@ -10,6 +10,7 @@ import sys
 
 from . import KbenchError
 from .names import ROOT, display_path
+from .thresholds import REPOSITORY_THRESHOLDS
 
 
 class Parser(argparse.ArgumentParser):
@@ -219,7 +220,7 @@ def build_parser():
     p = sub.add_parser("gate", help="CI regression gate: exit 0 ok, 1 regression, 2 bad input")
     p.add_argument("--baseline", required=True)
     p.add_argument("--current", required=True)
-    p.add_argument("--thresholds", default=os.path.join(ROOT, "results", "thresholds.json"))
+    p.add_argument("--thresholds", default=REPOSITORY_THRESHOLDS)
     p.add_argument("--rerun", metavar="CMD",
                    help="shell command re-measuring UNKNOWN benchmarks: gets {filter} and {out} "
                         "(also $KBENCH_GATE_FILTER, $KBENCH_GATE_OUT) and writes results JSON")
@@ -240,7 +241,7 @@ def build_parser():
     p.add_argument("--trial-ms", type=positive, default=100, help="trial length (default 100)")
     p.add_argument("--threads", type=thread_list, help="thread counts (default: the sweep)")
     p.add_argument("--families", help="bench_* families (default: those the filter names)")
-    p.add_argument("--thresholds", default=os.path.join(ROOT, "results", "thresholds.json"))
+    p.add_argument("--thresholds", default=REPOSITORY_THRESHOLDS)
     p.add_argument("--jobs", type=positive, help="build parallelism (default: ninja's)")
     p.add_argument("--repo", help="repository to bisect (default: this one)")
     p.set_defaults(func=_cmd_bisect)
@@ -282,7 +283,7 @@ def build_parser():
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     p.add_argument("--alpha", type=_alpha, default=0.05,
                    help="confidence level 1 - alpha of the intervals (default 0.05)")
-    p.add_argument("--thresholds", default=os.path.join(ROOT, "results", "thresholds.json"),
+    p.add_argument("--thresholds", default=REPOSITORY_THRESHOLDS,
                    help="tolerances of the pair verdicts (default results/thresholds.json)")
     p.set_defaults(func=_cmd_aa)
 

@@ -6,7 +6,7 @@ import tempfile
 import unittest
 
 from kprim_tools import aa
-from kprim_tools.gate import load_thresholds, settings_for
+from kprim_tools.thresholds import load_thresholds, settings_for
 from kprim_tools.results import load
 from tests import fixtures as fx
 

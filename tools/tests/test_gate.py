@@ -8,7 +8,7 @@ import tempfile
 import unittest
 
 from kprim_tools import KbenchError
-from kprim_tools.gate import load_thresholds, settings_for
+from kprim_tools.thresholds import load_thresholds, settings_for
 from tests import fixtures as fx
 
 QSPIN = "locks/contended/kprim_qspinlock/threads:{}/cs:1/gap:0"
