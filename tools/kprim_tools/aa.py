@@ -27,8 +27,8 @@ import json
 import numpy
 
 from . import KbenchError
-from .stats import HIGHER, LOWER, SAME, judge, pct, point_noise
-from .tables import render
+from .stats import HIGHER, LOWER, SAME, judge, point_noise
+from .tables import pct, render
 from .thresholds import REPOSITORY_THRESHOLDS, load_thresholds, tolerance_of
 
 #: Suffix of the twin contender of an A/A control pair.

@@ -87,6 +87,8 @@ from dataclasses import dataclass
 
 import numpy
 
+from .tables import fmt_number, pct
+
 SAME, HIGHER, LOWER, UNKNOWN = "SAME", "HIGHER", "LOWER", "UNKNOWN"
 
 #: Mode detection parameters (see the module docstring).
@@ -177,7 +179,6 @@ class Modes:
         """``bimodal: 130 (60%) | 23 (40%)`` (highest first), or ``None`` when unimodal."""
         if not self.multimodal:
             return None
-        from .tables import fmt_number
         word = {2: "bimodal", 3: "trimodal"}.get(self.count, f"{self.count} modes")
         parts = [f"{fmt_number(m.median / scale, digits)} ({m.share:.0%})"
                  for m in reversed(self.modes)]
@@ -368,11 +369,6 @@ def fisher_p(table):
 
 
 # ----------------------------------------------------------------------------- verdicts
-
-
-def pct(value):
-    """A relative change as a signed whole-percent string (``-23%``)."""
-    return f"{value * 100:+.0f}%" if abs(value) >= 0.0995 else f"{value * 100:+.1f}%"
 
 
 def point_noise(a, b, alpha):

@@ -19,6 +19,11 @@ def fmt_change(change):
     return "-" if change is None else f"{change * 100:+.1f}%"
 
 
+def pct(value):
+    """A relative change as a signed whole-percent string (``-23%``)."""
+    return f"{value * 100:+.0f}%" if abs(value) >= 0.0995 else f"{value * 100:+.1f}%"
+
+
 def fmt_p(p_value):
     """Format a p-value with two significant digits; ``-`` for ``None``."""
     return "-" if p_value is None else f"{p_value:.2g}"
