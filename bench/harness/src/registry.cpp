@@ -62,8 +62,10 @@ std::vector<unsigned> default_threads() { return default_thread_sweep(nproc()); 
 
 const options& current_options() noexcept { return g_options; }
 
-bool parse_options(int& argc, char** argv, options& out, std::string& error) {
+bool parse_options(int& argc, char** argv, options& out, std::string& error, std::span<const family_flag> family) {
   out.threads = default_threads();
+  std::vector<std::string_view> family_values(family.size());
+  for (std::size_t f = 0; f < family.size(); ++f) family_values[f] = family[f].fallback;
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
@@ -122,15 +124,24 @@ bool parse_options(int& argc, char** argv, options& out, std::string& error) {
     } else if (key == "--kprim_locks") {
       if (!parse_uint(val, 1, 65536, v)) return bad("expects a lock count, 1..65536");
       out.locks = static_cast<std::uint32_t>(v);
+    } else if (const auto f = std::find_if(family.begin(), family.end(), [&](const family_flag& ff) { return ff.key == key; });
+               f != family.end()) {
+      family_values[static_cast<std::size_t>(f - family.begin())] = val;
     } else {
       error = "unknown flag " + std::string(key) +
               " (kprim flags: --kprim_trial_ms, --kprim_threads, --kprim_pin, --kprim_cs, --kprim_gap, --kprim_locks, "
-              "--kprim_latency, --kprim_inject)";
+              "--kprim_latency, --kprim_inject";
+      for (const family_flag& ff : family) error += ", " + std::string(ff.key);
+      error += ")";
       return false;
     }
   }
   argc = kept;
   argv[argc] = nullptr;
+  for (std::size_t f = 0; f < family.size(); ++f) {
+    error = family[f].parse(family_values[f]);
+    if (!error.empty()) return false;
+  }
   return true;
 }
 
@@ -188,6 +199,15 @@ void inject_into(const options& o, const case_id& id, trial_config& cfg) {
   const double units = static_cast<double>(cfg.cs) + std::ceil(static_cast<double>(ns) * spin_units_per_ns());
   constexpr auto most = std::numeric_limits<std::uint32_t>::max();
   cfg.cs = units >= static_cast<double>(most) ? most : static_cast<std::uint32_t>(units);
+}
+
+void report_loop(benchmark::State& state, const loop_result& r) {
+  state.SetIterationTime(r.ops > 0 ? r.wall_s / r.ops : r.wall_s);
+  auto& c = state.counters;
+  c["ops"] = r.ops;
+  c["ops_per_s"] = r.ops / r.wall_s;
+  c["ns_per_op"] = r.ops > 0 ? 1e9 * r.wall_s / r.ops : 0;
+  c["kprim_threads"] = r.threads;
 }
 
 void set_cpu_time(benchmark::State& state, double cpu_s, double ops) {
@@ -339,9 +359,9 @@ void report(benchmark::State& state, const trial_result& r, unsigned threads) {
   set_cpu_time(state, r.worker_cpu_s, static_cast<double>(total));
 }
 
-int main(int argc, char** argv, void (*register_fn)()) {
+int main(int argc, char** argv, void (*register_fn)(), std::span<const family_flag> family) {
   std::string error;
-  if (!parse_options(argc, argv, g_options, error)) {
+  if (!parse_options(argc, argv, g_options, error, family)) {
     std::fprintf(stderr, "%s: %s\n", argc > 0 ? argv[0] : "bench", error.c_str());
     return 2;
   }

@@ -142,6 +142,76 @@ TEST(Options, RejectsBadValuesAndUnknownFlagsWithOneLine) {
   }
 }
 
+// A family's own flag (bench_slab's --kprim_malloc) is removed with the kprim flags; its
+// parse() sees the last value given, or the fallback when none is, and its error is the line.
+std::string g_family_value;
+std::string parse_family_value(std::string_view v) {
+  g_family_value = std::string(v);
+  return v == "bad" ? "--kprim_colour expects red or blue (got 'bad')" : "";
+}
+constexpr kb::family_flag colour_flag[] = {{"--kprim_colour", "red", parse_family_value}};
+
+TEST(Options, FamilyFlagsAreRemovedAndParsedOnceFromTheLastValueOrTheFallback) {
+  {
+    std::string a0 = "bench", a1 = "--kprim_colour=blue", a2 = "--benchmark_filter=x", a3 = "--kprim_colour=green";
+    char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), nullptr};
+    int argc = 4;
+    kb::options o;
+    std::string err;
+    ASSERT_TRUE(kb::parse_options(argc, argv, o, err, colour_flag)) << err;
+    EXPECT_EQ(argc, 2);
+    EXPECT_STREQ(argv[1], "--benchmark_filter=x");
+    EXPECT_EQ(g_family_value, "green");
+  }
+  {
+    std::string a0 = "bench";
+    char* argv[] = {a0.data(), nullptr};
+    int argc = 1;
+    kb::options o;
+    std::string err;
+    ASSERT_TRUE(kb::parse_options(argc, argv, o, err, colour_flag)) << err;
+    EXPECT_EQ(g_family_value, "red");
+  }
+  {
+    std::string a0 = "bench", a1 = "--kprim_colour=bad";
+    char* argv[] = {a0.data(), a1.data(), nullptr};
+    int argc = 2;
+    kb::options o;
+    std::string err;
+    EXPECT_FALSE(kb::parse_options(argc, argv, o, err, colour_flag));
+    EXPECT_EQ(err, "--kprim_colour expects red or blue (got 'bad')");
+  }
+  {  // without the family's flags it is an unknown kprim flag; the message names family flags
+    std::string a0 = "bench", a1 = "--kprim_colour=blue", a2 = "--kprim_shade=1";
+    char* argv[] = {a0.data(), a1.data(), nullptr};
+    int argc = 2;
+    kb::options o;
+    std::string err;
+    EXPECT_FALSE(kb::parse_options(argc, argv, o, err));
+    char* argv2[] = {a0.data(), a2.data(), nullptr};
+    argc = 2;
+    EXPECT_FALSE(kb::parse_options(argc, argv2, o, err, colour_flag));
+    EXPECT_NE(err.find("--kprim_colour"), std::string::npos) << err;
+  }
+}
+
+// Contender tables walk their rows in order; fixed_string names join at compile time.
+template <kb::fixed_string Name>
+struct named_row {
+  static constexpr auto name = Name;
+};
+TEST(ContenderTable, ForEachVisitsRowsInOrderAndNamesAreFixedStrings) {
+  using rows = kb::contender_table<named_row<"a">, named_row<"bc">, named_row<"d">>;
+  static_assert(rows::size == 3);
+  std::string seen;
+  rows::for_each([&]<class R>() { seen += std::string(R::name) + ","; });
+  EXPECT_EQ(seen, "a,bc,d,");
+  constexpr auto joined = kb::fixed_string("rcu_") + kb::fixed_string<5>::of(std::string_view("memb"));
+  static_assert(std::string_view(joined) == "rcu_memb" && joined.size() == 8);
+  const kb::case_id id{"f", "w", named_row<"bc">::name, 2, {}};
+  EXPECT_EQ(id.name(), "f/w/bc/threads:2");
+}
+
 TEST(Names, SplitIntoFamilyWorkloadContenderAndKeyValueParameters) {
   kb::case_id id{"locks", "contended", "std_mutex", 8, {{"cs", "0"}, {"gap", "10"}, {"locks", "1"}}};
   EXPECT_EQ(id.name(), "locks/contended/std_mutex/threads:8/cs:0/gap:10/locks:1");
@@ -443,6 +513,25 @@ TEST(Reporters, RegisterTrialRefusesAClashingCounterWithAnErrorNamingIt) {
   ASSERT_EQ(c.runs.size(), 1u);
   EXPECT_TRUE(c.runs[0].error_occurred);
   EXPECT_NE(c.runs[0].error_message.find("'iterations'"), std::string::npos) << c.runs[0].error_message;
+}
+
+// A benchmark that is not a harness trial publishes the core counters through report_loop():
+// manual time per operation and ops, ops_per_s, ns_per_op, kprim_threads, nothing else.
+TEST(Reporters, ReportLoopSetsManualTimePerOperationAndTheCoreCounters) {
+  benchmark::RegisterBenchmark("test/loop/counting/threads:2", [](benchmark::State& state) {
+    for (auto _ : state) kb::report_loop(state, {4000, 0.002, 2});
+  })->Iterations(1)->UseManualTime()->Unit(benchmark::kNanosecond);
+  capture c;
+  run_benchmarks("^test/loop/", c);
+  ASSERT_EQ(c.runs.size(), 1u);
+  const auto& r = c.runs[0];
+  ASSERT_FALSE(r.error_occurred) << r.error_message;
+  EXPECT_NEAR(r.GetAdjustedRealTime(), 500.0, 1e-6);
+  EXPECT_EQ(r.counters.size(), 4u);
+  EXPECT_EQ(r.counters.at("ops").value, 4000.0);
+  EXPECT_NEAR(r.counters.at("ops_per_s").value, 2e6, 1e-6);
+  EXPECT_NEAR(r.counters.at("ns_per_op").value, 500.0, 1e-9);
+  EXPECT_EQ(r.counters.at("kprim_threads").value, 2.0);
 }
 
 /// Sets Google Benchmark's repetitions for the scope of a test.

@@ -1,19 +1,65 @@
 // kprim/bench/registry.hpp: turns trials into Google Benchmark benchmarks, so users keep
 // --benchmark_filter, --benchmark_repetitions and --benchmark_out. Each family's main() is
-// kprim::bench::main(argc, argv, register_fn); register_fn walks the family's contender table.
+// kprim::bench::main(argc, argv, register_fn); register_fn walks the family's contender table
+// (contender_table below), each row an adapter with a `static constexpr name`.
 #pragma once
 
 #include <kprim/bench/harness.hpp>
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace kprim::bench {
+
+/// fixed_string<N> - a string literal as a value (N counts the terminating NUL), usable as a
+/// template argument: a contender adapter takes its row name as one,
+/// `std_style<std::mutex, "std_mutex">`, and publishes it as `static constexpr auto name = Name;`.
+/// Converts to std::string_view and std::string; `+` joins two at compile time.
+template <std::size_t N>
+struct fixed_string {
+  char chars[N] = {};
+
+  constexpr fixed_string() = default;
+  constexpr fixed_string(const char (&s)[N]) { std::copy_n(s, N, chars); }  // NOLINT: implicit, as a literal
+  /// of() - the first N - 1 characters of `s` (a constexpr string_view of that size).
+  static constexpr fixed_string of(std::string_view s) {
+    fixed_string f;
+    std::copy_n(s.data(), N - 1, f.chars);
+    return f;
+  }
+  [[nodiscard]] static constexpr std::size_t size() noexcept { return N - 1; }
+  [[nodiscard]] constexpr const char* c_str() const noexcept { return chars; }
+  constexpr operator std::string_view() const noexcept { return {chars, N - 1}; }
+  operator std::string() const { return {chars, N - 1}; }
+};
+
+template <std::size_t A, std::size_t B>
+constexpr fixed_string<A + B - 1> operator+(const fixed_string<A>& a, const fixed_string<B>& b) {
+  fixed_string<A + B - 1> r;
+  std::copy_n(a.chars, A - 1, r.chars);
+  std::copy_n(b.chars, B, r.chars + A - 1);
+  return r;
+}
+
+/// contender_table<C...> - a family's rows, in registration order. for_each(f) calls
+/// `f.template operator()<C>()` for each row in order: pass a template lambda,
+/// `table::for_each([&]<class C>() { register_row<C>(...); })`.
+template <class... C>
+struct contender_table {
+  static constexpr std::size_t size = sizeof...(C);
+  template <class F>
+  static constexpr void for_each(F&& f) {
+    (f.template operator()<C>(), ...);
+  }
+};
 
 struct injection;  // a compiled --kprim_inject REGEX (registry.cpp)
 
@@ -46,9 +92,21 @@ struct options {
 /// current_options() - the options of this process; valid inside register_fn and after.
 const options& current_options() noexcept;
 
-/// parse_options() - parse and remove --kprim_* flags from argv. On a bad value or an
-/// unknown --kprim_ flag returns false and sets `error` to one line; leaves other flags.
-bool parse_options(int& argc, char** argv, options& out, std::string& error);
+/// family_flag - a flag of one family's own, `<key>=VALUE` with key `--kprim_<name>`
+/// (bench_slab's --kprim_malloc). parse_options() removes it with the kprim flags and, once
+/// the command line is read, hands parse() the value of its last occurrence, or `fallback`
+/// when there is none; parse() returns "" or one line saying what is wrong.
+struct family_flag {
+  std::string_view key;
+  std::string_view fallback;
+  std::string (*parse)(std::string_view value);
+};
+
+/// parse_options() - parse and remove --kprim_* flags (and the family's own, `family`) from
+/// argv. On a bad value or an unknown --kprim_ flag returns false and sets `error` to one
+/// line; leaves other flags.
+bool parse_options(int& argc, char** argv, options& out, std::string& error,
+                   std::span<const family_flag> family = {});
 
 /// One benchmark's identity: parses back as family/workload/contender/key:value... (SCHEMA.md).
 struct case_id {
@@ -82,6 +140,21 @@ inline constexpr const char* cpu_time_counter = "kprim_cpu_ns_per_op";
 /// set_cpu_time() - publish `cpu_s` CPU seconds of the benchmark's workers over `ops`
 /// operations as its cpu_time (per operation, in ns).
 void set_cpu_time(benchmark::State& state, double cpu_s, double ops);
+
+/// loop_result - what a benchmark that is not a harness trial (a hand-written loop:
+/// atomics/litmus_sb, list/*, slab/memory/*) did: `ops` operations by `threads` threads in
+/// `wall_s` seconds of wall time.
+struct loop_result {
+  double ops = 0;
+  double wall_s = 0;
+  unsigned threads = 1;
+};
+
+/// report_loop() - publish a loop_result on `state` as every such benchmark does: manual time
+/// wall_s / ops (wall_s when ops is 0) and the core counters `ops`, `ops_per_s`, `ns_per_op`
+/// (0 when ops is 0) and `kprim_threads`. Its cpu time stays Google Benchmark's (the thread
+/// that ran the loop); counters of its own are the benchmark's to add.
+void report_loop(benchmark::State& state, const loop_result& r);
 
 /// reserved_counter() - the first counter named like one of Google Benchmark's own fields
 /// of a results entry (`threads`, `iterations`, `real_time`, ...: a counter of that name
@@ -183,8 +256,9 @@ std::vector<char*> benchmark_args(int argc, char** argv);
 /// main() - parse kprim flags, initialise Google Benchmark (random interleaving on unless
 /// set), call register_fn, run with wrap_reporter() around Google Benchmark's display
 /// reporter and, with --benchmark_out, its file reporter.
-/// Exit status 2 with one line on stderr for a bad kprim flag; Google Benchmark's own
-/// handling (exit 1) for unknown --benchmark flags.
-int main(int argc, char** argv, void (*register_fn)());
+/// `family`: the family's own flags (parse_options()).
+/// Exit status 2 with one line on stderr for a bad kprim or family flag; Google Benchmark's
+/// own handling (exit 1) for unknown --benchmark flags.
+int main(int argc, char** argv, void (*register_fn)(), std::span<const family_flag> family = {});
 
 }  // namespace kprim::bench
