@@ -126,30 +126,29 @@ class op_body {
   std::vector<kprim::cacheline_padded<int>> words_;
 };
 
-template <class... O>
-struct table {};
-
-template <class... O>
-void register_ops(const char* workload, bool shared, table<O...>) {
+template <class Table>
+void register_ops(const char* workload, bool shared) {
   using namespace kprim::bench;
   // The family's A/A control (results/SCHEMA.md, "A/A controls"): kprim_atomic_fetch_add.
   for (unsigned n : current_options().threads)
-    (register_trial_or_control(std::is_same_v<O, kprim_atomic_fetch_add>, case_id{"atomics", workload, O::name, n, {}},
-                               base_config(n), [n, shared] { return std::make_unique<op_body<O>>(n, shared); }),
-     ...);
+    Table::for_each([&]<class O>() {
+      register_trial_or_control(std::is_same_v<O, kprim_atomic_fetch_add>, case_id{"atomics", workload, O::name, n, {}},
+                                base_config(n), [n, shared] { return std::make_unique<op_body<O>>(n, shared); });
+    });
 }
 
-using loads = table<kprim_read_once, kprim_atomic_read, kprim_atomic_read_acquire, kprim_smp_load_acquire, std_load_relaxed,
+using kprim::bench::contender_table;
+using loads = contender_table<kprim_read_once, kprim_atomic_read, kprim_atomic_read_acquire, kprim_smp_load_acquire, std_load_relaxed,
                     std_load_acquire, std_load_seq_cst, ck_pr_load>;
-using stores = table<kprim_atomic_set, kprim_atomic_set_release, std_store_relaxed, std_store_release,
+using stores = contender_table<kprim_atomic_set, kprim_atomic_set_release, std_store_relaxed, std_store_release,
                      std_store_seq_cst, ck_pr_store>;
-using rmws = table<kprim_atomic_inc, kprim_atomic_inc_return, kprim_atomic_fetch_add,
+using rmws = contender_table<kprim_atomic_inc, kprim_atomic_inc_return, kprim_atomic_fetch_add,
                    kprim_atomic_fetch_add_relaxed, kprim_atomic_fetch_add_acquire,
                    kprim_atomic_fetch_add_release, std_fetch_add_relaxed, std_fetch_add_acquire,
                    std_fetch_add_release, std_fetch_add_acq_rel, std_fetch_add_seq_cst, ck_pr_inc,
                    ck_pr_faa, kprim_atomic_xchg, std_exchange_seq_cst, ck_pr_fas, kprim_atomic_cmpxchg,
                    kprim_atomic_cmpxchg_relaxed, std_cas_seq_cst, std_cas_relaxed, ck_pr_cas>;
-using fences = table<store_only, kprim_smp_mb, kprim_mb, kprim_smp_wmb, kprim_smp_store_mb,
+using fences = contender_table<store_only, kprim_smp_mb, kprim_mb, kprim_smp_wmb, kprim_smp_store_mb,
                      kprim_smp_store_release, std_fence_seq_cst, std_store_seq_cst_fence,
                      ck_pr_fence_memory, ck_pr_fence_strict_memory>;
 
@@ -171,15 +170,11 @@ void register_sb(const char* variant) {
                                    std::size_t n = kprim::litmus::store_buffering<WithMb>(
                                        max_iters, std::chrono::milliseconds(trial_ms), &reorders);
                                    const double s = std::chrono::duration<double>(clock::now() - t0).count();
-                                   state.SetIterationTime(n ? s / static_cast<double>(n) : s);
+                                   report_loop(state, {static_cast<double>(n), s, 2});
                                    state.counters["kprim_iterations"] = static_cast<double>(n);
                                    state.counters["reorders"] = static_cast<double>(reorders);
                                    state.counters["reorders_per_million"] =
                                        n ? 1e6 * static_cast<double>(reorders) / static_cast<double>(n) : 0;
-                                   state.counters["kprim_threads"] = 2;
-                                   state.counters["ops"] = static_cast<double>(n);
-                                   state.counters["ops_per_s"] = n / s;
-                                   state.counters["ns_per_op"] = n ? 1e9 * s / static_cast<double>(n) : 0;
                                  }
                                })
       ->Iterations(1)
@@ -188,12 +183,12 @@ void register_sb(const char* variant) {
 }
 
 void register_all() {
-  register_ops("uncontended", false, loads{});
-  register_ops("uncontended", false, stores{});
-  register_ops("uncontended", false, rmws{});
-  register_ops("contended", true, stores{});
-  register_ops("contended", true, rmws{});
-  register_ops("fence", false, fences{});
+  register_ops<loads>("uncontended", false);
+  register_ops<stores>("uncontended", false);
+  register_ops<rmws>("uncontended", false);
+  register_ops<stores>("contended", true);
+  register_ops<rmws>("contended", true);
+  register_ops<fences>("fence", false);
   register_sb<false>("no_barrier");
   register_sb<true>("kprim_smp_mb");
 }

@@ -165,17 +165,15 @@ struct rmw_body {
 };
 
 /// lock_pair_body<L> - one thread, one private lock: the cheapest uncontended lock+unlock.
-template <class L, const char* Name>
+template <class L, kprim::bench::fixed_string Name>
 struct lock_pair_body {
-  static constexpr const char* name = Name;
+  static constexpr auto name = Name;
   void acquire(worker&) { kprim::spin_lock(&**l); }
   void release(worker&) { kprim::spin_unlock(&**l); }
   std::unique_ptr<kprim::cacheline_padded<L>> l = std::make_unique<kprim::cacheline_padded<L>>();
 };
-constexpr char kprim_tas_name[] = "kprim_tas";
-constexpr char kprim_qspinlock_name[] = "kprim_qspinlock";
-using tas_pair = lock_pair_body<kprim::tas_spinlock, kprim_tas_name>;
-using qspinlock_pair = lock_pair_body<kprim::qspinlock, kprim_qspinlock_name>;
+using tas_pair = lock_pair_body<kprim::tas_spinlock, "kprim_tas">;
+using qspinlock_pair = lock_pair_body<kprim::qspinlock, "kprim_qspinlock">;
 
 /// register_skipped() - a benchmark that reports `why` through SkipWithError and runs nothing.
 void register_skipped(const kprim::bench::case_id& id, std::string why) {

@@ -54,17 +54,12 @@ struct atomic_inc {
   }
 };
 
-template <class Slot, class Inc, const char* Name>
+template <class Slot, class Inc, kprim::bench::fixed_string Name>
 struct counter_layout {
-  static constexpr const char* name = Name;
+  static constexpr auto name = Name;
   using slot = Slot;
   using inc = Inc;
 };
-constexpr char packed_plain[] = "packed_plain";
-constexpr char padded_plain[] = "padded_plain";
-constexpr char padded_pair_plain[] = "padded_pair_plain";
-constexpr char packed_atomic[] = "packed_atomic";
-constexpr char padded_atomic[] = "padded_atomic";
 
 /// counters_body<L> - thread t increments slot t of one array of L::slot.
 template <class L>
@@ -142,35 +137,35 @@ class hot_cold_body {
   L data_;
 };
 
-template <class... L>
-struct table {};
-
-template <class... L>
-void register_counters(table<L...>) {
+template <class Table>
+void register_counters() {
   using namespace kprim::bench;
   // The family's A/A control (results/SCHEMA.md, "A/A controls"): padded_atomic in counters.
   for (unsigned n : current_options().threads)
-    (register_trial_or_control(L::name == std::string_view(padded_atomic), case_id{"layout", "counters", L::name, n, {}},
-                               base_config(n), [n] { return std::make_unique<counters_body<L>>(n); }),
-     ...);
+    Table::for_each([n]<class L>() {
+      register_trial_or_control(std::string_view(L::name) == "padded_atomic", case_id{"layout", "counters", L::name, n, {}},
+                                base_config(n), [n] { return std::make_unique<counters_body<L>>(n); });
+    });
 }
 
-template <class... L>
-void register_hot_cold(table<L...>) {
+template <class Table>
+void register_hot_cold() {
   using namespace kprim::bench;
   for (unsigned n : current_options().threads)
-    (register_trial(case_id{"layout", "hot_cold", L::name, n, {{"records", std::to_string(records)}, {"per_op", std::to_string(per_op)}}},
-                    base_config(n), [] { return std::make_unique<hot_cold_body<L>>(); }),
-     ...);
+    Table::for_each([n]<class L>() {
+      register_trial(case_id{"layout", "hot_cold", L::name, n, {{"records", std::to_string(records)}, {"per_op", std::to_string(per_op)}}},
+                     base_config(n), [] { return std::make_unique<hot_cold_body<L>>(); });
+    });
 }
 
 void register_all() {
-  register_counters(table<counter_layout<packed_slot, plain_inc, packed_plain>,
-                          counter_layout<padded_slot, plain_inc, padded_plain>,
-                          counter_layout<padded_pair_slot, plain_inc, padded_pair_plain>,
-                          counter_layout<packed_slot, atomic_inc, packed_atomic>,
-                          counter_layout<padded_slot, atomic_inc, padded_atomic>>{});
-  register_hot_cold(table<mixed, split>{});
+  using kprim::bench::contender_table;
+  register_counters<contender_table<counter_layout<packed_slot, plain_inc, "packed_plain">,
+                                    counter_layout<padded_slot, plain_inc, "padded_plain">,
+                                    counter_layout<padded_pair_slot, plain_inc, "padded_pair_plain">,
+                                    counter_layout<packed_slot, atomic_inc, "packed_atomic">,
+                                    counter_layout<padded_slot, atomic_inc, "padded_atomic">>>();
+  register_hot_cold<contender_table<mixed, split>>();
 }
 
 }  // namespace

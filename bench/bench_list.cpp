@@ -56,11 +56,7 @@ void register_single(const kprim::bench::case_id& id, Make make, bool control = 
                                      t = clock::now();
                                    } while (t - t0 < budget);
                                    const double s = std::chrono::duration<double>(t - t0).count();
-                                   state.SetIterationTime(s / static_cast<double>(ops));
-                                   state.counters["ops"] = static_cast<double>(ops);
-                                   state.counters["ops_per_s"] = static_cast<double>(ops) / s;
-                                   state.counters["ns_per_op"] = 1e9 * s / static_cast<double>(ops);
-                                   state.counters["kprim_threads"] = 1;
+                                   kprim::bench::report_loop(state, {static_cast<double>(ops), s, 1});
                                    state.counters["trial_s"] = s;
                                  }
                                })
@@ -423,48 +419,51 @@ struct step_of {
 
 // ---- registration ------------------------------------------------------------------------
 
-template <class... C>
-struct table {};
+using kprim::bench::contender_table;
 
-template <class... C>
-void register_traverse(table<C...>) {
+template <class Table>
+void register_traverse() {
   for (std::size_t n : {std::size_t{1000}, std::size_t{1000000}})
     for (bool shuffled : {false, true})
-      (register_single(kprim::bench::case_id{"list", "traverse", C::name, 1,
-                                             {{"elems", std::to_string(n)}, {"order", shuffled ? "shuffled" : "seq"}}},
-                       [n, shuffled] { return std::make_unique<C>(n, shuffled); },
-                       std::is_same_v<C, kprim_list_range>),  // the A/A control (SCHEMA.md)
-       ...);
+      Table::for_each([&]<class C>() {
+        register_single(kprim::bench::case_id{"list", "traverse", C::name, 1,
+                                              {{"elems", std::to_string(n)}, {"order", shuffled ? "shuffled" : "seq"}}},
+                        [n, shuffled] { return std::make_unique<C>(n, shuffled); },
+                        std::is_same_v<C, kprim_list_range>);  // the A/A control (SCHEMA.md)
+      });
 }
 
-template <class... C>
-void register_sized(const char* workload, const char* key, std::initializer_list<std::size_t> sizes, table<C...>) {
+template <class Table>
+void register_sized(const char* workload, const char* key, std::initializer_list<std::size_t> sizes) {
   for (std::size_t n : sizes)
-    (register_single(kprim::bench::case_id{"list", workload, C::name, 1, {{key, std::to_string(n)}}},
-                     [n] { return std::make_unique<C>(n); }),
-     ...);
+    Table::for_each([&]<class C>() {
+      register_single(kprim::bench::case_id{"list", workload, C::name, 1, {{key, std::to_string(n)}}},
+                      [n] { return std::make_unique<C>(n); });
+    });
 }
 
-template <class... C>
-void register_hash(std::initializer_list<std::size_t> sizes, table<C...>) {
+template <class Table>
+void register_hash(std::initializer_list<std::size_t> sizes) {
   for (std::size_t n : sizes) {
-    (register_single(kprim::bench::case_id{"list", "hash_lookup", C::name, 1, {{"keys", std::to_string(n)}}},
-                     [n] { return std::make_unique<step_of<C, &C::lookup>>(step_of<C, &C::lookup>{std::make_unique<C>(n)}); }),
-     ...);
-    (register_single(kprim::bench::case_id{"list", "hash_insert_erase", C::name, 1, {{"keys", std::to_string(n)}}},
-                     [n] {
-                       return std::make_unique<step_of<C, &C::insert_erase>>(
-                           step_of<C, &C::insert_erase>{std::make_unique<C>(n)});
-                     }),
-     ...);
+    Table::for_each([n]<class C>() {
+      register_single(kprim::bench::case_id{"list", "hash_lookup", C::name, 1, {{"keys", std::to_string(n)}}},
+                      [n] { return std::make_unique<step_of<C, &C::lookup>>(step_of<C, &C::lookup>{std::make_unique<C>(n)}); });
+    });
+    Table::for_each([n]<class C>() {
+      register_single(kprim::bench::case_id{"list", "hash_insert_erase", C::name, 1, {{"keys", std::to_string(n)}}},
+                      [n] {
+                        return std::make_unique<step_of<C, &C::insert_erase>>(
+                            step_of<C, &C::insert_erase>{std::make_unique<C>(n)});
+                      });
+    });
   }
 }
 
 void register_all() {
-  register_traverse(table<kprim_list_range, kprim_list_macro, boost_list_trav, std_list_trav, std_vector_trav>{});
-  register_sized("insert_remove", "elems", {1000}, table<kprim_list_churn, boost_list_churn, std_list_churn>{});
-  register_sized("lru", "elems", {1000, 1000000}, table<kprim_list_lru, boost_list_lru, std_list_lru>{});
-  register_hash({1000, 1000000}, table<hlist_table, std_unordered_map>{});
+  register_traverse<contender_table<kprim_list_range, kprim_list_macro, boost_list_trav, std_list_trav, std_vector_trav>>();
+  register_sized<contender_table<kprim_list_churn, boost_list_churn, std_list_churn>>("insert_remove", "elems", {1000});
+  register_sized<contender_table<kprim_list_lru, boost_list_lru, std_list_lru>>("lru", "elems", {1000, 1000000});
+  register_hash<contender_table<hlist_table, std_unordered_map>>({1000, 1000000});
 }
 
 }  // namespace

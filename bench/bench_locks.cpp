@@ -69,17 +69,14 @@ struct pthread_spin {
 };
 
 /// Any lock with std-style lock()/unlock(): std::mutex, tbb::spin_mutex, tbb::mutex.
-template <class M, const char* Name>
+template <class M, kprim::bench::fixed_string Name>
 struct std_style {
-  static constexpr const char* name = Name;
+  static constexpr auto name = Name;
   static constexpr bool exclusive = true;
   M m;
   void lock(worker&) { m.lock(); }
   void unlock(worker&) { m.unlock(); }
 };
-constexpr char std_mutex_name[] = "std_mutex";
-constexpr char tbb_spin_mutex_name[] = "tbb_spin_mutex";
-constexpr char tbb_mutex_name[] = "tbb_mutex";
 
 /// tbb::queuing_mutex is only reachable through its scoped_lock, which holds the queue
 /// node; it lives in the worker's node storage between lock and unlock.
@@ -93,17 +90,16 @@ struct tbb_queuing {
 };
 
 /// Concurrency Kit spinlocks (C adapters in peers/ck_peers.c).
-template <void (*Init)(kp_ck_lock*), void (*Lock)(kp_ck_lock*), void (*Unlock)(kp_ck_lock*), const char* Name>
+template <void (*Init)(kp_ck_lock*), void (*Lock)(kp_ck_lock*), void (*Unlock)(kp_ck_lock*),
+          kprim::bench::fixed_string Name>
 struct ck_simple {
-  static constexpr const char* name = Name;
+  static constexpr auto name = Name;
   static constexpr bool exclusive = true;
   kp_ck_lock l;
   ck_simple() { Init(&l); }
   void lock(worker&) { Lock(&l); }
   void unlock(worker&) { Unlock(&l); }
 };
-constexpr char ck_ticket_name[] = "ck_ticket";
-constexpr char ck_fas_name[] = "ck_fas";
 
 struct ck_mcs {
   static constexpr const char* name = "ck_mcs";
@@ -115,20 +111,14 @@ struct ck_mcs {
 };
 
 /// kprim spinlocks, driven through the kernel verbs.
-template <class L, const char* Name>
+template <class L, kprim::bench::fixed_string Name>
 struct kprim_spin {
-  static constexpr const char* name = Name;
+  static constexpr auto name = Name;
   static constexpr bool exclusive = true;
   L l;
   void lock(worker&) { kprim::spin_lock(&l); }
   void unlock(worker&) { kprim::spin_unlock(&l); }
 };
-constexpr char kprim_qspinlock_name[] = "kprim_qspinlock";
-constexpr char kprim_qspinlock_spin_name[] = "kprim_qspinlock_spin";
-constexpr char kprim_qspinlock_virt_name[] = "kprim_qspinlock_virt";
-constexpr char kprim_ticket_name[] = "kprim_ticket";
-constexpr char kprim_tas_name[] = "kprim_tas";
-constexpr char kprim_ttas_name[] = "kprim_ttas";
 
 /// The kernel mutex, through mutex_lock()/mutex_unlock().
 struct kprim_mutex {
@@ -140,25 +130,23 @@ struct kprim_mutex {
 };
 
 // ---- The contender table: every row runs every workload. ----
-template <class... L>
-struct table {};
-using contenders = table<nolock, atomic_fetch_add, pthread_mutex, pthread_spin,
-                         std_style<std::mutex, std_mutex_name>,
-                         std_style<tbb::spin_mutex, tbb_spin_mutex_name>,
-                         std_style<tbb::mutex, tbb_mutex_name>, tbb_queuing,
-                         ck_simple<kp_ck_ticket_init, kp_ck_ticket_lock, kp_ck_ticket_unlock, ck_ticket_name>,
-                         ck_simple<kp_ck_fas_init, kp_ck_fas_lock, kp_ck_fas_unlock, ck_fas_name>, ck_mcs,
-                         kprim_spin<kprim::qspinlock, kprim_qspinlock_name>,
-                         kprim_spin<kprim::basic_qspinlock<kprim::spin_policy::spin>, kprim_qspinlock_spin_name>,
-                         kprim_spin<kprim::basic_qspinlock<kprim::spin_policy::virt>, kprim_qspinlock_virt_name>,
-                         kprim_spin<kprim::ticket_spinlock, kprim_ticket_name>,
-                         kprim_spin<kprim::tas_spinlock, kprim_tas_name>,
-                         kprim_spin<kprim::ttas_spinlock, kprim_ttas_name>, kprim_mutex>;
+using contenders =
+    kprim::bench::contender_table<nolock, atomic_fetch_add, pthread_mutex, pthread_spin,
+                                  std_style<std::mutex, "std_mutex">, std_style<tbb::spin_mutex, "tbb_spin_mutex">,
+                                  std_style<tbb::mutex, "tbb_mutex">, tbb_queuing,
+                                  ck_simple<kp_ck_ticket_init, kp_ck_ticket_lock, kp_ck_ticket_unlock, "ck_ticket">,
+                                  ck_simple<kp_ck_fas_init, kp_ck_fas_lock, kp_ck_fas_unlock, "ck_fas">, ck_mcs,
+                                  kprim_spin<kprim::qspinlock, "kprim_qspinlock">,
+                                  kprim_spin<kprim::basic_qspinlock<kprim::spin_policy::spin>, "kprim_qspinlock_spin">,
+                                  kprim_spin<kprim::basic_qspinlock<kprim::spin_policy::virt>, "kprim_qspinlock_virt">,
+                                  kprim_spin<kprim::ticket_spinlock, "kprim_ticket">,
+                                  kprim_spin<kprim::tas_spinlock, "kprim_tas">,
+                                  kprim_spin<kprim::ttas_spinlock, "kprim_ttas">, kprim_mutex>;
 
 /// The family's A/A control (results/SCHEMA.md, "A/A controls"): kprim_qspinlock, registered
 /// twice (kprim_qspinlock and kprim_qspinlock_aa) in every workload.
 template <class L>
-constexpr bool is_control = std::is_same_v<L, kprim_spin<kprim::qspinlock, kprim_qspinlock_name>>;
+constexpr bool is_control = std::is_same_v<L, kprim_spin<kprim::qspinlock, "kprim_qspinlock">>;
 
 // ---- The generic body. ----
 
@@ -403,15 +391,12 @@ void register_handover() {
   }
 }
 
-template <class... L>
-void register_table(table<L...>) {
-  for (const char* w : {"uncontended", "contended"}) (register_contender<L>(w), ...);
-  (register_contended_variant<L>(long_cs, 0), ...);
-  (register_contended_variant<L>(0, gap_work), ...);
-  (register_handover<L>(), ...);
+void register_all() {
+  for (const char* w : {"uncontended", "contended"}) contenders::for_each([w]<class L>() { register_contender<L>(w); });
+  contenders::for_each([]<class L>() { register_contended_variant<L>(long_cs, 0); });
+  contenders::for_each([]<class L>() { register_contended_variant<L>(0, gap_work); });
+  contenders::for_each([]<class L>() { register_handover<L>(); });
 }
-
-void register_all() { register_table(contenders{}); }
 
 }  // namespace
 

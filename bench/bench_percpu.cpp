@@ -121,9 +121,7 @@ struct tbb_combinable {
   std::uint64_t read() { return v.combine(std::plus<>()); }
 };
 
-template <class... C>
-struct table {};
-using counters = table<kprim_this_cpu_inc, percpu_atomic, kprim_percpu_counter, thread_local_sum,
+using counters = kprim::bench::contender_table<kprim_this_cpu_inc, percpu_atomic, kprim_percpu_counter, thread_local_sum,
                        atomic_fetch_add, sharded_atomic, tbb_ets, tbb_combinable>;
 
 // ---- CPU-id sources for the cpuid workload. ----
@@ -222,31 +220,34 @@ struct counting_aborts : Body {
 
 constexpr unsigned sum_writers = 8;
 
-template <class... C>
-void register_counters(table<C...>) {
+using cpuid_sources = kprim::bench::contender_table<rseq_field, sched_getcpu_call, getcpu_syscall>;
+
+void register_counters() {
   using namespace kprim::bench;
   for (unsigned n : current_options().threads)
     // The family's A/A control (results/SCHEMA.md, "A/A controls"): kprim_this_cpu_inc in inc.
-    (register_trial_or_control(std::is_same_v<C, kprim_this_cpu_inc>, case_id{"percpu", "inc", C::name, n, {}},
-                               base_config(n), [] { return std::make_unique<counting_aborts<inc_body<C>>>(); }),
-     ...);
-  (register_trial(case_id{"percpu", "sum", C::name, 1, {{"writers", std::to_string(sum_writers)}}},
-                  base_config(1), [] { return std::make_unique<counting_aborts<sum_body<C>>>(sum_writers); }),
-   ...);
+    counters::for_each([n]<class C>() {
+      register_trial_or_control(std::is_same_v<C, kprim_this_cpu_inc>, case_id{"percpu", "inc", C::name, n, {}},
+                                base_config(n), [] { return std::make_unique<counting_aborts<inc_body<C>>>(); });
+    });
+  counters::for_each([]<class C>() {
+    register_trial(case_id{"percpu", "sum", C::name, 1, {{"writers", std::to_string(sum_writers)}}}, base_config(1),
+                   [] { return std::make_unique<counting_aborts<sum_body<C>>>(sum_writers); });
+  });
 }
 
-template <class... G>
 void register_cpuid() {
   using namespace kprim::bench;
-  (register_trial(case_id{"percpu", "cpuid", G::name, 1, {}}, base_config(1),
-                  [] { return std::make_unique<counting_aborts<cpuid_body<G>>>(); }),
-   ...);
+  cpuid_sources::for_each([]<class G>() {
+    register_trial(case_id{"percpu", "cpuid", G::name, 1, {}}, base_config(1),
+                   [] { return std::make_unique<counting_aborts<cpuid_body<G>>>(); });
+  });
 }
 
 void register_all() {
   benchmark::AddCustomContext("kprim_percpu_path", kprim::percpu_path_name());
-  register_counters(counters{});
-  register_cpuid<rseq_field, sched_getcpu_call, getcpu_syscall>();
+  register_counters();
+  register_cpuid();
 }
 
 }  // namespace

@@ -88,7 +88,8 @@ void rcu_register_once(worker& t) {
 template <kprim::rcu_flavour_type F>
 struct rcu_sync {
   using flavour = F;
-  static std::string name() { return "rcu_" + std::string(F::name); }
+  static constexpr auto name =
+      kprim::bench::fixed_string("rcu_") + kprim::bench::fixed_string<F::name.size() + 1>::of(F::name);
   kprim::spinlock_t update_lock;
   ~rcu_sync() { kprim::rcu_barrier<F>(); }  // no callbacks outlive the trial
   void read_lock(worker& t) {
@@ -114,22 +115,21 @@ struct rcu_sync {
 /// the read side proper (rcu_read_lock()/unlock() are empty in qsbr) with the announcement
 /// amortised, as a server loop does it once per batch of requests (read_empty only).
 struct rcu_qsbr_qs64 : rcu_sync<kprim::rcu_qsbr> {
-  static std::string name() { return "rcu_qsbr_qs64"; }
+  static constexpr const char* name = "rcu_qsbr_qs64";
   void read_unlock(worker& t) {
     kprim::rcu_read_unlock<kprim::rcu_qsbr>();
     if ((++t.cur & 63) == 0) kprim::rcu_quiescent_state<kprim::rcu_qsbr>();
   }
 };
 
-/// A reader-writer lock row of contenders/rw_locks.hpp: readers exclude writers, so the
-/// writer deletes the old copy at once.
+/// A reader-writer lock row of contenders/rw_locks.hpp (its name is the row's): readers
+/// exclude writers, so the writer deletes the old copy at once.
 template <class L>
 struct rw_row : L {
-  static std::string name() { return L::name; }
   void retire(elem* e) { delete e; }
 };
-using std_shared_mutex = rw_row<rw::shared_style<std::shared_mutex, rw::std_shared_mutex_name>>;
-using tbb_spin_rw_mutex = rw_row<rw::shared_style<tbb::spin_rw_mutex, rw::tbb_spin_rw_mutex_name>>;
+using std_shared_mutex = rw_row<rw::shared_style<std::shared_mutex, "std_shared_mutex">>;
+using tbb_spin_rw_mutex = rw_row<rw::shared_style<tbb::spin_rw_mutex, "tbb_spin_rw_mutex">>;
 using kprim_qrwlock = rw_row<rw::kprim_qrwlock>;
 using kprim_rwsem = rw_row<rw::kprim_rwsem>;
 using pthread_rwlock = rw_row<rw::pthread_rwlock>;
@@ -143,17 +143,16 @@ struct kprim_seqlock : rw_row<rw::kprim_seqlock> {
 
 /// The empty-loop baseline (read_empty only).
 struct nolock {
-  static std::string name() { return "nolock"; }
+  static constexpr const char* name = "nolock";
   void read_lock(worker&) {}
   void read_unlock(worker&) {}
 };
 
-template <class... S>
-struct table {};
-using rcu_flavours = table<rcu_sync<kprim::rcu_memb>, rcu_sync<kprim::rcu_qsbr>, rcu_sync<kprim::rcu_mb>,
-                           rcu_sync<kprim::rcu_bp>>;
-using rwlocks = table<kprim_qrwlock, kprim_rwsem, std_shared_mutex, pthread_rwlock, tbb_spin_rw_mutex,
-                      tbb_queuing_rw_mutex>;
+using kprim::bench::contender_table;
+using rcu_flavours = contender_table<rcu_sync<kprim::rcu_memb>, rcu_sync<kprim::rcu_qsbr>, rcu_sync<kprim::rcu_mb>,
+                                     rcu_sync<kprim::rcu_bp>>;
+using rwlocks = contender_table<kprim_qrwlock, kprim_rwsem, std_shared_mutex, pthread_rwlock, tbb_spin_rw_mutex,
+                                tbb_queuing_rw_mutex>;
 
 // ---- Data structures: an RCU list and an RCU hash table --------------------------------------
 
@@ -276,7 +275,7 @@ class read_mostly_body {
       sum += e.value;
     });
     if (n == DS::keys && sum == updates_) return {};
-    return S::name() + ": " + std::to_string(n) + " keys (want " + std::to_string(DS::keys) + "), values sum " +
+    return std::string(S::name) + ": " + std::to_string(n) + " keys (want " + std::to_string(DS::keys) + "), values sum " +
            std::to_string(sum) + " != updates " + std::to_string(updates_);
   }
 
@@ -291,7 +290,7 @@ class read_mostly_body {
 /// (cds_lfht_add_replace), old copies freed with call_rcu. check(): every key there once.
 class lfht_body {
  public:
-  static std::string name() { return "urcu_rculfhash"; }
+  static constexpr const char* name = "urcu_rculfhash";
   explicit lfht_body(std::uint32_t write_ppm) : write_ppm_(write_ppm) {
     ht_ = cds_lfht_new_flavor(hash_ds::keys, hash_ds::keys, 0, CDS_LFHT_AUTO_RESIZE, &urcu_memb_flavor, nullptr);
     kprim::rcu_thread<kprim::rcu_memb> reg;
@@ -337,7 +336,7 @@ class lfht_body {
     kprim::rcu_read_guard<kprim::rcu_memb> g;
     const std::size_t n = all().size();
     if (n == hash_ds::keys) return {};
-    return name() + ": " + std::to_string(n) + " keys, want " + std::to_string(hash_ds::keys);
+    return std::string(name) + ": " + std::to_string(n) + " keys, want " + std::to_string(hash_ds::keys);
   }
 
  private:
@@ -451,15 +450,15 @@ void register_read_mostly() {
   using namespace kprim::bench;
   for (auto [label, ppm] : write_fractions)
     for (unsigned n : current_options().threads) {
-      case_id id{"rcu", DS::workload, S::name(), n, {{"writes", label}}};
+      case_id id{"rcu", DS::workload, S::name, n, {{"writes", label}}};
       register_trial(id, base_config(n), [ppm] { return std::make_unique<read_mostly_body<DS, S>>(ppm); });
     }
 }
 
-template <class... S>
-void register_read_mostly_table(table<S...>) {
-  (register_read_mostly<list_ds, S>(), ...);
-  (register_read_mostly<hash_ds, S>(), ...);
+template <class Table>
+void register_read_mostly_table() {
+  Table::for_each([]<class S>() { register_read_mostly<list_ds, S>(); });
+  Table::for_each([]<class S>() { register_read_mostly<hash_ds, S>(); });
 }
 
 template <class S>
@@ -467,26 +466,23 @@ void register_read_empty() {
   using namespace kprim::bench;
   // The family's A/A control (results/SCHEMA.md, "A/A controls"): rcu_memb in read_empty.
   for (unsigned n : current_options().threads)
-    register_trial_or_control(std::is_same_v<S, rcu_sync<kprim::rcu_memb>>, case_id{"rcu", "read_empty", S::name(), n, {}},
+    register_trial_or_control(std::is_same_v<S, rcu_sync<kprim::rcu_memb>>, case_id{"rcu", "read_empty", S::name, n, {}},
                               base_config(n), [] { return std::make_unique<read_empty_body<S>>(); });
 }
 
-template <class... S>
-void register_update_side(table<S...>) {
+template <class Table>
+void register_update_side() {
   using namespace kprim::bench;
   for (unsigned n : current_options().threads) {
-    (register_trial(case_id{"rcu", "grace_period", S::name(), n, {}}, base_config(n),
-                            [] { return std::make_unique<grace_period_body<typename S::flavour>>(); }),
-     ...);
-    (register_trial(case_id{"rcu", "callback_storm", S::name(), n, {}}, base_config(n),
-                            [n] { return std::make_unique<callback_storm_body<typename S::flavour>>(n); }),
-     ...);
+    Table::for_each([n]<class S>() {
+      register_trial(case_id{"rcu", "grace_period", S::name, n, {}}, base_config(n),
+                     [] { return std::make_unique<grace_period_body<typename S::flavour>>(); });
+    });
+    Table::for_each([n]<class S>() {
+      register_trial(case_id{"rcu", "callback_storm", S::name, n, {}}, base_config(n),
+                     [n] { return std::make_unique<callback_storm_body<typename S::flavour>>(n); });
+    });
   }
-}
-
-template <class... S>
-void register_read_empty_table(table<S...>) {
-  (register_read_empty<S>(), ...);
 }
 
 void register_all() {
@@ -498,18 +494,19 @@ void register_all() {
   benchmark::AddCustomContext("kprim_rcu_membarrier",
                               urcu_memb_has_sys_membarrier ? "sys_membarrier" : "smp_mb fallback");
 
+  const auto read_empty = []<class S>() { register_read_empty<S>(); };
   register_read_empty<nolock>();
-  register_read_empty_table(rcu_flavours{});
+  rcu_flavours::for_each(read_empty);
   register_read_empty<rcu_qsbr_qs64>();
-  register_read_empty_table(rwlocks{});
-  register_read_mostly_table(rcu_flavours{});
-  register_read_mostly_table(rwlocks{});
-  register_read_mostly_table(table<kprim_seqlock>{});
+  rwlocks::for_each(read_empty);
+  register_read_mostly_table<rcu_flavours>();
+  register_read_mostly_table<rwlocks>();
+  register_read_mostly_table<contender_table<kprim_seqlock>>();
   for (auto [label, ppm] : write_fractions)
     for (unsigned n : current_options().threads)
-      register_trial(case_id{"rcu", "hash", lfht_body::name(), n, {{"writes", label}}}, base_config(n),
+      register_trial(case_id{"rcu", "hash", lfht_body::name, n, {{"writes", label}}}, base_config(n),
                      [ppm] { return std::make_unique<lfht_body>(ppm); });
-  register_update_side(rcu_flavours{});
+  register_update_side<rcu_flavours>();
 }
 
 }  // namespace

@@ -21,13 +21,11 @@ using kprim::bench::worker;
 using namespace kprim::bench::rw;
 
 // ---- The contender table: every row runs every read fraction. ----
-template <class... L>
-struct table {};
 using contenders =
-    table<nolock, kprim_qrwlock, kprim_rwsem, kprim_seqlock, pthread_rwlock,
-          shared_style<std::shared_mutex, std_shared_mutex_name>,
-          shared_style<tbb::spin_rw_mutex, tbb_spin_rw_mutex_name>,
-          shared_style<tbb::rw_mutex, tbb_rw_mutex_name>, tbb_queuing_rw, ck_rw>;
+    kprim::bench::contender_table<nolock, kprim_qrwlock, kprim_rwsem, kprim_seqlock, pthread_rwlock,
+                                  shared_style<std::shared_mutex, "std_shared_mutex">,
+                                  shared_style<tbb::spin_rw_mutex, "tbb_spin_rw_mutex">,
+                                  shared_style<tbb::rw_mutex, "tbb_rw_mutex">, tbb_queuing_rw, ck_rw>;
 
 // ---- The generic body. ----
 
@@ -102,12 +100,9 @@ void register_contender() {
     }
 }
 
-template <class... L>
-void register_table(table<L...>) {
-  (register_contender<L>(), ...);
+void register_all() {
+  contenders::for_each([]<class L>() { register_contender<L>(); });
 }
-
-void register_all() { register_table(contenders{}); }
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <kprim/bench/harness.hpp>
+#include <kprim/bench/registry.hpp>
 #include <kprim/rwlock.hpp>
 #include <kprim/rwsem.hpp>
 #include <kprim/seqlock.hpp>
@@ -51,9 +52,9 @@ struct nolock : locked_reads<nolock> {
 
 /// Anything with the std::shared_mutex members: std::shared_mutex, tbb::spin_rw_mutex,
 /// tbb::rw_mutex, and kprim's qrwlock and rw_semaphore (which offer the same adapters).
-template <class M, const char* Name>
+template <class M, fixed_string Name>
 struct shared_style : locked_reads<shared_style<M, Name>> {
-  static constexpr const char* name = Name;
+  static constexpr auto name = Name;
   static constexpr bool exclusive = true;
   M m;
   void read_lock(worker&) { m.lock_shared(); }
@@ -61,9 +62,6 @@ struct shared_style : locked_reads<shared_style<M, Name>> {
   void write_lock(worker&) { m.lock(); }
   void write_unlock(worker&) { m.unlock(); }
 };
-inline constexpr char std_shared_mutex_name[] = "std_shared_mutex";
-inline constexpr char tbb_spin_rw_mutex_name[] = "tbb_spin_rw_mutex";
-inline constexpr char tbb_rw_mutex_name[] = "tbb_rw_mutex";
 
 /// kprim::qrwlock through the kernel verbs.
 struct kprim_qrwlock : locked_reads<kprim_qrwlock> {
