@@ -102,7 +102,7 @@ void heavy_ctor(void* p) {
 }
 
 // ---- Contender adapters --------------------------------------------------------------------
-// Each: name(), alloc(worker&, size), free(worker&, p, size), shrink() (give cached memory
+// Each: name, alloc(worker&, size), free(worker&, p, size), shrink() (give cached memory
 // back to the OS); fixed_size (serves one size), runs_ctor (keeps objects constructed),
 // remote_frees (may free on another thread), baseline (no memory figures).
 
@@ -120,7 +120,7 @@ struct setup {
 /// and frees do nothing, so its figures are the harness's and the workload's own cost (the
 /// loop, the touches, the rings, the ctor) to subtract from every other row.
 struct noalloc {
-  static constexpr const char* name() { return "noalloc"; }
+  static constexpr const char* name = "noalloc";
   static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true, baseline = true;
   per_thread_buffers buf;
   explicit noalloc(const setup& st) : buf(st.threads) {}
@@ -130,7 +130,7 @@ struct noalloc {
 };
 
 struct kprim_kmem_cache {
-  static constexpr const char* name() { return "kprim_kmem_cache"; }
+  static constexpr const char* name = "kprim_kmem_cache";
   static constexpr bool fixed_size = true, runs_ctor = true, remote_frees = true, baseline = false;
   kprim::kmem_cache_t* s;
   explicit kprim_kmem_cache(const setup& st) : s(kprim::kmem_cache_create("bench", st.size, 0, 0, st.ctor)) {}
@@ -141,7 +141,7 @@ struct kprim_kmem_cache {
 };
 
 struct kprim_kmalloc {
-  static constexpr const char* name() { return "kprim_kmalloc"; }
+  static constexpr const char* name = "kprim_kmalloc";
   static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true, baseline = false;
   explicit kprim_kmalloc(const setup&) {}
   void* alloc(worker&, std::size_t n) { return kprim::kmalloc(n, kprim::GFP_KERNEL); }
@@ -152,12 +152,13 @@ struct kprim_kmalloc {
   }
 };
 
-/// The process's malloc, whichever LD_PRELOAD made it: named malloc_<label>.
+/// The process's malloc, whichever LD_PRELOAD made it: malloc_impls[I], named malloc_<label>.
+template <std::size_t I>
 struct process_malloc {
-  static const char* name() {
-    static const std::string n = std::string("malloc_") + g_malloc->label;
-    return n.c_str();
-  }
+  static constexpr const malloc_impl* impl = &malloc_impls[I];
+  static constexpr std::string_view label = malloc_impls[I].label;
+  static constexpr auto name =
+      kprim::bench::fixed_string("malloc_") + kprim::bench::fixed_string<label.size() + 1>::of(label);
   static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true, baseline = false;
   explicit process_malloc(const setup&) {}
   void* alloc(worker&, std::size_t n) { return std::malloc(n); }
@@ -166,7 +167,7 @@ struct process_malloc {
 };
 
 struct new_delete {
-  static constexpr const char* name() { return "new_delete"; }
+  static constexpr const char* name = "new_delete";
   static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true, baseline = false;
   explicit new_delete(const setup&) {}
   void* alloc(worker&, std::size_t n) { return ::operator new(n); }
@@ -176,7 +177,7 @@ struct new_delete {
 
 /// std::pmr::synchronized_pool_resource shared by all threads (upstream: new/delete).
 struct pmr_sync {
-  static constexpr const char* name() { return "pmr_sync"; }
+  static constexpr const char* name = "pmr_sync";
   static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true, baseline = false;
   std::pmr::synchronized_pool_resource r;
   explicit pmr_sync(const setup&) {}
@@ -188,7 +189,7 @@ struct pmr_sync {
 /// std::pmr::unsynchronized_pool_resource, one per thread (it is not thread-safe), so it
 /// takes no part in workloads that free on another thread.
 struct pmr_unsync {
-  static constexpr const char* name() { return "pmr_unsync"; }
+  static constexpr const char* name = "pmr_unsync";
   static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = false, baseline = false;
   std::vector<std::unique_ptr<kprim::cacheline_padded<std::pmr::unsynchronized_pool_resource>>> r;
   explicit pmr_unsync(const setup& st) {
@@ -200,12 +201,13 @@ struct pmr_unsync {
   void shrink() {}
 };
 
-template <class... C>
-struct table {};
 /// In the glibc process every contender runs (and the baseline); a preloaded process runs only
-/// its malloc.
-using kprim_table = table<noalloc, kprim_kmem_cache, kprim_kmalloc, process_malloc, new_delete, pmr_sync, pmr_unsync>;
-using preload_table = table<process_malloc>;
+/// its malloc, the row of preload_rows whose allocator it is.
+using kprim_table = kprim::bench::contender_table<noalloc, kprim_kmem_cache, kprim_kmalloc, process_malloc<0>,
+                                                  new_delete, pmr_sync, pmr_unsync>;
+using preload_rows =
+    kprim::bench::contender_table<process_malloc<1>, process_malloc<2>, process_malloc<3>, process_malloc<4>>;
+static_assert(preload_rows::size + 1 == std::size(malloc_impls), "one preload row per allocator but glibc");
 
 // ---- Generic bodies --------------------------------------------------------------------------
 
@@ -383,9 +385,9 @@ void register_slab_trial(const kprim::bench::case_id& id, const kprim::bench::tr
   });
 }
 
-kprim::bench::case_id make_id(const char* workload, const char* contender, unsigned threads,
+kprim::bench::case_id make_id(const char* workload, std::string contender, unsigned threads,
                               std::vector<std::pair<std::string, std::string>> params) {
-  return {"slab", workload, contender, threads, std::move(params)};
+  return {"slab", workload, std::move(contender), threads, std::move(params)};
 }
 
 template <class C>
@@ -397,25 +399,25 @@ void register_time_workloads() {
     for (std::size_t size : {64u, 256u}) {
       for (unsigned live : {1u, 64u, 1000u}) {
         const setup st{size, nullptr, n};
-        register_slab_trial(make_id("batch", C::name(), n, {{"size", std::to_string(size)}, {"live", std::to_string(live)}}),
+        register_slab_trial(make_id("batch", C::name, n, {{"size", std::to_string(size)}, {"live", std::to_string(live)}}),
                             cfg, live, [st, live] { return std::make_unique<batch_body<C>>(st, live); },
                             // The family's A/A control (SCHEMA.md): kprim_kmem_cache, size:64 live:64.
                             std::is_same_v<C, kprim_kmem_cache> && size == 64 && live == 64);
       }
     }
     const setup heavy_st{sizeof(heavy), heavy_ctor, n};
-    register_slab_trial(make_id("ctor", C::name(), n, {{"size", std::to_string(sizeof(heavy))}, {"live", "64"}}), cfg, 64,
+    register_slab_trial(make_id("ctor", C::name, n, {{"size", std::to_string(sizeof(heavy))}, {"live", "64"}}), cfg, 64,
                         [heavy_st] { return std::make_unique<batch_body<C>>(heavy_st, 64); });
     if constexpr (C::remote_frees) {
       if (n >= 2) {
         for (unsigned remote : {0u, 50u, 100u}) {
           const setup st{64, nullptr, n};
-          register_slab_trial(make_id("remote", C::name(), n, {{"size", "64"}, {"remote", std::to_string(remote)}}),
+          register_slab_trial(make_id("remote", C::name, n, {{"size", "64"}, {"remote", std::to_string(remote)}}),
                               cfg, 1, [st, remote] { return std::make_unique<remote_body<C>>(st, remote); });
         }
       }
       const setup st{256, nullptr, n};
-      register_slab_trial(make_id("larson", C::name(), n, {{"size", "16-256"}, {"slots", std::to_string(larson_body<C>::slots_per_thread)}}),
+      register_slab_trial(make_id("larson", C::name, n, {{"size", "16-256"}, {"slots", std::to_string(larson_body<C>::slots_per_thread)}}),
                           cfg, 1, [st] { return std::make_unique<larson_body<C>>(st); });
     }
   }
@@ -452,7 +454,7 @@ constexpr std::size_t memory_size = 64;
 template <class C>
 void register_memory() {
   if constexpr (C::baseline) return;
-  const std::string name = make_id("memory", C::name(), 1, {{"size", std::to_string(memory_size)},
+  const std::string name = make_id("memory", C::name, 1, {{"size", std::to_string(memory_size)},
                                                              {"objects", std::to_string(memory_objects)}}).name();
   benchmark::RegisterBenchmark(name.c_str(), [](benchmark::State& state) {
     static std::optional<std::pair<double, benchmark::UserCounters>> first;
@@ -483,13 +485,10 @@ void register_memory() {
       c.reset();  // destroy: kmem_cache_destroy, the pmr resource's release; malloc: nothing more
       release_free_memory();
       const std::size_t after_destroy = rss_kib();
-      state.SetIterationTime(alloc_s);
-      auto& k = state.counters;
       const double n = memory_objects;
-      k["ops"] = n;
-      k["ops_per_s"] = n / alloc_s;
-      k["ns_per_op"] = alloc_s * 1e9 / n;
-      k["kprim_threads"] = 1;
+      kprim::bench::report_loop(state, {n, alloc_s, 1});
+      state.SetIterationTime(alloc_s);  // manual time: the whole allocation pass, not per object
+      auto& k = state.counters;
       k["trial_s"] = alloc_s;
       k["fairness"] = k["share_min"] = k["share_max"] = 1;  // one thread
       k["overhead_bytes_per_object"] = (static_cast<double>(full) - static_cast<double>(start)) * 1024.0 / n - memory_size;
@@ -507,45 +506,35 @@ void register_memory() {
 }
 
 /// Memory first: its RSS baselines are cleanest before the timed trials have run.
-template <class... C>
-void register_table(table<C...>) {
-  (register_memory<C>(), ...);
-  (register_time_workloads<C>(), ...);
+template <class Table>
+void register_table() {
+  Table::for_each([]<class C>() { register_memory<C>(); });
+  Table::for_each([]<class C>() { register_time_workloads<C>(); });
 }
 
 void register_all() {
   benchmark::AddCustomContext("kprim_malloc", g_malloc->label);
-  if (g_malloc == &malloc_impls[0]) register_table(kprim_table{});
-  else register_table(preload_table{});
+  if (g_malloc == &malloc_impls[0]) {
+    register_table<kprim_table>();
+    return;
+  }
+  preload_rows::for_each([]<class C>() {
+    if (C::impl == g_malloc) register_table<kprim::bench::contender_table<C>>();
+  });
 }
+
+/// --kprim_malloc=<label> (glibc when absent): selects g_malloc and verifies that malloc really
+/// is that allocator.
+std::string parse_malloc(std::string_view label) {
+  g_malloc = nullptr;
+  for (const auto& m : malloc_impls)
+    if (label == m.label) g_malloc = &m;
+  if (g_malloc == nullptr)
+    return "--kprim_malloc expects glibc, jemalloc, tcmalloc, mimalloc or tbbmalloc (got '" + std::string(label) + "')";
+  return verify_malloc(*g_malloc);
+}
+constexpr kprim::bench::family_flag slab_flags[] = {{"--kprim_malloc", "glibc", parse_malloc}};
 
 }  // namespace
 
-/// main() - strip --kprim_malloc=<label> (glibc by default), verify that malloc really is that
-/// allocator, then run as every family does.
-int main(int argc, char** argv) {
-  int kept = 1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (a.rfind("--kprim_malloc=", 0) != 0) {
-      argv[kept++] = argv[i];
-      continue;
-    }
-    const std::string_view label = a.substr(std::strlen("--kprim_malloc="));
-    g_malloc = nullptr;
-    for (const auto& m : malloc_impls)
-      if (label == m.label) g_malloc = &m;
-    if (g_malloc == nullptr) {
-      std::fprintf(stderr, "bench_slab: --kprim_malloc expects glibc, jemalloc, tcmalloc, mimalloc or tbbmalloc (got '%.*s')\n",
-                   static_cast<int>(label.size()), label.data());
-      return 2;
-    }
-  }
-  argc = kept;
-  argv[argc] = nullptr;
-  if (const std::string err = verify_malloc(*g_malloc); !err.empty()) {
-    std::fprintf(stderr, "bench_slab: %s\n", err.c_str());
-    return 2;
-  }
-  return kprim::bench::main(argc, argv, register_all);
-}
+int main(int argc, char** argv) { return kprim::bench::main(argc, argv, register_all, slab_flags); }
