@@ -15,6 +15,7 @@
 #include <oneapi/tbb/queuing_mutex.h>
 #include <oneapi/tbb/spin_mutex.h>
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <chrono>
@@ -229,8 +230,8 @@ void register_contender(const char* workload) {
 template <class L>
 class handover_body {
  public:
-  /// Built right before its trial: the transfer floor measured here is the machine's at the
-  /// time of this trial (a VM's vCPUs move between host cores within one run).
+  /// Built right before its trial: the transfer floor measured here and again in publish() is
+  /// the machine's at the time of this trial (a VM's vCPUs move between host cores in one run).
   explicit handover_body(unsigned threads)
       : mine_(threads), clock_ns_(kprim::bench::clock_pair_ns()), floor_ns_(kprim::bench::transfer_floor_ns()) {}
 
@@ -277,6 +278,10 @@ class handover_body {
            " != operations " + std::to_string(total_ops) + " (mutual exclusion broken)";
   }
   void publish(benchmark::State& state, const kprim::bench::trial_result&) const {
+    // The floor again, right after the trial: the smaller of the two (a placement change in
+    // the middle of the trial leaves one of them at the faster state the samples may have seen).
+    const double after = kprim::bench::transfer_floor_ns();
+    const double floor = floor_ns_ > 0 && after > 0 ? std::min(floor_ns_, after) : std::max(floor_ns_, after);
     kprim::bench::latency_histogram all, same;
     double timeouts = 0;
     for (const auto& m : mine_) {
@@ -289,9 +294,9 @@ class handover_body {
       c["handover_p50_ns"] = static_cast<double>(all.percentile(0.50));
       c["handover_p99_ns"] = static_cast<double>(all.percentile(0.99));
       c["handover_p999_ns"] = static_cast<double>(all.percentile(0.999));
-      if (floor_ns_ > 0) c["handover_floor_ratio"] = static_cast<double>(all.percentile(0.50)) / floor_ns_;
+      if (floor > 0) c["handover_floor_ratio"] = static_cast<double>(all.percentile(0.50)) / floor;
     }
-    if (floor_ns_ > 0) c["handover_floor_ns"] = floor_ns_;
+    if (floor > 0) c["handover_floor_ns"] = floor;
     c["handover_samples"] = static_cast<double>(all.count());
     c["handover_timeouts"] = timeouts;
     c["handover_same_cpu"] = static_cast<double>(same.count());
