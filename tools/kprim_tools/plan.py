@@ -286,27 +286,26 @@ def reduce_to_budget(listings, settings, nproc, budget_s):
     if est(settings) <= budget_s:
         return settings, steps, True
 
-    # 1. Repetitions: the estimate is start + repetitions x per_rep.
-    if settings.repetitions > MIN_REPETITIONS:
-        start = est(replace(settings, repetitions=0))
-        per_rep = est(replace(settings, repetitions=1)) - start
-        fit = math.floor((budget_s - start) / per_rep) if per_rep > 0 else settings.repetitions
-        reps = max(MIN_REPETITIONS, min(settings.repetitions - 1, fit))
-        steps.append(f"repetitions {settings.repetitions} -> {reps}")
-        settings = replace(settings, repetitions=reps)
-        if est(settings) <= budget_s:
-            return settings, steps, True
+    def shrink(field, minimum, step):
+        """Lower ``field`` (the estimate is linear in it) to what fits, not below ``minimum``
+        and by at least one; record ``step(old, new)``; True when the plan then fits."""
+        nonlocal settings
+        current = getattr(settings, field)
+        if current <= minimum:
+            return False
+        at0 = est(replace(settings, **{field: 0}))
+        per_unit = est(replace(settings, **{field: 1})) - at0
+        fit = math.floor((budget_s - at0) / per_unit) if per_unit > 0 else current
+        value = max(minimum, min(current - 1, fit))
+        steps.append(step(current, value))
+        settings = replace(settings, **{field: value})
+        return est(settings) <= budget_s
 
-    # 2. Trial length: the estimate is linear in trial_ms.
-    if settings.trial_ms > MIN_TRIAL_MS:
-        at0 = est(replace(settings, trial_ms=0))
-        per_ms = est(replace(settings, trial_ms=1)) - at0
-        fit = math.floor((budget_s - at0) / per_ms) if per_ms > 0 else settings.trial_ms
-        trial = max(MIN_TRIAL_MS, min(settings.trial_ms - 1, fit))
-        steps.append(f"trial {settings.trial_ms} -> {trial} ms")
-        settings = replace(settings, trial_ms=trial)
-        if est(settings) <= budget_s:
-            return settings, steps, True
+    # 1. Repetitions, 2. trial length.
+    if shrink("repetitions", MIN_REPETITIONS, lambda a, b: f"repetitions {a} -> {b}"):
+        return settings, steps, True
+    if shrink("trial_ms", MIN_TRIAL_MS, lambda a, b: f"trial {a} -> {b} ms"):
+        return settings, steps, True
 
     # 3. Thread counts.
     dropped = []
