@@ -124,6 +124,17 @@ def noise_floor(results, alpha=0.05):
             for r in table_rows(pair_rows(results, alpha))}
 
 
+def pair_floor(baseline, current, alpha=0.05):
+    """The SAME floor of a comparison: per ``(family, threads)``, the smaller of the two runs'
+    A/A floors (the one run's where only it has the pair). A noisy current run cannot widen its
+    own band past what the baseline could resolve: when a change makes the code itself noisy
+    (both twins of the control slowed unevenly), its A/A pair says so, and that must not excuse
+    the change."""
+    a, b = noise_floor(baseline, alpha), noise_floor(current, alpha)
+    return {key: min(v for v in (a.get(key), b.get(key)) if v is not None)
+            for key in set(a) | set(b)}
+
+
 def render_aa(results, fmt="table", alpha=0.05, tolerance_for=None):
     """The A/A report of ``results`` as ``table``, ``markdown`` or ``json`` text."""
     rows = pair_rows(results, alpha, tolerance_for)

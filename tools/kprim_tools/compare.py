@@ -151,15 +151,16 @@ def injection(results):
     return str(results.context.get("kprim_inject") or "").strip()
 
 
-def noise_of(results, name, metric):
-    """The A/A floor of ``results`` for benchmark ``name`` (0 for exact metrics or no pair)."""
+def noise_of(a, b, name, metric):
+    """The A/A floor of comparing run ``b`` with baseline ``a`` for benchmark ``name``: the
+    smaller of the two runs' (:func:`kprim_tools.aa.pair_floor`); 0 for exact metrics or no pair."""
     if metric.exact:
         return 0.0
-    from .aa import noise_floor
-    cache = results.__dict__.setdefault("_kbench_aa_floor", {})
-    if "floor" not in cache:
-        cache["floor"] = noise_floor(results)
-    return cache["floor"].get((name.family, name.threads), 0.0)
+    from .aa import pair_floor
+    cache = b.__dict__.setdefault("_kbench_aa_floor", {})
+    if a.path not in cache:
+        cache[a.path] = pair_floor(a, b)
+    return cache[a.path].get((name.family, name.threads), 0.0)
 
 
 def union_names(*case_maps):
@@ -208,7 +209,7 @@ def compare_pair(a, b, reference, absolute_across, tolerance, alpha, pattern):
             if pattern and not pattern.search(name.base):
                 continue
             row = judge_row(name, metric, [a_cases], [b_cases], tolerance, alpha,
-                            noise_of(b, name, metric))
+                            noise_of(a, b, name, metric))
             if row is not None:
                 rows.append(row)
         tables.append({"metric": metric.key, "title": metric.title, "rows": rows})

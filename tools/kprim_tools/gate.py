@@ -15,8 +15,8 @@ callgrind files (``kbench_results.py callgrind``) are gated on instructions per 
 exactly, with the rules' ``instructions_tolerance``.
 
 The verdict rule is :func:`kprim_tools.stats.judge` (Hodges-Lehmann change, Mann-Whitney p,
-regime-aware for multimodal points); its SAME band is max(tolerance, the current run's A/A
-noise at the point's family and thread count, :mod:`kprim_tools.aa`). Tolerances come from the
+regime-aware for multimodal points); its SAME band is max(tolerance, the A/A noise at the
+point's family and thread count: the smaller of the two runs', :func:`kprim_tools.aa.pair_floor`). Tolerances come from the
 versioned ``results/thresholds.json`` (format in results/SCHEMA.md).
 
 UNKNOWN benchmarks, and SLOWER ones to confirm them, are re-measured by ``--rerun CMD`` at
@@ -39,7 +39,7 @@ import tempfile
 from . import KbenchError
 from .compare import (INSTRUCTIONS, NO_DATA_IN_A, NO_DATA_IN_B, ONLY_IN_A, ONLY_IN_B, absolute,
                       cell, check_kinds, injection, judge_row, ratio, run_info, union_names)
-from .aa import noise_floor
+from .aa import pair_floor
 from .names import ere_escape, short
 from .results import load
 from .tables import fmt_change, fmt_p, render
@@ -69,7 +69,7 @@ class Gate:
         self.callgrind = baseline.callgrind and current.callgrind
         self.base_runs = [baseline.cases()]
         self.cur_runs = [current.cases()]
-        self.noise = {} if self.callgrind else noise_floor(current, thresholds["alpha"])
+        self.noise = {} if self.callgrind else pair_floor(baseline, current, thresholds["alpha"])
         self.reruns = 0
         self.strict = False
         self.rows = {}
@@ -238,7 +238,7 @@ def markdown_report(gate, strict=False):
                    f"ratios to `{gate.thresholds['reference']}` in the same run")),
              ]
     if not gate.callgrind:
-        lines.append("- A/A noise of the current run (floor of SAME): " + (
+        lines.append("- A/A noise, the smaller of the two runs' (floor of SAME): " + (
             floor or "no A/A control pair in the current run, tolerance only"))
     lines.append("")
 

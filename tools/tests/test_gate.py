@@ -363,11 +363,17 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
 
     def test_aa_noise_is_the_floor(self):
         proc = self.gate(self.base)
-        self.assertIn("A/A noise of the current run (floor of SAME): locks threads:1 ",
+        self.assertIn("A/A noise, the smaller of the two runs' (floor of SAME): locks threads:1 ",
                       proc.stdout)
         noisy = fx.schema2_document(seed=3, sigma={2: 0.15})
         current = fx.write(self.dir, "noisy.json", noisy)
-        report = self.gate(current).stdout
+        # The floor is the smaller of the two runs': a noisy current run alone does not widen it.
+        alone = self.gate(current).stdout
+        line = [ln for ln in alone.splitlines() if ln.startswith("- A/A noise")][0]
+        self.assertLess(float(re.search(r"locks threads:2 ([0-9.]+)%", line)[1]) / 100, 0.10)
+        noisy_base = fx.write(self.dir, "noisy-base.json",
+                              fx.schema2_document(seed=4, sigma={2: 0.15}))
+        report = self.gate(current, baseline=noisy_base).stdout
         line = [ln for ln in report.splitlines() if ln.startswith("- A/A noise")][0]
         floor2 = float(re.search(r"locks threads:2 ([0-9.]+)%", line)[1]) / 100
         self.assertGreater(floor2, 0.10)
