@@ -62,26 +62,27 @@ TEST_P(PercpuRef, SingleThreadLifecycle) {
   EXPECT_FALSE(kprim::percpu_ref_tryget(g.ref));
 }
 
-// Oversubscribed threads take and drop references (tryget_live, get, put) while migrating;
-// thread 0 also keeps a stash of references taken early and dropped late. Halfway through,
-// the main thread kills the ref. Release must happen once, after every reference is dropped.
+// Oversubscribed threads take and drop references (tryget_live, get, put) while migrating; a
+// stash of references is taken before any of them starts and dropped by thread 0 at its end.
+// Halfway through, the main thread kills the ref. Release must happen once, after every
+// reference is dropped.
 TEST_P(PercpuRef, KillRacesWithGetAndPut) {
   guarded g(GetParam());
   const unsigned threads = oversubscribed_threads();
   std::atomic<std::uint64_t> progress{0};
   std::atomic<bool> killed{false};
+  // The stash is taken before the killer can run: a thread may start only after the others
+  // have made half the progress, and a get on a ref already released would resurrect it.
+  constexpr int stash = 1000;
+  g.holders.fetch_add(stash);
+  kprim::percpu_ref_get_many(g.ref, stash);  // the test's own reference covers this
   std::thread killer([&] {
     while (progress.load() < std::uint64_t{threads} * iters / 2) std::this_thread::yield();
     kprim::percpu_ref_kill(g.ref);
     killed.store(true);
   });
-  constexpr int stash = 1000;
   std::atomic<std::uint64_t> failed_after_kill{0};
   run_migrating(threads, iters, 128, [&](unsigned tid, unsigned i) {
-    if (tid == 0 && i == 0) {
-      g.holders.fetch_add(stash);
-      kprim::percpu_ref_get_many(g.ref, stash);  // the test's own reference covers this
-    }
     if (kprim::percpu_ref_tryget_live(g.ref)) {
       g.holders.fetch_add(1);
       if (i % 3 == 0) {  // nest a plain get under the held reference
