@@ -44,14 +44,19 @@ inline bool whole_trylock(qspinlock_word& l) noexcept {
                                                      std::memory_order_relaxed);
 }
 
-/// Wait until pred(word) holds; returns the word that satisfied it.
+/// Wait until pred(word) holds; returns the word that satisfied it. The kernel's
+/// atomic_cond_read_relaxed(): under the spin policy smp_cond_load_relaxed() (WFE on arm64).
 template <spin_policy P, class Pred>
-inline std::uint32_t cond_read(qspinlock_word& l, std::memory_order mo, Pred pred) noexcept {
-  spin_wait<P> w;
-  for (;;) {
-    std::uint32_t v = val_of(l).load(mo);
-    if (pred(v)) return v;
-    w.relax();
+inline std::uint32_t cond_read_relaxed(qspinlock_word& l, Pred pred) noexcept {
+  if constexpr (P == spin_policy::spin) {
+    return smp_cond_load_relaxed(&l.val, pred);
+  } else {
+    spin_wait<P> w;
+    for (;;) {
+      const std::uint32_t v = val_of(l).load(std::memory_order_relaxed);
+      if (pred(v)) return v;
+      w.relax();
+    }
   }
 }
 
@@ -119,8 +124,7 @@ void queued_spin_lock_slowpath(qspinlock_word& lock, std::uint32_t val) noexcept
     // A pending waiter is about to take the lock (0,1,0 -> 0,0,1): wait a bounded time for it.
     if (val == qspin::pending_val) {
       std::uint32_t cnt = pending_loops;
-      val = cond_read<P>(lock, std::memory_order_relaxed,
-                         [&](std::uint32_t v) { return v != qspin::pending_val || cnt-- == 0; });
+      val = cond_read_relaxed<P>(lock, [&](std::uint32_t v) { return v != qspin::pending_val || cnt-- == 0; });
     }
 
     // Any contention beyond the holder: queue.
@@ -129,10 +133,8 @@ void queued_spin_lock_slowpath(qspinlock_word& lock, std::uint32_t val) noexcept
       val = word.fetch_or(qspin::pending_val, std::memory_order_acquire);
       if (likely((val & ~qspin::locked_mask) == 0)) {
         // We are pending: wait for the owner to go away. 0,1,1 -> *,1,0
-        if (val & qspin::locked_mask) {
-          spin_wait<P> w;
-          while (std::atomic_ref<std::uint8_t>(lock.b.locked).load(std::memory_order_acquire) != 0) w.relax();
-        }
+        if (val & qspin::locked_mask)
+          spin_cond_load_acquire<P>(&lock.b.locked, [](std::uint8_t locked) { return locked == 0; });
         // Take ownership and clear pending in one 16-bit store: *,1,0 -> *,0,1.
         std::atomic_ref<std::uint16_t>(lock.h.locked_pending).store(qspin::locked_val, std::memory_order_relaxed);
         return;
@@ -180,9 +182,9 @@ void queued_spin_lock_slowpath(qspinlock_word& lock, std::uint32_t val) noexcept
     qnode* prev = decode_tail(old);
     // Link in. Release: our node's initialisation is visible to whoever follows the link.
     prev->next.store(node, std::memory_order_release);
-    // Wait to become the head; acquire pairs with the predecessor's release of `locked`.
-    spin_wait<P> w;
-    while (node->locked.load(std::memory_order_acquire) == 0) w.relax();
+    // Wait to become the head (arch_mcs_spin_lock_contended(): smp_cond_load_acquire(), WFE
+    // on arm64, under the spin policy); acquire pairs with the predecessor's release.
+    spin_cond_load_acquire<P>(&node->locked, [](std::uint32_t head) { return head != 0; });
     next = node->next.load(std::memory_order_acquire);
   }
 
@@ -192,8 +194,7 @@ void queued_spin_lock_slowpath(qspinlock_word& lock, std::uint32_t val) noexcept
   } else {
     // We are the head: wait for owner and pending to go away. *,x,y -> *,0,0. The acquire
     // pairs with the owner's release store to the locked byte.
-    val = cond_read<P>(lock, std::memory_order_acquire,
-                       [](std::uint32_t v) { return (v & qspin::locked_pending_mask) == 0; });
+    val = spin_cond_load_acquire<P>(&lock.val, [](std::uint32_t v) { return (v & qspin::locked_pending_mask) == 0; });
   }
 
   // Claim the lock. n,0,0 -> 0,0,1 if we are the only one queued (clear the tail too);
@@ -208,10 +209,7 @@ void queued_spin_lock_slowpath(qspinlock_word& lock, std::uint32_t val) noexcept
   // Somebody queued behind us (or set pending, then saw the tail and will queue): we will
   // see a successor.
   std::atomic_ref<std::uint8_t>(lock.b.locked).store(1, std::memory_order_relaxed);
-  if (!next) {
-    spin_wait<P> w;
-    while ((next = node->next.load(std::memory_order_acquire)) == nullptr) w.relax();
-  }
+  if (!next) next = spin_cond_load_acquire<P>(&node->next, [](qnode* n) { return n != nullptr; });
   next->locked.store(1, std::memory_order_release);  // pass the MCS head role on
   --qnodes[slot].nodes[0].count;
 }

@@ -11,6 +11,23 @@
 // Arithmetic wraps (two's complement), as the kernel's -fno-strict-overflow build does.
 // Every access is a GCC __atomic builtin on the counter (well-defined for C++ and TSan);
 // atomic_read() compiles to one plain mov on x86-64, atomic_inc() to `lock addl $1`.
+//
+// The code each architecture gets, as the kernel's arch headers generate it:
+//   x86-64: a fully ordered RMW is one locked instruction (lock xadd / cmpxchg / xchg);
+//     relaxed ones are the same instructions (every locked op is a full barrier).
+//   arm64 with LSE (__ARM_FEATURE_ATOMICS: -march=armv8.1-a or +lse; asm/atomic_lse.h):
+//     fully ordered = one `*al` instruction (ldaddal, ldclral, ldsetal, ldeoral, swpal,
+//     casal), which the architecture orders against all earlier and later accesses;
+//     _acquire/_release/_relaxed = ldadda/ldaddl/ldadd ...; the non-value-returning ops
+//     (atomic_add, _inc, _and, _or ...) are the store forms stadd/stclr/stset/steor.
+//   arm64 without LSE (asm/atomic_ll_sc.h): an ldxr/stlxr loop then `dmb ish` for the fully
+//     ordered ops (the release store plus the trailing barrier: acquire+release alone would
+//     let a later access pass the store), ldxr/stxr for relaxed. With g++'s default
+//     -moutline-atomics the loop is a call to libgcc's __aarch64_*_rel helper instead, which
+//     picks LSE at run time (the kernel's alternatives do the same by patching).
+//   elsewhere: fence; relaxed op; fence (asm-generic's fallback).
+// Test: tests/atomic_test.cpp (behaviour), tests/codegen_test.cpp (the instructions above).
+// Benchmark: bench/bench_atomics.cpp.
 #pragma once
 
 #include <kprim/barrier.hpp>
@@ -41,29 +58,73 @@ namespace detail {
 
 enum class ord { relaxed, acquire, release, full };
 
-#if defined(__x86_64__) || defined(__i386__)
-// Every locked RMW is a full barrier: a seq_cst RMW is exactly the kernel's code.
-inline constexpr bool full_by_fences = false;
+/// How a fully ordered RMW is built on this target.
+enum class full_rmw {
+  seq_cst,      // one seq_cst RMW: x86-64 (locked op), arm64 LSE (the *al instruction)
+  release_mb,   // release RMW then smp_mb(): arm64 LL/SC (ldxr/stlxr; dmb ish)
+  fence_fence,  // fence; relaxed RMW; fence: asm-generic
+};
+#if defined(__x86_64__) || defined(__i386__) || (defined(__aarch64__) && defined(__ARM_FEATURE_ATOMICS))
+inline constexpr full_rmw full_kind = full_rmw::seq_cst;
+#elif defined(__aarch64__)
+inline constexpr full_rmw full_kind = full_rmw::release_mb;
 #else
-// Elsewhere follow the kernel's generic fallback: fence; relaxed op; fence.
-inline constexpr bool full_by_fences = true;
+inline constexpr full_rmw full_kind = full_rmw::fence_fence;
 #endif
 
 template <ord O>
-inline constexpr int mo = O == ord::relaxed   ? __ATOMIC_RELAXED
-                          : O == ord::acquire ? __ATOMIC_ACQUIRE
-                          : O == ord::release ? __ATOMIC_RELEASE
-                          : full_by_fences    ? __ATOMIC_RELAXED
-                                              : __ATOMIC_SEQ_CST;
+inline constexpr int mo = O == ord::relaxed                    ? __ATOMIC_RELAXED
+                          : O == ord::acquire                  ? __ATOMIC_ACQUIRE
+                          : O == ord::release                  ? __ATOMIC_RELEASE
+                          : full_kind == full_rmw::seq_cst     ? __ATOMIC_SEQ_CST
+                          : full_kind == full_rmw::release_mb  ? __ATOMIC_RELEASE
+                                                               : __ATOMIC_RELAXED;
 
 template <ord O>
 inline void pre() noexcept {
-  if constexpr (O == ord::full && full_by_fences) std::atomic_thread_fence(std::memory_order_seq_cst);
+  if constexpr (O == ord::full && full_kind == full_rmw::fence_fence) smp_mb();
 }
 template <ord O>
 inline void post() noexcept {
-  if constexpr (O == ord::full && full_by_fences) std::atomic_thread_fence(std::memory_order_seq_cst);
+  if constexpr (O == ord::full && full_kind != full_rmw::seq_cst) smp_mb();
 }
+
+#if defined(__aarch64__) && defined(__ARM_FEATURE_ATOMICS) && !KPRIM_TSAN
+// The non-value-returning ops as the kernel's LSE store forms: st<op> is ld<op> with the
+// zero register as destination, which the CPU may perform "far" (at the cache or
+// interconnect) because no value comes back. g++ emits ld<op> into a dead register instead.
+#define KPRIM_LSE_STOP(name, insn)                                                          \
+  template <class C>                                                                       \
+  inline void name(C* p, C i) noexcept {                                                   \
+    static_assert(sizeof(C) == 4 || sizeof(C) == 8);                                       \
+    if constexpr (sizeof(C) == 4)                                                          \
+      asm volatile(insn " %w[i], %[v]" : [v] "+Q"(*p) : [i] "r"(i));                      \
+    else                                                                                   \
+      asm volatile(insn " %[i], %[v]" : [v] "+Q"(*p) : [i] "r"(i));                       \
+  }
+KPRIM_LSE_STOP(op_add, "stadd")
+KPRIM_LSE_STOP(op_clr, "stclr")
+KPRIM_LSE_STOP(op_set, "stset")
+KPRIM_LSE_STOP(op_eor, "steor")
+#undef KPRIM_LSE_STOP
+template <class C>
+inline void op_sub(C* p, C i) noexcept { op_add(p, static_cast<C>(-static_cast<std::make_unsigned_t<C>>(i))); }
+template <class C>
+inline void op_and(C* p, C i) noexcept { op_clr(p, static_cast<C>(~i)); }
+#else
+template <class C>
+inline void op_add(C* p, C i) noexcept { (void)__atomic_fetch_add(p, i, __ATOMIC_RELAXED); }
+template <class C>
+inline void op_sub(C* p, C i) noexcept { (void)__atomic_fetch_sub(p, i, __ATOMIC_RELAXED); }
+template <class C>
+inline void op_and(C* p, C i) noexcept { (void)__atomic_fetch_and(p, i, __ATOMIC_RELAXED); }
+template <class C>
+inline void op_clr(C* p, C i) noexcept { (void)__atomic_fetch_and(p, static_cast<C>(~i), __ATOMIC_RELAXED); }
+template <class C>
+inline void op_set(C* p, C i) noexcept { (void)__atomic_fetch_or(p, i, __ATOMIC_RELAXED); }
+template <class C>
+inline void op_eor(C* p, C i) noexcept { (void)__atomic_fetch_xor(p, i, __ATOMIC_RELAXED); }
+#endif
 
 /// Wrapping arithmetic (no signed-overflow UB; the kernel builds with -fno-strict-overflow).
 template <class C>
@@ -165,17 +226,15 @@ inline C cmpxchg(C* p, C old, C n) noexcept {
   inline void pfx##_set_release(A* v, C i) noexcept {                                             \
     __atomic_store_n(&v->counter, i, __ATOMIC_RELEASE);                                            \
   }                                                                                                \
-  /* Non-value-returning RMW: relaxed (x86-64: one locked instruction). */                         \
-  inline void pfx##_add(C i, A* v) noexcept { (void)__atomic_fetch_add(&v->counter, i, __ATOMIC_RELAXED); } \
-  inline void pfx##_sub(C i, A* v) noexcept { (void)__atomic_fetch_sub(&v->counter, i, __ATOMIC_RELAXED); } \
-  inline void pfx##_inc(A* v) noexcept { (void)__atomic_fetch_add(&v->counter, static_cast<C>(1), __ATOMIC_RELAXED); } \
-  inline void pfx##_dec(A* v) noexcept { (void)__atomic_fetch_sub(&v->counter, static_cast<C>(1), __ATOMIC_RELAXED); } \
-  inline void pfx##_and(C i, A* v) noexcept { (void)__atomic_fetch_and(&v->counter, i, __ATOMIC_RELAXED); } \
-  inline void pfx##_andnot(C i, A* v) noexcept {                                                  \
-    (void)__atomic_fetch_and(&v->counter, static_cast<C>(~i), __ATOMIC_RELAXED);                                \
-  }                                                                                                \
-  inline void pfx##_or(C i, A* v) noexcept { (void)__atomic_fetch_or(&v->counter, i, __ATOMIC_RELAXED); } \
-  inline void pfx##_xor(C i, A* v) noexcept { (void)__atomic_fetch_xor(&v->counter, i, __ATOMIC_RELAXED); } \
+  /* Non-value-returning RMW: relaxed (x86-64: one locked instruction; arm64 LSE: st<op>). */  \
+  inline void pfx##_add(C i, A* v) noexcept { detail::op_add(&v->counter, i); }                  \
+  inline void pfx##_sub(C i, A* v) noexcept { detail::op_sub(&v->counter, i); }                  \
+  inline void pfx##_inc(A* v) noexcept { detail::op_add(&v->counter, static_cast<C>(1)); }        \
+  inline void pfx##_dec(A* v) noexcept { detail::op_sub(&v->counter, static_cast<C>(1)); }        \
+  inline void pfx##_and(C i, A* v) noexcept { detail::op_and(&v->counter, i); }                  \
+  inline void pfx##_andnot(C i, A* v) noexcept { detail::op_clr(&v->counter, i); }               \
+  inline void pfx##_or(C i, A* v) noexcept { detail::op_set(&v->counter, i); }                   \
+  inline void pfx##_xor(C i, A* v) noexcept { detail::op_eor(&v->counter, i); }                  \
   /* Value-returning RMW: fully ordered, plus _relaxed/_acquire/_release. */                       \
   KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, add_return, detail::add_return)                              \
   KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, sub_return, detail::sub_return)                              \

@@ -19,7 +19,11 @@
 // The ticket lock has no such escape: strict FIFO must wait for the descheduled next ticket.
 #pragma once
 
+#include <kprim/barrier.hpp>
 #include <kprim/compiler.hpp>
+
+#include <atomic>
+#include <type_traits>
 
 #include <sched.h>
 
@@ -47,5 +51,31 @@ struct spin_wait {
     }
   }
 };
+
+namespace detail {
+template <class T>
+inline std::remove_cv_t<T> acquire_load(const T* p) noexcept { return smp_load_acquire(p); }
+template <class T>
+inline T acquire_load(const std::atomic<T>* a) noexcept { return a->load(std::memory_order_acquire); }
+}  // namespace detail
+
+/// spin_cond_load_acquire<P>(p, cond) - wait until cond(*p), acquire on the load that
+/// satisfied it; returns that value. P == spin is the kernel's wait, smp_cond_load_acquire()
+/// (WFE on arm64, `pause` on x86-64). The other policies poll with spin_wait<P>: they must
+/// reach sched_yield() after a bounded number of polls, and a WFE wait is unbounded in time
+/// while nothing stores to the line. p: a plain object or a std::atomic.
+template <spin_policy P, class T, class Cond>
+inline auto spin_cond_load_acquire(const T* p, Cond cond) noexcept {
+  if constexpr (P == spin_policy::spin) {
+    return smp_cond_load_acquire(p, cond);
+  } else {
+    spin_wait<P> w;
+    for (;;) {
+      const auto v = detail::acquire_load(p);
+      if (cond(v)) return v;
+      w.relax();
+    }
+  }
+}
 
 }  // namespace kprim

@@ -36,8 +36,8 @@ class basic_ticket_spinlock {
     const std::uint32_t val = word().fetch_add(ticket_one, std::memory_order_acquire);
     const std::uint16_t ticket = static_cast<std::uint16_t>(val >> ticket_shift);
     if (likely(ticket == static_cast<std::uint16_t>(val))) return;
-    spin_wait<P> w;
-    while (owner().load(std::memory_order_acquire) != ticket) w.relax();
+    // The kernel's smp_cond_load_acquire() on the owner half (WFE on arm64) under P == spin.
+    spin_cond_load_acquire<P>(&w_.t.owner, [ticket](std::uint16_t served) { return served == ticket; });
   }
 
   /// try_lock() - arch_spin_trylock(): take a ticket only if it would be served at once.
