@@ -1,13 +1,17 @@
 // kprim/barrier.hpp: litmus tests with two threads. Only the "never" direction is asserted
 // (store buffering never reorders with smp_mb(); message passing never fails with
 // smp_wmb()/smp_rmb() or release/acquire). How often SB reorders *without* smp_mb() is a
-// benchmark figure (bench_atomics, litmus/sb), only logged here.
+// benchmark figure (bench_atomics, litmus/sb), only logged here. smp_cond_load_*(): the
+// waits return the satisfying value and carry the acquire.
 #include <kprim/barrier.hpp>
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <thread>
 
 #include "litmus.hpp"
 
@@ -89,6 +93,48 @@ TEST(Litmus, StoreBufferingNeverReordersWithSmpStoreMb) {
   std::size_t bad = 0;
   for (std::size_t i = 0; i < ran; ++i) bad += (s.r0[i] == 0 && s.r1[i] == 0);
   EXPECT_EQ(bad, 0u);
+}
+
+// smp_cond_load_acquire(): the waiter returns the value that satisfied the condition, and
+// everything the waker wrote before its release store is visible after it (message passing
+// through the wait itself, many rounds so a stale read has chances to show). On arm64 the
+// wait is WFE-based; a wake that the monitor missed would hang here (ctest's timeout).
+TEST(CondLoad, AcquireWaitSeesTheWakersEarlierStores) {
+  constexpr int rounds = KPRIM_TSAN ? 300 : 2000;  // a pure spin: each hand-over may wait out a time slice
+  alignas(64) static int flag = 0;
+  alignas(64) static int data[4] = {};
+  int bad = 0;
+  std::thread waker([] {
+    for (int r = 1; r <= rounds; ++r) {
+      // Wait until the waiter consumed the previous round (it stores 0 back).
+      smp_cond_load_acquire(&flag, [](int v) { return v == 0; });
+      for (int& d : data) write_once(d, r);
+      smp_store_release(&flag, r);
+    }
+  });
+  for (int r = 1; r <= rounds; ++r) {
+    const int seen = smp_cond_load_acquire(&flag, [](int v) { return v != 0; });
+    if (seen != r) ++bad;
+    for (int& d : data) bad += read_once(d) != r;
+    smp_store_release(&flag, 0);
+  }
+  waker.join();
+  EXPECT_EQ(bad, 0);
+}
+
+TEST(CondLoad, RelaxedAndAtomicFormsReturnTheSatisfyingValue) {
+  std::uint8_t byte = 0;
+  std::atomic<void*> ptr{nullptr};
+  int target = 7;
+  std::thread setter([&] {
+    smp_store_release(&byte, std::uint8_t{5});
+    ptr.store(&target, std::memory_order_release);
+  });
+  EXPECT_EQ(smp_cond_load_relaxed(&byte, [](std::uint8_t v) { return v == 5; }), 5);
+  EXPECT_EQ(smp_cond_load_acquire(&ptr, [](void* v) { return v != nullptr; }), &target);
+  setter.join();
+  // A condition true at once returns without waiting.
+  EXPECT_EQ(smp_cond_load_relaxed(&ptr, [](void*) { return true; }), &target);
 }
 
 TEST(Barriers, MandatoryAndAtomicBarriersRun) {

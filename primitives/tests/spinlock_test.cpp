@@ -25,6 +25,8 @@ template <class L>
 constexpr bool oversubscribe = true;
 template <>
 constexpr bool oversubscribe<kprim::basic_qspinlock<kprim::spin_policy::spin>> = false;
+template <>
+constexpr bool oversubscribe<kprim::basic_ticket_spinlock<kprim::spin_policy::spin>> = false;
 
 // Strict FIFO hands the lock to descheduled waiters when oversubscribed (tens of
 // microseconds per hand-over on two cores, with or without yielding): fewer rounds.
@@ -36,9 +38,14 @@ constexpr unsigned stress_iters<kprim::ticket_spinlock> = 4000;
 // stress yields inside the critical section on purpose): a short run.
 template <>
 constexpr unsigned stress_iters<kprim::basic_qspinlock<kprim::spin_policy::spin>> = 2000;
+// The pure-spin ticket lock waits in smp_cond_load_acquire() (WFE on arm64): FIFO and
+// pure spin together, the shortest run.
+template <>
+constexpr unsigned stress_iters<kprim::basic_ticket_spinlock<kprim::spin_policy::spin>> = 1000;
 
 using Locks = ::testing::Types<kprim::qspinlock, kprim::basic_qspinlock<kprim::spin_policy::spin>,
                                kprim::basic_qspinlock<kprim::spin_policy::virt>, kprim::ticket_spinlock,
+                               kprim::basic_ticket_spinlock<kprim::spin_policy::spin>,
                                kprim::tas_spinlock, kprim::ttas_spinlock>;
 TYPED_TEST_SUITE(SpinlockTest, Locks);
 
