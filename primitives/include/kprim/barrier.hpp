@@ -18,7 +18,7 @@
 // Other architectures: std::atomic_thread_fence of the matching strength, a plain poll.
 // Test: tests/codegen_test.cpp (compiles these for x86-64 and, with the cross compiler, for
 // arm64 with and without LSE, and checks the instructions); tests/barrier_test.cpp.
-// Benchmark: bench/bench_litmus.cpp (the orderings on real hardware).
+// Benchmark: bench/bench_atomics.cpp (barrier costs; litmus/sb: reorderings on real hardware).
 #pragma once
 
 #include <kprim/compiler.hpp>
