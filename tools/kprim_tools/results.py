@@ -352,28 +352,42 @@ def dumps_strict(value, indent=None):
 #: Significant digits kept for non-integral numbers in results files.
 DIGITS = 6
 
+#: Diagnostic counters: read by people and reports, never gated, never an input of another
+#: stored figure; kept to :data:`DIAGNOSTIC_DIGITS` significant digits (results/SCHEMA.md).
+#: Their run-to-run noise is percents, so the 4th digit is already noise.
+DIAGNOSTIC = frozenset(("fairness", "share_min", "share_max", "floor_ratio",
+                        "handover_floor_ratio", "cpu_util", "steal_pct"))
+DIAGNOSTIC_DIGITS = 4
+#: ``drain_ms`` (stop flag to the last worker's exit: a scheduler wake-up, 0.3-0.7 ms from one
+#: trial to the next) to 3.
+COARSE = frozenset(("drain_ms",))
+COARSE_DIGITS = 3
 
-def round_number(value):
-    """A results-file number: integral floats exact as ints, others to :data:`DIGITS` digits."""
+
+def round_number(value, digits=DIGITS):
+    """A results-file number: integral floats exact as ints, others to ``digits`` digits."""
     if isinstance(value, bool) or not isinstance(value, float):
         return value
     if value.is_integer() and abs(value) < 2 ** 53:
         return int(value)
-    rounded = float(f"{value:.{DIGITS}g}")
+    rounded = float(f"{value:.{digits}g}")
     return int(rounded) if rounded.is_integer() and abs(rounded) < 1e15 else rounded
 
 
-def round_document(value):
-    """``value`` rounded (:func:`round_number`) with non-finite numbers left out.
+def round_document(value, key=None):
+    """``value`` rounded (:func:`round_number`; members named in :data:`DIAGNOSTIC` to
+    :data:`DIAGNOSTIC_DIGITS`, in :data:`COARSE` to :data:`COARSE_DIGITS`) with non-finite
+    numbers left out.
 
     An object member whose value is NaN or infinite is dropped; in a list such a value
     becomes ``null`` (a position cannot be left out).
     """
     if isinstance(value, dict):
-        return {k: round_document(v) for k, v in value.items() if _finite(v)}
+        return {k: round_document(v, k) for k, v in value.items() if _finite(v)}
     if isinstance(value, (list, tuple)):
         return [round_document(v) if _finite(v) else None for v in value]
-    return round_number(value)
+    digits = COARSE_DIGITS if key in COARSE else DIAGNOSTIC_DIGITS if key in DIAGNOSTIC else DIGITS
+    return round_number(value, digits)
 
 
 # --- Redundant fields: left out when written, restored when loaded (schema 2) -------------
@@ -381,6 +395,8 @@ def round_document(value):
 #: Relative difference within which a recomputed field counts as the stored one: rounding
 #: each input to 6 significant digits moves a product or quotient of two by up to 1e-5.
 DERIVED_RTOL = 2e-5
+#: The same for a :data:`DIAGNOSTIC` field (4 digits: each rounding moves it by up to 5e-4).
+DIAGNOSTIC_RTOL = 1.5e-3
 
 #: Google Benchmark fields never written: per-binary indices, meaningless in a merged file.
 NOT_WRITTEN = ("family_index", "per_family_instance_index")
@@ -447,13 +463,56 @@ def _derive_cpu_util(entry, name, context):
     return cpu_s / (threads * trial)
 
 
+#: Context key: ``family:clock_ns,...``, each family's most common ``clock_ns`` (each binary
+#: measures its clock once; a merged run holds several binaries), then
+#: ``family/contender:clock_ns`` for a contender whose most common one differs (bench_slab
+#: runs one process per general allocator).
+CLOCK_BY_FAMILY_KEY = "kprim_clock_ns_by_family"
+
+
+def _clock_by_family(context):
+    """``{family: clock_ns}`` from context :data:`CLOCK_BY_FAMILY_KEY` (empty when absent)."""
+    out = {}
+    for item in str(context.get(CLOCK_BY_FAMILY_KEY) or "").split(","):
+        family, _, value = item.partition(":")
+        try:
+            out[family] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
 def _derive_clock_ns(entry, name, context):
-    """``clock_ns`` = context ``kprim_clock_ns`` (harness trials)."""
+    """``clock_ns`` = the family's in context :data:`CLOCK_BY_FAMILY_KEY`, else context
+    ``kprim_clock_ns`` (harness trials)."""
+    clocks = _clock_by_family(context)
+    value = clocks.get(f"{name.family}/{name.contender}", clocks.get(name.family))
+    if value is None:
+        try:
+            value = float(context.get("kprim_clock_ns"))
+        except (TypeError, ValueError):
+            return None
+    return value if math.isfinite(value) and _harness_trial(entry) else None
+
+
+def _derive_floor_ratio(entry, name, context):
+    """``floor_ratio`` = ``ns_per_op`` / context ``kprim_floor_transfer_ns`` (contended)."""
     try:
-        value = float(context.get("kprim_clock_ns"))
+        floor = float(context.get("kprim_floor_transfer_ns"))
     except (TypeError, ValueError):
         return None
-    return value if math.isfinite(value) and _harness_trial(entry) else None
+    ns = _num(entry, "ns_per_op")
+    if name.workload != "contended" or ns is None or not math.isfinite(floor) or floor <= 0:
+        return None
+    return ns / floor
+
+
+def _derive_objects_per_op(entry, name, context):
+    """``objects_per_op`` = the name's ``live:N``, else 1 (bench_slab harness trials)."""
+    if name.family != "slab" or not _harness_trial(entry):
+        return None
+    live = dict(name.params).get("live", "1")
+    return float(live) if live.isdigit() else None
 
 
 def _derive_ns_per_object(entry, name, context):
@@ -473,6 +532,37 @@ def _derive_one_thread_fair(entry, name, context):
     return 1.0 if ops and name.threads == 1 and _harness_trial(entry) else None
 
 
+def _derive_fairness(entry, name, context):
+    """``fairness``: 1 on one-thread trials (:func:`_derive_one_thread_fair`); at two threads
+    Jain's index of the two shares, 2 / (``share_min``^2 + (2 - ``share_min``)^2)."""
+    one = _derive_one_thread_fair(entry, name, context)
+    low = _num(entry, "share_min")
+    if one is not None or name.threads != 2 or low is None or not _harness_trial(entry):
+        return one
+    high = 2.0 - low
+    return 2.0 / (low * low + high * high) if low > 0 else None
+
+
+def _derive_share_max(entry, name, context):
+    """``share_max``: 1 on one-thread trials; 2 - ``share_min`` at two threads (the two shares
+    sum to the thread count)."""
+    one = _derive_one_thread_fair(entry, name, context)
+    low = _num(entry, "share_min")
+    if one is not None or name.threads != 2 or low is None or not _harness_trial(entry):
+        return one
+    return 2.0 - low if low > 0 else None
+
+
+def _derive_p999(entry, name, context):
+    """``lat_p999_ns`` = ``lat_p99_ns`` (left out only where the two are equal)."""
+    return _num(entry, "lat_p99_ns") if _harness_trial(entry) else None
+
+
+def _derive_lat_samples(entry, name, context):
+    """``lat_samples`` = ``ops`` (left out only where every operation was timed)."""
+    return _num(entry, "ops") if _harness_trial(entry) and "lat_p50_ns" in entry else None
+
+
 def _derive_one(entry, name, context):
     """Google Benchmark's ``threads`` and ``iterations``: 1 for every kprim trial."""
     return 1.0
@@ -489,13 +579,17 @@ DERIVED = (
     ("kprim_threads", _derive_kprim_threads),
     ("worker_cpu_s", _derive_worker_cpu_s),
     ("cpu_util", _derive_cpu_util),
+    ("objects_per_op", _derive_objects_per_op),
     ("ns_per_object", _derive_ns_per_object),
     ("clock_ns", _derive_clock_ns),
+    ("floor_ratio", _derive_floor_ratio),
+    ("lat_p999_ns", _derive_p999),
+    ("lat_samples", _derive_lat_samples),
     ("abandoned", _derive_zero),
     ("steal_pct", _derive_zero),
-    ("fairness", _derive_one_thread_fair),
     ("share_min", _derive_one_thread_fair),
-    ("share_max", _derive_one_thread_fair),
+    ("fairness", _derive_fairness),
+    ("share_max", _derive_share_max),
 )
 
 
@@ -518,12 +612,14 @@ def _restore(entry, name, context, skip=frozenset()):
                 entry[key] = value
 
 
-def _same(a, b):
-    """True when two stored values agree (numbers within :data:`DERIVED_RTOL`)."""
+def _same(a, b, key=None):
+    """True when two stored values agree (numbers within :data:`DERIVED_RTOL`, or
+    :data:`DIAGNOSTIC_RTOL` for a :data:`DIAGNOSTIC` ``key``)."""
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
     if not numbers:
         return a == b
-    return a == b or abs(a - b) <= DERIVED_RTOL * max(abs(a), abs(b))
+    rtol = DIAGNOSTIC_RTOL if key in DIAGNOSTIC else DERIVED_RTOL
+    return a == b or abs(a - b) <= rtol * max(abs(a), abs(b))
 
 
 def _is_aggregate(entry, name):
@@ -555,7 +651,7 @@ def compact_entry(entry, name, context, repetitions=None, position=None):
             continue
         trial = {k: v for k, v in kept.items() if k != key}
         _restore(trial, name, context, skip)
-        if key in trial and _same(trial[key], kept[key]):
+        if key in trial and _same(trial[key], kept[key], key):
             del kept[key]
     return kept
 
@@ -650,6 +746,20 @@ def written_document(doc):
         clocks = [_num(e, "clock_ns") for e in benchmarks if _num(e, "clock_ns") is not None]
         if clocks:
             context["kprim_clock_ns"] = f"{max(set(clocks), key=clocks.count):g}"
+    context.pop(CLOCK_BY_FAMILY_KEY, None)
+    per_family, per_contender = {}, {}
+    for entry, name in zip(benchmarks, names):
+        clock = _num(entry, "clock_ns")
+        if clock is not None:
+            per_family.setdefault(name.family, []).append(clock)
+            per_contender.setdefault((name.family, name.contender), []).append(clock)
+    mode = {key: float(f"{max(set(v), key=v.count):.{DIGITS}g}")
+            for key, v in list(per_family.items()) + list(per_contender.items())}
+    items = [f"{family}:{mode[family]:g}" for family in per_family]
+    items += [f"{family}/{contender}:{mode[(family, contender)]:g}"
+              for family, contender in per_contender if mode[(family, contender)] != mode[family]]
+    if items:
+        context[CLOCK_BY_FAMILY_KEY] = ",".join(items)
     out = {"context": context, "benchmarks": benchmarks}
     add_floor_units(out, names)
     out = round_document(out)
