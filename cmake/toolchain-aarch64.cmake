@@ -36,6 +36,11 @@ set(ENV{PKG_CONFIG_LIBDIR} "${KPRIM_ARM64_DEPS}/usr/lib/aarch64-linux-gnu/pkgcon
 set(ENV{PKG_CONFIG_SYSROOT_DIR} "${KPRIM_ARM64_DEPS}")
 set(ENV{PKG_CONFIG_PATH} "")
 
+# Architecture-specific headers (hwloc/autogen/config.h ...) sit in usr/include/<triplet>, which
+# a native compiler searches by itself and the cross compiler does not.
+set(CMAKE_C_STANDARD_INCLUDE_DIRECTORIES "${KPRIM_ARM64_DEPS}/usr/include/aarch64-linux-gnu")
+set(CMAKE_CXX_STANDARD_INCLUDE_DIRECTORIES "${KPRIM_ARM64_DEPS}/usr/include/aarch64-linux-gnu")
+
 # The unpacked libraries' own dependencies (libhwloc for tbbbind, libunwind for tcmalloc ...)
 # are found at link time through -rpath-link, and at run time through qemu's LD_LIBRARY_PATH.
 set(kprim_arm64_libdir "${KPRIM_ARM64_DEPS}/usr/lib/aarch64-linux-gnu")
