@@ -25,6 +25,7 @@ const char* const kArchTu = R"(
 #include <kprim/atomic.hpp>
 #include <kprim/barrier.hpp>
 #include <kprim/compiler.hpp>
+#include <kprim/spinlock/ticket.hpp>
 #include <atomic>
 using namespace kprim;
 extern "C" {
@@ -70,6 +71,8 @@ int kp_smp_cond_load_relaxed(int* p) { return smp_cond_load_relaxed(p, [](int v)
 void* kp_smp_cond_load_acquire_atomic(std::atomic<void*>* p) {
   return smp_cond_load_acquire(p, [](void* v) { return v != nullptr; });
 }
+void kp_ticket_spin_lock(basic_ticket_spinlock<spin_policy::spin>* l) { l->lock(); }
+void kp_ticket_yield_lock(ticket_spinlock* l) { l->lock(); }
 }
 )";
 
@@ -184,6 +187,12 @@ const std::vector<expect>& expectations() {
        {"ldar", "dmb"}},
       {"kp_smp_cond_load_acquire_atomic", ARM64, {"sevl", "wfe", "ldxr", "eor", "cbnz", "wfe"}, {"ldar"},
        {"dmb"}},
+      // The kernel's spin-wait in a lock: the pure-spin ticket lock waits in WFE; the yield
+      // policy polls with cpu_relax() and reaches sched_yield() (a WFE wait could not).
+      {"kp_ticket_spin_lock", X86, {"pause"}, {}, {"call"}},
+      {"kp_ticket_spin_lock", ARM64, {"sevl", "wfe", "ldxrh", "eor", "cbnz", "wfe"}, {"ldarh"}, {"yield"}},
+      {"kp_ticket_yield_lock", X86, {"pause"}, {"call sched_yield@PLT"}},
+      {"kp_ticket_yield_lock", ARM64, {"yield"}, {"bl sched_yield"}, {"wfe"}},
   };
   return e;
 }
