@@ -25,7 +25,6 @@ that raised an alarm, injected gates that caught it.
 """
 
 import json
-import math
 import os
 import shlex
 import statistics
@@ -134,14 +133,14 @@ def twin(point):
 
 
 def injection(baseline, point, fraction):
-    """``--kprim_inject`` value adding ``fraction`` of ``point``'s time per operation (at least
-    1 ns) to the point and its A/A twin, nothing else.
+    """``--kprim_inject`` value adding ``fraction`` of ``point``'s time per operation (in ns
+    with 3 decimals, at least 0.001) to the point and its A/A twin, nothing else.
 
     The twin runs the same code, so a real regression of the contender slows both; slowing
     only one would also widen the run's own A/A noise, the floor of SAME, by the slowdown.
     """
-    ns = max(1, math.ceil(fraction * per_op_ns(baseline, point)))
-    return "^" + point.replace("/kprim_qspinlock/", "/kprim_qspinlock(_aa)?/") + "/:" + str(ns)
+    ns = max(0.001, round(fraction * per_op_ns(baseline, point), 3))
+    return "^" + point.replace("/kprim_qspinlock/", "/kprim_qspinlock(_aa)?/") + f"/:{ns:.3f}"
 
 
 class RunInjectFlagTest(unittest.TestCase):
@@ -150,7 +149,8 @@ class RunInjectFlagTest(unittest.TestCase):
     def test_bad_values(self):
         for value, needle in (("x", "REGEX:NS"), (":5", "empty REGEX"), ("a(:5", "bad regex"),
                               ("a:0", "1..1000000"), ("a:1000001", "1..1000000"),
-                              ("a:5x", "1..1000000"), ("a:", "1..1000000")):
+                              ("a:5x", "1..1000000"), ("a:", "1..1000000"),
+                              ("a:0.0001", "0.001..1000000"), ("a:1.", "at most 3 decimals")):
             proc = subprocess.run(["bash", os.path.join(ROOT, "kbench"), "run", "--inject",
                                    value], capture_output=True, text=True, timeout=60,
                                   check=False)

@@ -189,6 +189,14 @@ void add_context() {
       {"kprim_locks", std::to_string(o.locks)},
       {"kprim_latency", o.latency ? "on" : "off"},
       {"kprim_inject", o.inject},
+      // How NS became work on this machine (inject_calibration()), "" without an injection.
+      {"kprim_inject_unit", o.inject.empty() ? std::string() : [] {
+         const inject_rate& r = inject_calibration();
+         char text[160];
+         std::snprintf(text, sizeof text, "inject_work: dependent adds stored before the release, %.4g units/ns, fixed %.3g ns per call",
+                       r.units_per_ns, r.fixed_ns);
+         return std::string(text);
+       }()},
       {"kprim_interleaving", o.random_interleaving ? "random" : "off"},
       {"kprim_clock_ns", clock_ns},
   };

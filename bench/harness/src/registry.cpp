@@ -54,6 +54,23 @@ bool parse_uint(std::string_view s, unsigned long long lo, unsigned long long hi
   return ec == std::errc() && p == s.data() + s.size() && out >= lo && out <= hi;
 }
 
+// --kprim_inject's NS: digits, optionally '.' and 1..3 more digits, 0.001..1000000.
+bool parse_ns(std::string_view s, double& out) {
+  const auto dot = s.find('.');
+  unsigned long long whole = 0, frac = 0;
+  const std::string_view w = s.substr(0, dot);
+  if (!parse_uint(w, 0, 1000000, whole)) return false;
+  if (dot != std::string_view::npos) {
+    const std::string_view f = s.substr(dot + 1);
+    if (f.empty() || f.size() > 3 || !parse_uint(f, 0, 999, frac)) return false;
+    for (std::size_t i = f.size(); i < 3; ++i) frac *= 10;
+  }
+  const unsigned long long milli = whole * 1000 + frac;
+  if (milli < 1 || milli > 1000000ull * 1000) return false;
+  out = static_cast<double>(milli) / 1000.0;
+  return true;
+}
+
 // nproc from hwloc's allowed cpuset (HWLOC_SYNTHETIC / HWLOC_XMLFILE steer it); the sweep
 // itself is default_thread_sweep() (topology.hpp).
 std::vector<unsigned> default_threads() { return default_thread_sweep(nproc()); }
@@ -114,12 +131,14 @@ bool parse_options(int& argc, char** argv, options& out, std::string& error, std
       if (colon == std::string_view::npos) return bad("expects REGEX:NS, no ':' found");
       const std::string pattern(val.substr(0, colon));
       if (pattern.empty()) return bad("expects REGEX:NS with a non-empty REGEX");
-      if (!parse_uint(val.substr(colon + 1), 1, 1000000, v)) return bad("expects REGEX:NS with NS in ns, 1..1000000");
+      double ns = 0;
+      if (!parse_ns(val.substr(colon + 1), ns))
+        return bad("expects REGEX:NS with NS in ns, 0.001..1000000 (at most 3 decimals)");
       std::string why;
       auto re = std::make_shared<const injection>(pattern, why);
       if (!re->ok) return bad(("REGEX is not a POSIX extended regular expression: " + why).c_str());
       out.inject = std::string(val);
-      out.inject_ns = static_cast<std::uint32_t>(v);
+      out.inject_ns = ns;
       out.inject_re = std::move(re);
     } else if (key == "--kprim_locks") {
       if (!parse_uint(val, 1, 65536, v)) return bad("expects a lock count, 1..65536");
@@ -170,35 +189,55 @@ namespace {
 constexpr const char* registered_suffix = "/iterations:1/manual_time";
 }  // namespace
 
-std::uint32_t injected_ns(const options& o, std::string_view full_name) {
-  if (o.inject_re == nullptr || o.inject_ns == 0) return 0;
+double injected_ns(const options& o, std::string_view full_name) {
+  if (o.inject_re == nullptr || o.inject_ns <= 0) return 0;
   return o.inject_re->matches(std::string(full_name)) ? o.inject_ns : 0;
 }
 
-double spin_units_per_ns() noexcept {
-  static const double rate = [] {
-    constexpr std::uint32_t units = std::uint32_t{1} << 22;  // about a millisecond
+namespace {
+/// The CPU ns of `calls` inject_work(n) calls each stored to a volatile, as the worker loop does.
+double inject_calls_ns(std::uint64_t calls, std::uint64_t n) {
+  [[maybe_unused]] volatile std::uint64_t sink = 0;
+  std::uint64_t v = 0;
+  const std::uint64_t t0 = thread_cpu_ns();
+  for (std::uint64_t i = 0; i < calls; ++i) {
+    v = inject_work(v, n);
+    sink = v;
+  }
+  return static_cast<double>(thread_cpu_ns() - t0);
+}
+}  // namespace
+
+const inject_rate& inject_calibration() noexcept {
+  static const inject_rate rate = [] {
+    // Medians of 7 runs timed by the thread's CPU clock (a preempted run does not read slow):
+    // calls of 0 units (the call's own cost) and of 64 units; the difference is 64 units' cost.
+    constexpr std::uint64_t calls = 1 << 15, units = 64;
     constexpr int runs = 7;
-    double ns[runs];
-    spin_work(units);  // warm-up (frequency, page of the loop)
-    // Timed by the thread's CPU clock: a run the scheduler preempts does not read as slow.
-    for (double& d : ns) {
-      const std::uint64_t t0 = thread_cpu_ns();
-      spin_work(units);
-      d = static_cast<double>(thread_cpu_ns() - t0);
+    double fixed[runs], full[runs];
+    inject_calls_ns(calls, units);  // warm-up
+    for (int i = 0; i < runs; ++i) {
+      fixed[i] = inject_calls_ns(calls, 0) / calls;
+      full[i] = inject_calls_ns(calls, units) / calls;
     }
-    std::nth_element(ns, ns + runs / 2, ns + runs);
-    return ns[runs / 2] > 0 ? static_cast<double>(units) / ns[runs / 2] : 1.0;
+    std::nth_element(fixed, fixed + runs / 2, fixed + runs);
+    std::nth_element(full, full + runs / 2, full + runs);
+    inject_rate r;
+    r.fixed_ns = fixed[runs / 2];
+    r.units_per_ns = full[runs / 2] > r.fixed_ns ? static_cast<double>(units) / (full[runs / 2] - r.fixed_ns) : 1.0;
+    return r;
   }();
   return rate;
 }
 
 void inject_into(const options& o, const case_id& id, trial_config& cfg) {
-  const std::uint32_t ns = injected_ns(o, id.name() + registered_suffix);
-  if (ns == 0) return;
-  const double units = static_cast<double>(cfg.cs) + std::ceil(static_cast<double>(ns) * spin_units_per_ns());
-  constexpr auto most = std::numeric_limits<std::uint32_t>::max();
-  cfg.cs = units >= static_cast<double>(most) ? most : static_cast<std::uint32_t>(units);
+  const double ns = injected_ns(o, id.name() + registered_suffix);
+  if (ns <= 0) return;
+  const inject_rate& r = inject_calibration();
+  // Budget per operation and a call's fixed cost, both in 1/256 units; at least 1 so an
+  // injected trial always takes the injecting loop.
+  cfg.inject_q8 = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::llround(ns * r.units_per_ns * 256)));
+  cfg.inject_fixed_q8 = static_cast<std::uint64_t>(std::llround(r.fixed_ns * r.units_per_ns * 256));
 }
 
 void report_loop(benchmark::State& state, const loop_result& r) {

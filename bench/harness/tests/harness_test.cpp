@@ -130,7 +130,8 @@ TEST(Options, RejectsBadValuesAndUnknownFlagsWithOneLine) {
                           "--kprim_pin=diagonal", "--kprim_locks=0", "--kprim_frobnicate=1", "--kprim_gap=-1",
                           "--kprim_inject=locks", "--kprim_inject", "--kprim_inject=locks:0", "--kprim_inject=locks:1000001",
                           "--kprim_inject=locks:x", "--kprim_inject=locks:", "--kprim_inject=:500", "--kprim_inject=(locks:500",
-                          "--kprim_inject=a{2,1}:5"}) {
+                          "--kprim_inject=a{2,1}:5", "--kprim_inject=locks:0.0", "--kprim_inject=locks:0.0001",
+                          "--kprim_inject=locks:1.", "--kprim_inject=locks:.5", "--kprim_inject=locks:1e3"}) {
     std::string a0 = "bench", a1 = bad;
     char* argv[] = {a0.data(), a1.data(), nullptr};
     int argc = 2;
@@ -643,18 +644,38 @@ kb::options parsed(std::string flag) {
 TEST(Inject, ParsesRegexAndNanoseconds) {
   const auto o = parsed("--kprim_inject=^locks/contended/kprim_qspinlock/threads:2/:20000");
   EXPECT_EQ(o.inject, "^locks/contended/kprim_qspinlock/threads:2/:20000");
-  EXPECT_EQ(o.inject_ns, 20000u);
-  EXPECT_EQ(kb::injected_ns(o, "locks/contended/kprim_qspinlock/threads:2/cs:0/gap:0/locks:1/iterations:1/manual_time"), 20000u);
-  EXPECT_EQ(kb::injected_ns(o, "locks/contended/kprim_qspinlock/threads:4/cs:0/gap:0/locks:1/iterations:1/manual_time"), 0u);
-  EXPECT_EQ(kb::injected_ns(kb::options{}, "locks/contended/kprim_qspinlock/threads:2/"), 0u);
+  EXPECT_DOUBLE_EQ(o.inject_ns, 20000.0);
+  EXPECT_DOUBLE_EQ(kb::injected_ns(o, "locks/contended/kprim_qspinlock/threads:2/cs:0/gap:0/locks:1/iterations:1/manual_time"), 20000.0);
+  EXPECT_EQ(kb::injected_ns(o, "locks/contended/kprim_qspinlock/threads:4/cs:0/gap:0/locks:1/iterations:1/manual_time"), 0.0);
+  EXPECT_EQ(kb::injected_ns(kb::options{}, "locks/contended/kprim_qspinlock/threads:2/"), 0.0);
   // The last colon separates NS, so a REGEX may hold colons; it is an extended regex.
   const auto p = parsed("--kprim_inject=threads:(1|2)/.*manual_time$:5");
-  EXPECT_EQ(p.inject_ns, 5u);
-  EXPECT_EQ(kb::injected_ns(p, "x/y/z/threads:2/iterations:1/manual_time"), 5u);
-  EXPECT_EQ(kb::injected_ns(p, "x/y/z/threads:3/iterations:1/manual_time"), 0u);
+  EXPECT_DOUBLE_EQ(p.inject_ns, 5.0);
+  EXPECT_DOUBLE_EQ(kb::injected_ns(p, "x/y/z/threads:2/iterations:1/manual_time"), 5.0);
+  EXPECT_EQ(kb::injected_ns(p, "x/y/z/threads:3/iterations:1/manual_time"), 0.0);
+  // Fractions of a ns, down to 0.001.
+  EXPECT_DOUBLE_EQ(parsed("--kprim_inject=a:0.65").inject_ns, 0.65);
+  EXPECT_DOUBLE_EQ(parsed("--kprim_inject=a:0.001").inject_ns, 0.001);
+  EXPECT_DOUBLE_EQ(parsed("--kprim_inject=a:2.5").inject_ns, 2.5);
 }
 
-TEST(Inject, AMatchingTrialSpinsTheInjectedTimeInsideItsCriticalSection) {
+TEST(Inject, BudgetIsNanosecondsTimesTheCalibratedRate) {
+  const auto& rate = kb::inject_calibration();
+  ASSERT_GT(rate.units_per_ns, 0.0);
+  ASSERT_GE(rate.fixed_ns, 0.0);
+  kb::trial_config a, b, none;
+  kb::inject_into(parsed("--kprim_inject=^test/:0.5"), kb::case_id{"test", "inject", "counting", 1, {}}, a);
+  kb::inject_into(parsed("--kprim_inject=^test/:2"), kb::case_id{"test", "inject", "counting", 1, {}}, b);
+  kb::inject_into(parsed("--kprim_inject=^other/:2"), kb::case_id{"test", "inject", "counting", 1, {}}, none);
+  EXPECT_EQ(none.inject_q8, 0u);
+  ASSERT_GE(a.inject_q8, 1u);
+  // Four times the ns, four times the budget (to the rounding of a 1/256 unit).
+  EXPECT_NEAR(static_cast<double>(b.inject_q8), 4.0 * static_cast<double>(a.inject_q8), 2.0);
+  EXPECT_EQ(a.inject_fixed_q8, b.inject_fixed_q8);
+  EXPECT_EQ(a.cs, 0u);  // the plain critical-section work is untouched
+}
+
+TEST(Inject, AMatchingTrialDoesTheInjectedWorkInsideItsCriticalSection) {
   constexpr std::uint32_t ns = 20000;
   const auto o = parsed("--kprim_inject=^test/inject/counting/:" + std::to_string(ns));
   kb::trial_config plain;
@@ -662,10 +683,10 @@ TEST(Inject, AMatchingTrialSpinsTheInjectedTimeInsideItsCriticalSection) {
   plain.cs = 3;
   kb::trial_config other = plain, injected = plain;
   kb::inject_into(o, kb::case_id{"test", "other", "counting", 1, {}}, other);
-  EXPECT_EQ(other.cs, 3u);
+  EXPECT_EQ(other.inject_q8, 0u);
   kb::inject_into(o, kb::case_id{"test", "inject", "counting", 1, {}}, injected);
-  ASSERT_GT(injected.cs, plain.cs);
-  EXPECT_GT(kb::spin_units_per_ns(), 0.0);
+  ASSERT_GT(injected.inject_q8, 0u);
+  EXPECT_EQ(injected.cs, plain.cs);
   counting a, b;
   const auto fast = kb::run_trial(plain, a);
   const auto slow = kb::run_trial(injected, b);
@@ -673,7 +694,7 @@ TEST(Inject, AMatchingTrialSpinsTheInjectedTimeInsideItsCriticalSection) {
   ASSERT_GT(slow.total(), 0u);
   const double fast_ns = fast.trial_s * 1e9 / static_cast<double>(fast.total());
   const double slow_ns = slow.trial_s * 1e9 / static_cast<double>(slow.total());
-  // The injected spin dominates: at least half of it shows per operation.
+  // The injected work dominates: at least half of it shows per operation.
   EXPECT_GE(slow_ns, ns / 2.0);
   EXPECT_GT(slow_ns, fast_ns);
 }

@@ -38,6 +38,12 @@ struct trial_config {
   std::uint32_t gap = 0;  ///< work units after release, before the next acquire
   pin_policy pin = pin_policy::none;
   bool sample_latency = true;  ///< false: never read the clock inside the loop (overhead check)
+  /// --kprim_inject: injected work per operation inside the critical section, in 1/256 of an
+  /// inject_work() unit (0: none, and the loop is the plain one; registry.hpp inject_into()).
+  std::uint64_t inject_q8 = 0;
+  /// The fixed cost of one inject_work() call (its loop set-up and the store), in 1/256
+  /// units: a call is made once the carried per-operation budget reaches it.
+  std::uint64_t inject_fixed_q8 = 0;
 };
 
 /// worker - one thread's private context, handed to the workload on every call.
@@ -129,6 +135,24 @@ inline void spin_work(std::uint32_t n) noexcept {
   for (std::uint32_t i = 0; i < n; ++i) asm volatile("" ::: "memory");
 }
 
+/// inject_work() - --kprim_inject's work: n dependent additions (one cycle each) on `v`,
+/// returned so the caller stores the result before the release. spin_work()'s loop has no
+/// data dependants, so an out-of-order core runs it in the shadow of the acquire's atomic (an
+/// uncontended lock+unlock of 6.3 ns grew by a third of the ns injected); here the chain
+/// feeds a store ahead of the release (x86 stores commit in order, and the next locked
+/// acquire waits for them; a contender waits for the release), so it is on the critical path:
+/// 0.65 ns injected into that 6.7 ns point made it 0.68 ns slower. (An lfence to order the
+/// chain after the acquire was tried: it cost 1-5 ns depending on what it waited for, and
+/// turned a 4.5 ns injection into a contended point into +24 ns.)
+inline std::uint64_t inject_work(std::uint64_t v, std::uint64_t n) noexcept {
+  asm volatile("" ::: "memory");
+  for (std::uint64_t i = 0; i < n; ++i) {
+    asm volatile("" : "+r"(v));
+    ++v;
+  }
+  return v;
+}
+
 /// cpu_utilisation() - how much of the trial the workers were on a CPU: cpu_s / (threads x
 /// wall_s), 0 without threads or time. 1 when every worker ran all the time; it exceeds 1 only
 /// by clock granularity and the drain (worker CPU time runs to each worker's exit, wall_s to
@@ -205,7 +229,7 @@ struct loop_ctx {
 
 /// The one generic worker loop. The stop flag is read (relaxed, a read-shared line) once
 /// per operation; the operation count lives in a register until the end.
-template <workload W>
+template <workload W, bool Inject>
 void worker_loop(void* p, unsigned tid) {
   auto& c = *static_cast<loop_ctx<W>*>(p);
   W& w = *c.w;
@@ -222,6 +246,9 @@ void worker_loop(void* p, unsigned tid) {
   ctl.ready.notify_all();
   ctl.go.wait(false, std::memory_order_acquire);
 
+  [[maybe_unused]] const std::uint64_t inject_q8 = c.cfg.inject_q8, inject_fixed = c.cfg.inject_fixed_q8;
+  [[maybe_unused]] std::uint64_t inject_acc = 0, inject_v = 0;
+  [[maybe_unused]] volatile std::uint64_t inject_sink = 0;
   const std::uint64_t cpu_begin = thread_cpu_ns();
   const auto begin = clock::now();
   std::uint64_t n = 0, countdown = c.cfg.sample_latency ? 1 : ~std::uint64_t{0};
@@ -239,6 +266,16 @@ void worker_loop(void* p, unsigned tid) {
       w.acquire(self);
     }
     spin_work(cs);
+    if constexpr (Inject) {
+      // Fractional budgets: carry the remainder, call once it covers the fixed cost.
+      inject_acc += inject_q8;
+      if (inject_acc >= inject_fixed) {
+        const std::uint64_t units = (inject_acc - inject_fixed) >> 8;
+        inject_acc -= inject_fixed + (units << 8);
+        inject_v = inject_work(inject_v, units);
+        inject_sink = inject_v;
+      }
+    }
     w.release(self);
     spin_work(gap);
     ++n;
@@ -260,7 +297,9 @@ trial_result run_trial(const trial_config& cfg, W& w) {
   ctl->ops.resize(cfg.threads);
   ctl->cpu_ns.resize(cfg.threads);
   auto ctx = std::make_shared<detail::loop_ctx<W>>(detail::loop_ctx<W>{&w, cfg, ctl, clock_pair_ns()});
-  trial_result r = detail::drive(cfg, ctl, &detail::worker_loop<W>, ctx.get());
+  // An injected trial runs its own instantiation: the plain loop's code is the one without it.
+  trial_result r = detail::drive(cfg, ctl, cfg.inject_q8 ? &detail::worker_loop<W, true> : &detail::worker_loop<W, false>,
+                                 ctx.get());
   if (r.abandoned) {
     // Detached workers still read ctx: keep it alive for the rest of the process.
     detail::keep_alive(ctx);

@@ -71,8 +71,11 @@ struct injection;  // a compiled --kprim_inject REGEX (registry.cpp)
 ///   --kprim_latency=on|off   sample acquire latency (default on; off to check its overhead)
 ///   --kprim_inject=REGEX:NS  fault injection: trials whose full benchmark name (as in the
 ///                            results file, ".../iterations:1/manual_time") matches the POSIX
-///                            extended REGEX spin NS ns more inside the critical section
-///                            (NS 1..1000000; the name is unchanged, context kprim_inject)
+///                            extended REGEX do NS ns more work per operation inside the
+///                            critical section (NS 0.001..1000000, up to 3 decimals: a budget
+///                            below one call's fixed cost is spent on a share of the
+///                            operations, see inject_work(); the name is unchanged, context
+///                            kprim_inject, kprim_inject_unit)
 /// main() also turns on Google Benchmark's --benchmark_enable_random_interleaving unless the
 /// command line (or BENCHMARK_ENABLE_RANDOM_INTERLEAVING) sets it.
 struct options {
@@ -84,7 +87,7 @@ struct options {
   std::uint32_t locks = 1;
   bool latency = true;
   std::string inject;                    ///< the --kprim_inject value as given, "" when none
-  std::uint32_t inject_ns = 0;           ///< its NS
+  double inject_ns = 0;                  ///< its NS
   std::shared_ptr<const injection> inject_re;  ///< its compiled REGEX (null when none)
   bool random_interleaving = false;  ///< Google Benchmark's setting, filled in by main()
 };
@@ -121,15 +124,21 @@ trial_config base_config(unsigned threads);
 
 /// injected_ns() - the ns --kprim_inject adds to the benchmark of this full name under `o`
 /// (0 when there is no injection or the name does not match).
-std::uint32_t injected_ns(const options& o, std::string_view full_name);
+double injected_ns(const options& o, std::string_view full_name);
 
-/// spin_units_per_ns() - spin_work() units per ns on this machine: the median of a few runs
-/// of a large unit count timed by the thread's CPU clock, measured once (about 10 ms) at the
-/// first call.
-double spin_units_per_ns() noexcept;
+/// inject_rate - inject_work() on this machine: units per ns and the fixed cost of one call.
+struct inject_rate {
+  double units_per_ns = 1;
+  double fixed_ns = 0;
+};
 
-/// inject_into() - add --kprim_inject's work to cfg.cs when `id` matches (saturating at the
-/// largest unit count). register_trial() applies it, so every family gets it.
+/// inject_calibration() - measured once (about 20 ms) at the first call: the medians of 7
+/// runs of 2^15 calls of 0 and of 64 units, timed by the thread's CPU clock.
+const inject_rate& inject_calibration() noexcept;
+
+/// inject_into() - set cfg's inject budget (trial_config::inject_q8) when `id` matches:
+/// NS x inject_calibration() units per operation. register_trial() applies it, so every
+/// family gets it.
 void inject_into(const options& o, const case_id& id, trial_config& cfg);
 
 /// The counter a benchmark publishes for Google Benchmark's cpu_time: the CPU ns its workers
