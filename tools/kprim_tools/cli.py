@@ -224,6 +224,10 @@ def build_parser():
     p.add_argument("--rerun", metavar="CMD",
                    help="shell command re-measuring UNKNOWN benchmarks: gets {filter} and {out} "
                         "(also $KBENCH_GATE_FILTER, $KBENCH_GATE_OUT) and writes results JSON")
+    p.add_argument("--rerun-baseline", metavar="CMD",
+                   help="with --rerun: the baseline build's command (same {filter} and {out}); "
+                        "each re-run then measures baseline and current back to back and the "
+                        "undecided or SLOWER points are judged on those paired re-runs")
     p.add_argument("--max-reruns", type=_count, help="bound on re-runs (default from thresholds)")
     p.add_argument("--report", metavar="FILE.md", help="also write the Markdown report here")
     p.add_argument("--strict", action="store_true",
@@ -322,7 +326,7 @@ def build_parser():
 
 
 #: Options whose value may itself start with ``--`` (recorded command lines).
-_VERBATIM_OPTIONS = ("--run-args", "--rerun", "--bench-arg")
+_VERBATIM_OPTIONS = ("--run-args", "--rerun", "--rerun-baseline", "--bench-arg")
 
 
 def _join_verbatim(argv):

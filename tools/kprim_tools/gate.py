@@ -22,7 +22,17 @@ versioned ``results/thresholds.json`` (format in results/SCHEMA.md).
 UNKNOWN benchmarks, and SLOWER ones to confirm them, are re-measured by ``--rerun CMD`` at
 most ``max_reruns`` times; the new repetitions are pooled with the current run's (a SLOWER
 that the pooled repetitions no longer show is cleared: with hundreds of points one run's bad
-draw would otherwise fail unchanged gates). Without ``--rerun`` the first verdicts stand. A
+draw would otherwise fail unchanged gates). Without ``--rerun`` the first verdicts stand.
+
+**Paired re-runs** (``--rerun-baseline CMD`` with ``--rerun``, when the baseline's build is at
+hand, as in CI with both commits built): each re-run measures the pending points with the
+baseline's command and the current one back to back (their order alternating from one re-run
+to the next), and the pending points are judged on these re-measurements alone, baseline
+re-runs against current re-runs. Two runs taken minutes or hours apart differ by more than
+the code: this VM's vCPUs move between host cores, and a whole family's figures shift
+between two runs seconds apart with no change at all (1 of 10 unchanged gates raised an alarm
+that way, a drift no within-run A/A control sees, since both twins move with it). Measured
+side by side, the drift is common to both sides; a real slowdown is not. A
 benchmark still UNKNOWN after that fails the gate unless its thresholds rule says
 ``informational: true`` (informational benchmarks are
 reported and never fail it; ``--strict`` makes them count). A baseline recorded with a fault
@@ -69,6 +79,8 @@ class Gate:
         self.callgrind = baseline.callgrind and current.callgrind
         self.base_runs = [baseline.cases()]
         self.cur_runs = [current.cases()]
+        #: Paired re-runs (:meth:`add_paired_rerun`): baseline and current re-measured together.
+        self.base_fresh, self.cur_fresh = [], []
         self.noise = {} if self.callgrind else pair_floor(baseline, current, thresholds["alpha"])
         self.reruns = 0
         self.strict = False
@@ -88,8 +100,9 @@ class Gate:
             return ratio(reference) if has_ref else None
         return absolute() if self.same_machine else None
 
-    def _judge(self, name):
-        """One gate row for benchmark ``name`` from the pooled runs."""
+    def _judge(self, name, base_runs=None, cur_runs=None):
+        """One gate row for benchmark ``name`` from the pooled runs (or from ``base_runs``
+        against ``cur_runs``: the paired re-runs)."""
         tolerance, choice, ignore = settings_for(self.thresholds, name.base, self.callgrind)
         in_base, in_cur = name.base in self.base_runs[0], name.base in self.cur_runs[0]
         noise = self.noise.get((name.family, name.threads), 0.0)
@@ -105,8 +118,9 @@ class Gate:
             row["why"] = "ignored by thresholds rule" if ignore else \
                 "no reference contender and different machines"
         else:
-            judged = judge_row(name, metric, self.base_runs, self.cur_runs, tolerance,
-                               self.thresholds["alpha"], noise)
+            judged = judge_row(name, metric, base_runs or self.base_runs,
+                               cur_runs or self.cur_runs, tolerance, self.thresholds["alpha"],
+                               noise)
             row.update(judged)
             if judged["verdict"] == NO_DATA_IN_B:
                 row["verdict"] = NO_DATA
@@ -148,16 +162,43 @@ class Gate:
             row["reruns"] = self.reruns
             self.rows[name.base] = row
 
+    def add_paired_rerun(self, base_results, cur_results):
+        """Add one paired re-run (the pending points measured by the baseline's command and
+        the current one together) and re-judge the pending rows on the paired re-runs alone.
+        A row the re-runs lack keeps its verdict.
+
+        Raises :class:`KbenchError` when either re-run comes from another machine.
+        """
+        for results in (base_results, cur_results):
+            if results.fingerprint != self.current.fingerprint:
+                raise KbenchError(f"{results.path}: re-run on machine {results.fingerprint!r}, "
+                                  f"current run was on {self.current.fingerprint!r}")
+        self.base_fresh.append(base_results.cases())
+        self.cur_fresh.append(cur_results.cases())
+        self.reruns += 1
+        for name in self.pending():
+            if not all(name.base in runs[-1] for runs in (self.base_fresh, self.cur_fresh)):
+                continue
+            before = self.rows[name.base]
+            row = self._judge(name, self.base_fresh, self.cur_fresh)
+            row["first_verdict"] = before.get("first_verdict", before["verdict"])
+            row["confirmed"] = row["verdict"] == "SLOWER"
+            row["reruns"] = self.reruns
+            row["paired"] = True
+            self.rows[name.base] = row
+
     def finish(self, reruns_possible):
         """Say in ``why`` why a row is still UNKNOWN (after how many re-runs) and whether an
         informational row counts; call once, after the re-runs."""
         for row in self.rows.values():
             pooled = row.get("reruns", 0)
+            how = "paired re-run(s) of baseline and current" if row.get("paired") \
+                else "re-run(s) pooled"
             if row["verdict"] == "SLOWER" and row.get("confirmed"):
-                row["why"] += f"; confirmed with {pooled} re-run(s) pooled"
+                row["why"] += f"; confirmed with {pooled} {how}"
             elif row.get("first_verdict") == "SLOWER" and row["verdict"] != "SLOWER":
                 row["why"] += (f"; SLOWER in the current run alone, not confirmed with "
-                               f"{pooled} re-run(s) pooled")
+                               f"{pooled} {how}")
             if row["verdict"] == "UNKNOWN":
                 if pooled:
                     row["why"] += f"; undecided after {pooled} re-run(s)"
@@ -191,7 +232,7 @@ class Gate:
         return "^(" + "|".join(ere_escape(n) for n in sorted(names)) + ")(/.*)?$"
 
 
-def rerun_once(gate, command, workdir):
+def rerun_once(gate, command, workdir, label="rerun"):
     """Run the re-run ``command`` for the UNKNOWN benchmarks; return the new Results.
 
     ``{filter}`` and ``{out}`` in ``command`` are replaced (shell-quoted) by the filter regex
@@ -200,7 +241,7 @@ def rerun_once(gate, command, workdir):
     command fails (its last stderr line is quoted) or writes no usable file. The command's
     own output is captured, so the gate's stdout stays the report.
     """
-    out = os.path.join(workdir, f"rerun-{gate.reruns + 1}.json")
+    out = os.path.join(workdir, f"{label}-{gate.reruns + 1}.json")
     flt = gate.rerun_filter()
     shell = command.replace("{filter}", shlex.quote(flt)).replace("{out}", shlex.quote(out))
     env = dict(os.environ, KBENCH_GATE_FILTER=flt, KBENCH_GATE_OUT=out)
@@ -268,6 +309,8 @@ def markdown_report(gate, strict=False):
 
 def run_gate(args):
     """``kbench gate`` from parsed arguments; returns the exit status (0, 1; 2 via errors)."""
+    if getattr(args, "rerun_baseline", None) and not args.rerun:
+        raise KbenchError("gate: --rerun-baseline needs --rerun (the current side's command)")
     thresholds = load_thresholds(args.thresholds)
     gate = Gate(load(args.baseline), load(args.current), thresholds)
     gate.strict = bool(args.strict)
@@ -275,7 +318,16 @@ def run_gate(args):
     if args.rerun:
         with tempfile.TemporaryDirectory(prefix="kbench-gate-") as workdir:
             while gate.pending() and gate.reruns < limit:
-                gate.add_rerun(rerun_once(gate, args.rerun, workdir))
+                if getattr(args, "rerun_baseline", None):
+                    # Alternate which side goes first, so neither always runs on the warmer
+                    # (or the more disturbed) half of the pair.
+                    sides = [("baseline", args.rerun_baseline), ("current", args.rerun)]
+                    if gate.reruns % 2:
+                        sides.reverse()
+                    got = {side: rerun_once(gate, cmd, workdir, side) for side, cmd in sides}
+                    gate.add_paired_rerun(got["baseline"], got["current"])
+                else:
+                    gate.add_rerun(rerun_once(gate, args.rerun, workdir))
     gate.finish(bool(args.rerun))
     text = markdown_report(gate, args.strict)
     if args.report:

@@ -408,6 +408,51 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
         self.assertIn("SLOWER in the current run alone, not confirmed with 1 re-run(s) pooled",
                       why_of(proc.stdout, QS2))
 
+    def test_paired_reruns_judge_baseline_and_current_measured_together(self):
+        # A drifted current run (the whole machine 20% slower at threads:2 after the baseline
+        # was taken): pooled re-runs taken in the same drifted state confirm the "slowdown";
+        # paired re-runs, baseline and current measured together in that state, clear it.
+        drift = {fx.point_name("contended", c, 2, "cs:0/gap:0/locks:1"): 0.8
+                 for c in ("kprim_qspinlock", "kprim_qspinlock_aa", "std_mutex")}
+        drifted = fx.write(self.dir, "drift.json", fx.scaled(fx.schema2_document(seed=6), drift))
+        base_now = fx.write(self.dir, "base-now.json",
+                            fx.scaled(fx.schema2_document(seed=7), drift))
+        cur_now = fx.write(self.dir, "cur-now.json", fx.scaled(fx.schema2_document(seed=8), drift))
+        log = os.path.join(self.dir, "order.log")
+        pooled = self.gate(drifted, "--rerun", f"cp {shlex.quote(cur_now)} {{out}}")
+        self.assertEqual(pooled.returncode, 1, pooled.stdout)
+        self.assertEqual(verdict_of(pooled.stdout, QS2), "SLOWER", pooled.stdout)
+        paired = self.gate(drifted,
+                           "--rerun", f"echo current >> {shlex.quote(log)}; cp {shlex.quote(cur_now)} {{out}}",
+                           "--rerun-baseline",
+                           f"echo baseline >> {shlex.quote(log)}; cp {shlex.quote(base_now)} {{out}}")
+        self.assertEqual(paired.returncode, 0, paired.stdout)
+        self.assertNotIn("SLOWER", self.not_same(paired.stdout).values(), paired.stdout)
+        self.assertIn("not confirmed with 1 paired re-run(s) of baseline and current",
+                      why_of(paired.stdout, QS2))
+        with open(log, encoding="utf-8") as handle:
+            self.assertEqual(handle.read().split(), ["baseline", "current"])
+
+    def test_paired_reruns_confirm_a_real_slowdown(self):
+        slow = fx.write(self.dir, "slow.json", fx.scaled(self.base_doc, {QS2 + "/": 0.8}))
+        slow_now = fx.write(self.dir, "slow-now.json",
+                            fx.scaled(fx.schema2_document(seed=9), {QS2 + "/": 0.8}))
+        base_now = fx.write(self.dir, "base-now.json", fx.schema2_document(seed=10))
+        proc = self.gate(slow, "--rerun", f"cp {shlex.quote(slow_now)} {{out}}",
+                         "--rerun-baseline", f"cp {shlex.quote(base_now)} {{out}}")
+        self.assertEqual(proc.returncode, 1, proc.stdout)
+        self.assertEqual(self.not_same(proc.stdout), {QS2: "SLOWER"})
+        self.assertIn("confirmed with 1 paired re-run(s) of baseline and current",
+                      why_of(proc.stdout, QS2))
+
+    def test_rerun_baseline_needs_rerun(self):
+        proc = self.gate(self.base, "--rerun-baseline", "true")
+        self.assertEqual(proc.returncode, 2)
+        self.assertEqual(proc.stderr.strip().count("\n"), 0, proc.stderr)
+        self.assertTrue(proc.stderr.startswith("kbench: "), proc.stderr)
+        self.assertIn("--rerun-baseline needs --rerun", proc.stderr)
+        self.assertEqual(proc.stdout, "")
+
     def test_reference_file_against_itself(self):
         cut = fx.write(self.dir, "ref-locks.json", reference_subset("locks/contended/"))
         proc = self.gate(cut, baseline=cut)

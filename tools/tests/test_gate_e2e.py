@@ -18,10 +18,12 @@ time per operation (``real_time``; the critical section is serialised, so NS ns 
 about NS ns to each operation). It is skipped unless ``KPRIM_BENCH_DIR`` names the build's
 bench/ directory (set by the ctest entry).
 
-``python3 -m tests.test_gate_e2e --trials N`` (from tools/, with ``KPRIM_BENCH_DIR`` set) measures
-the same thing N times at the target sizes (20%, 10%), each trial with a fresh baseline and
-started once the machine has been idle for 3 s (waiting at most a minute): unchanged gates
-that raised an alarm, injected gates that caught it.
+``python3 -m tests.test_gate_e2e --trials N [--pooled]`` (from tools/, with ``KPRIM_BENCH_DIR``
+set) measures the same thing N times at the target sizes (20%, 10%), each trial with a fresh
+baseline and started once the machine has been idle for 3 s (waiting at most a minute):
+unchanged gates that raised an alarm, injected gates that caught it. The gates use paired
+re-runs (``--rerun-baseline``: the same binary without the injection), ``--pooled`` the
+current-only re-runs.
 """
 
 import json
@@ -50,6 +52,8 @@ SLOWDOWN = {CONTENDED: 0.20, UNCONTENDED: 0.10}
 #: far beyond what the load of a shared 2-core host does to an unchanged run, so the test is
 #: not flaky; the target sizes are measured by ``--trials``.
 TEST_SLOWDOWN = 2.0
+#: ``--trials``: paired re-runs (``--rerun-baseline``), unless ``--pooled`` is given.
+PAIRED = True
 VERDICTS = ("SLOWER", "FASTER", "SAME", "UNKNOWN", "NEW", "MISSING", "SKIPPED", "NO_DATA")
 
 
@@ -90,11 +94,15 @@ def rerun_command(inject=None):
     return " ".join(words) + " >/dev/null"
 
 
-def gate(baseline, current, inject=None):
-    """``./kbench gate`` with the repository's thresholds and --rerun; CompletedProcess."""
-    return subprocess.run([os.path.join(ROOT, "kbench"), "gate", "--baseline", baseline,
-                           "--current", current, "--rerun", rerun_command(inject)],
-                          capture_output=True, text=True, timeout=240, check=False)
+def gate(baseline, current, inject=None, paired=True):
+    """``./kbench gate`` with the repository's thresholds, --rerun and (``paired``)
+    --rerun-baseline: the baseline's build is the same binary without the injection, so the
+    re-runs measure both sides back to back; CompletedProcess."""
+    argv = [os.path.join(ROOT, "kbench"), "gate", "--baseline", baseline, "--current", current,
+            "--rerun", rerun_command(inject)]
+    if paired:
+        argv += ["--rerun-baseline", rerun_command(None)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False)
 
 
 def verdicts(report):
@@ -261,7 +269,7 @@ def measure(trials):
                   + ("" if quiet else " (never quiet: measured anyway)"), flush=True)
             baseline = run(tmp, f"t{trial}-baseline")
             current = run(tmp, f"t{trial}-unchanged")
-            proc = gate(baseline, current)
+            proc = gate(baseline, current, paired=PAIRED)
             got = verdicts(proc.stdout)
             alarms += proc.returncode != 0
             print(f"trial {trial}: unchanged exit {proc.returncode}; not SAME: "
@@ -270,7 +278,7 @@ def measure(trials):
             for point in (CONTENDED, UNCONTENDED):
                 inject = injection(baseline, point, SLOWDOWN[point])
                 current = run(tmp, f"t{trial}-inj-{point.split('/')[1]}", inject=inject)
-                proc = gate(baseline, current, inject=inject)
+                proc = gate(baseline, current, inject=inject, paired=PAIRED)
                 got = verdicts(proc.stdout)
                 hit = proc.returncode == 1 and got.get(point) == "SLOWER" and \
                     sorted(b for b, v in got.items() if v == "SLOWER") == \
@@ -279,6 +287,7 @@ def measure(trials):
                 print(f"trial {trial}: --kprim_inject={inject}: exit {proc.returncode}, "
                       f"{point}: {got.get(point)} ({row_of(proc.stdout, point)}); not SAME: "
                       f"{sorted(b for b, v in got.items() if v != 'SAME')}", flush=True)
+    print(f"re-runs: {'paired (--rerun-baseline)' if PAIRED else 'pooled (current only)'}")
     print(f"unchanged gates with an alarm: {alarms}/{trials}")
     for point, count in caught.items():
         print(f"{SLOWDOWN[point]:.0%} on {point} caught: {count}/{trials}")
@@ -286,6 +295,8 @@ def measure(trials):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--trials" and BENCH_DIR:
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--trials" and BENCH_DIR:
+        # --trials N [--pooled]: --pooled re-runs the current side only (no --rerun-baseline)
+        PAIRED = sys.argv[3:] != ["--pooled"]
         sys.exit(measure(int(sys.argv[2])))
     unittest.main()
