@@ -146,6 +146,21 @@ def _cmd_history(args):
     return history.run_history(args, ROOT)
 
 
+def _cmd_ingest(args):
+    """``ingest``: store results files (idempotent per file), print one line per file."""
+    from .store import open_store
+    for path in args.files:
+        if not os.path.isfile(path):
+            raise KbenchError(f"ingest: {path} is not a file")
+    with open_store(args.store) as store:
+        for path in args.files:
+            before = store.run_id_of_sha_of(path)
+            run = store.ingest(path)
+            if not args.quiet:
+                print(f"kbench: {'already stored' if before else 'ingested'} {path} (run {run})")
+    return 0
+
+
 def _cmd_callgrind(args):
     """``callgrind``: instructions per operation of threads:1 benchmarks, to a results file."""
     from . import callgrind
@@ -258,10 +273,27 @@ def build_parser():
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_bisect_bench)
 
-    p = sub.add_parser("history", help="trend per benchmark over results/, change points")
+    p = sub.add_parser("ingest", help="store results files in the results store (idempotent; "
+                                      "rebuild it with ./kbench ingest results/*/*.json)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="results files (any machine)")
+    p.add_argument("--store", metavar="URL",
+                   help="postgresql://..., sqlite:PATH or a file (default $KBENCH_STORE, else "
+                        "results/kbench.sqlite)")
+    p.add_argument("--quiet", action="store_true", help="no line per file")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("history", help="trend per benchmark from the results store (new files "
+                                       "under DIR ingested first), change points")
     p.add_argument("dir", nargs="?", default=os.path.join(ROOT, "results"))
+    p.add_argument("--store", metavar="URL",
+                   help="postgresql://..., sqlite:PATH or a file (default $KBENCH_STORE, else "
+                        "DIR/kbench.sqlite)")
+    p.add_argument("--plot", action="store_true",
+                   help="draw PNGs of the series with a change point (with --filter: of every "
+                        "matching series)")
     p.add_argument("--out", help="plot directory (default plots/history/)")
-    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-plots", action="store_true",
+                   help="no plots (the default; kept for old scripts)")
     p.add_argument("--filter", help="only benchmarks whose name matches this regex")
     p.add_argument("--metric", default="ops_per_s")
     p.add_argument("--window", type=_count, default=3,

@@ -210,8 +210,11 @@ def _fail(path, message):
     raise KbenchError(f"{path}: {message}")
 
 
-def load(path, allow_empty=False):
+def load(path, allow_empty=False, expand=True):
     """Read and validate one results file; return a :class:`Results`.
+
+    ``expand=False`` leaves schema-2 entries as written (redundant fields not restored, see
+    :func:`expand_entries`): the store keeps them so, and restores them when it rebuilds a run.
 
     Raises :class:`KbenchError` (one line naming the file) when the file is missing or
     unreadable, is not JSON or is truncated, lacks ``context``/``benchmarks``, comes from a
@@ -255,7 +258,7 @@ def load(path, allow_empty=False):
             names.append(parse_name(entry["name"]))
         except KbenchError as err:
             _fail(path, str(err))
-    if version >= 2:
+    if version >= 2 and expand:
         expand_entries(doc["benchmarks"], names, context)
     return Results(str(path), context, doc["benchmarks"], names)
 

@@ -5,8 +5,8 @@ import os
 import tempfile
 import unittest
 
-from kprim_tools import KbenchError
 from kprim_tools import history
+from kprim_tools.store import open_store
 from tests import fixtures as fx
 
 QSPIN = "locks/contended/kprim_qspinlock/threads:2/cs:1/gap:0/iterations:1/manual_time"
@@ -37,8 +37,11 @@ class HistoryTest(unittest.TestCase, fx.ErrorAssertions):
         self.tmp.cleanup()
 
     def entries(self, **kwargs):
-        return {(e["benchmark"], e["machine_id"]): e
-                for e in history.analyse(history.find_runs(self.dir), **kwargs)}
+        with open_store(os.path.join(self.tmp.name, "store.sqlite")) as store:
+            self.assertEqual(history.sync(store, self.dir), (10, 10))
+            self.assertEqual(history.sync(store, self.dir), (10, 0), "known files not re-read")
+            return {(e["benchmark"], e["machine_id"]): e
+                    for e in history.analyse_store(store, **kwargs)}
 
     def test_change_point_at_the_slowing_commit(self):
         entries = self.entries()
@@ -56,7 +59,18 @@ class HistoryTest(unittest.TestCase, fx.ErrorAssertions):
 
     def test_cli_table_plots_and_json(self):
         out = os.path.join(self.tmp.name, "plots")
-        proc = fx.cli("history", self.dir, "--out", out, "--filter", "threads:2/")
+        proc = fx.cli("history", self.dir, "--out", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertFalse(os.path.exists(out), "no plots without --plot")
+        self.assertTrue(os.path.isfile(os.path.join(self.dir, "kbench.sqlite")))
+        proc = fx.cli("history", self.dir, "--plot", "--out", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(sorted(os.listdir(out)), [  # only the series with a change point
+            "locks_contended_kprim_qspinlock_threads_1_cs_1_gap_0.png",
+            "locks_contended_kprim_qspinlock_threads_2_cs_1_gap_0.png"])
+        for name in os.listdir(out):
+            os.unlink(os.path.join(out, name))
+        proc = fx.cli("history", self.dir, "--plot", "--out", out, "--filter", "threads:2/")
         self.assertEqual(proc.returncode, 0, proc.stderr)
         row = next(line for line in proc.stdout.splitlines()
                    if line.startswith("locks/contended/kprim_qspinlock/threads:2")
@@ -66,7 +80,12 @@ class HistoryTest(unittest.TestCase, fx.ErrorAssertions):
         self.assertIn("locks_contended_kprim_qspinlock_threads_2_cs_1_gap_0.png",
                       os.listdir(out))
         proc = fx.cli("history", self.dir, "--format", "json", "--no-plots")
-        self.assertEqual(json.loads(proc.stdout)["tool"], "kbench history")
+        doc = json.loads(proc.stdout)
+        self.assertEqual(doc["tool"], "kbench history")
+        series = next(s for s in doc["series"] if s["benchmark"] == QSPIN
+                      and s["machine_id"] == "testbox-2c-aaaa1111")
+        self.assertEqual([p["sha"] for p in series["points"]], [f"sha{i}" for i in range(8)])
+        self.assertEqual(series["change_points"][0]["index"], 5)
 
     def test_bad_file_is_skipped_with_a_warning(self):
         path = os.path.join(self.dir, "testbox-2c-aaaa1111", "20261201T000000Z-bad.json")
@@ -85,8 +104,8 @@ class HistoryTest(unittest.TestCase, fx.ErrorAssertions):
         self.assertOneLineError(fx.cli("history", empty), "no results files")
         self.assertOneLineError(fx.cli("history", os.path.join(self.tmp.name, "none")),
                                 "not a directory")
-        with self.assertRaises(KbenchError):
-            history.find_runs(empty)
+        self.assertOneLineError(fx.cli("history", self.dir, "--store", "mysql://x/y"),
+                                "unknown scheme")
 
 
 if __name__ == "__main__":

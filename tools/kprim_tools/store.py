@@ -1,0 +1,527 @@
+"""The results store: every run's samples in SQLite (default) or PostgreSQL (a fleet).
+
+The JSON results files stay the interchange format; the store indexes them so ``history``
+(and the report's sparklines) query a year of runs instead of loading every file. It can be
+rebuilt from the files at any time (``./kbench ingest results/*/*.json``).
+
+Where (:func:`open_store`): ``--store URL``, else ``$KBENCH_STORE``, else the SQLite file
+``results/kbench.sqlite``. A URL is ``postgresql://[user[:password]@][host][:port]/dbname
+[?host=/socket/dir]`` (libpq syntax, via Debian's python3-psycopg2), ``sqlite:PATH`` or a
+plain file path (SQLite).
+
+Tables (the same on both backends):
+
+- ``machines``: one row per ``kprim_fingerprint`` with its machine id, CPU model, PUs and
+  provenance (the machine-describing context keys of its first run, as JSON);
+- ``runs``: one row per results file: ``file_sha`` (SHA-256 of the file's bytes, UNIQUE:
+  ingesting a file twice is a no-op), path, size and mtime (``history`` skips known files
+  without reading them), UTC ``stamp`` (from the file name, else the context's ``date``),
+  ``git_sha``, ``dirty``, ``injected`` (a ``--inject`` fault-injection run), ``run_args``,
+  schema version and the whole context (JSON);
+- ``benchmarks``: one row per base name, its parts parsed (family, workload, contender,
+  threads, the other parameters as ``key:value/...``);
+- ``samples``: one row per entry of a file (every repetition, aggregates where a file has
+  only those): position in the file, repetition index, aggregate name, ``valid`` (completed:
+  no error, not abandoned), ``ops_per_s`` and ``ns_per_op`` as columns, and the entry's
+  counters as written (JSON, less its name). Schema-2 files leave redundant counters out;
+  :meth:`Store.load_run` restores them exactly as :func:`results.load` does;
+- ``cases``: per run and benchmark the summary of the valid repetitions' ``ops_per_s`` (n,
+  median, min, max, quartiles, dropped count), the figures ``history`` and
+  :meth:`Store.series` read.
+
+Concurrency: each file is ingested in one transaction (SQLite: WAL journal, ``BEGIN
+IMMEDIATE`` and a 10-minute busy timeout, so concurrent writers queue; PostgreSQL: READ
+COMMITTED with ``ON CONFLICT DO NOTHING`` on every unique key, rows inserted in name order
+so two writers cannot deadlock). Two processes ingesting at once lose nothing, and the same
+file ingested by both is stored once.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import re
+
+from . import KbenchError
+from .names import ROOT, RUN_FILE, SUFFIX
+from .results import expand_entries, load, metric_value
+
+#: Store schema version (``meta`` table); a newer store is refused.
+STORE_VERSION = 1
+
+#: Environment variable naming the store when ``--store`` is not given.
+ENV = "KBENCH_STORE"
+
+#: Default SQLite file.
+DEFAULT_PATH = os.path.join(ROOT, "results", "kbench.sqlite")
+
+#: Context keys describing the machine (stored in ``machines.provenance``).
+PROVENANCE_KEYS = ("host_name", "num_cpus", "mhz_per_cpu", "kprim_cpu_model", "kprim_packages",
+                   "kprim_cores", "kprim_pus", "kprim_smt", "kprim_caches", "kprim_memory_gib",
+                   "kprim_kernel", "kprim_glibc", "kprim_governor", "kprim_turbo", "kprim_thp")
+
+_ID = "@ID@"
+_REAL = "@REAL@"
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
+    f"CREATE TABLE IF NOT EXISTS machines (id {_ID}, fingerprint TEXT NOT NULL UNIQUE, "
+    "machine_id TEXT, cpu_model TEXT, pus INTEGER, provenance TEXT)",
+    f"CREATE TABLE IF NOT EXISTS runs (id {_ID}, machine BIGINT NOT NULL REFERENCES machines(id),"
+    " file_sha TEXT NOT NULL UNIQUE, path TEXT, size BIGINT, mtime_ns BIGINT, stamp TEXT NOT NULL,"
+    " git_sha TEXT, dirty INTEGER, injected INTEGER, inject TEXT, run_args TEXT,"
+    " schema_version INTEGER, context TEXT, ingested TEXT)",
+    "CREATE INDEX IF NOT EXISTS runs_by_machine ON runs (machine, stamp)",
+    f"CREATE TABLE IF NOT EXISTS benchmarks (id {_ID}, name TEXT NOT NULL UNIQUE, family TEXT,"
+    " workload TEXT, contender TEXT, threads INTEGER, params TEXT)",
+    f"CREATE TABLE IF NOT EXISTS cases (run BIGINT NOT NULL REFERENCES runs(id), benchmark BIGINT"
+    f" NOT NULL REFERENCES benchmarks(id), n INTEGER, dropped INTEGER, from_aggregate INTEGER,"
+    f" median {_REAL}, low {_REAL}, high {_REAL}, q1 {_REAL}, q3 {_REAL},"
+    " PRIMARY KEY (run, benchmark))",
+    "CREATE INDEX IF NOT EXISTS cases_by_benchmark ON cases (benchmark)",
+    f"CREATE TABLE IF NOT EXISTS samples (run BIGINT NOT NULL REFERENCES runs(id), benchmark"
+    " BIGINT NOT NULL REFERENCES benchmarks(id), position INTEGER, repetition INTEGER,"
+    f" aggregate TEXT, valid INTEGER, ops_per_s {_REAL}, ns_per_op {_REAL}, counters TEXT)",
+    "CREATE INDEX IF NOT EXISTS samples_by_run ON samples (run, benchmark)",
+)
+
+_URL_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def resolve_url(url=None, default_path=None):
+    """The store URL in effect: ``url``, else ``$KBENCH_STORE``, else the SQLite file
+    ``default_path`` (default ``results/kbench.sqlite``)."""
+    if url:
+        return url
+    return os.environ.get(ENV) or (default_path or DEFAULT_PATH)
+
+
+def open_store(url=None, default_path=None):
+    """Open (creating the tables when needed) the store at ``url`` (see :func:`resolve_url`).
+
+    Raises :class:`KbenchError` for an unknown scheme, an unopenable SQLite file, a
+    PostgreSQL server that cannot be reached, or a store written by a newer kbench.
+    """
+    url = resolve_url(url, default_path)
+    match = _URL_RE.match(url)
+    scheme = match["scheme"].lower() if match else None
+    if scheme in ("postgresql", "postgres"):
+        return Store(_connect_pg(url), url, postgres=True)
+    if scheme == "sqlite":
+        path = url[len("sqlite://"):]
+    elif scheme is not None:
+        raise KbenchError(f"store {url!r}: unknown scheme {scheme!r} (postgresql://... , "
+                          "sqlite:PATH or a file path)")
+    elif url.startswith("sqlite:"):
+        path = url[len("sqlite:"):]
+    else:
+        path = url
+    if not path:
+        raise KbenchError(f"store {url!r}: no SQLite file path")
+    return Store(_connect_sqlite(path), url, postgres=False)
+
+
+def _connect_sqlite(path):
+    """A sqlite3 connection in autocommit mode (transactions are explicit), WAL journal."""
+    import sqlite3
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise KbenchError(f"store {path}: directory {directory} does not exist")
+    try:
+        conn = sqlite3.connect(path, timeout=600, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 600000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode: a commit survives a crash of the process (the store can be
+        # rebuilt from the files after a power loss in any case).
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.Error as err:
+        raise KbenchError(f"store {path}: cannot open SQLite database: {err}") from None
+    return conn
+
+
+def _connect_pg(url):
+    """A psycopg2 connection to ``url``; one ``KbenchError`` line when it fails."""
+    try:
+        import psycopg2
+    except ImportError:
+        raise KbenchError("a postgresql:// store needs python3-psycopg2 (./kbench deps)") from None
+    try:
+        conn = psycopg2.connect(url, connect_timeout=10)
+    except psycopg2.Error as err:
+        first = (str(err).strip().splitlines() or ["unknown error"])[0]
+        raise KbenchError(f"store {_redact(url)}: cannot connect: {first}") from None
+    return conn
+
+
+def _redact(url):
+    """``url`` without its password."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def _stamp_of(path, context):
+    """The run's UTC stamp ``YYYYmmddTHHMMSSZ``: from the file name, else context ``date``."""
+    match = RUN_FILE.match(os.path.basename(path))
+    if match:
+        return match["stamp"]
+    text = str(context.get("date") or "")
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise KbenchError(f"{path}: neither a <stamp>-<sha>.json name nor a context date "
+                          f"({text!r}) to order the run by") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _file_sha(path):
+    """``(sha256 hex, size, mtime_ns)`` of a file; :class:`KbenchError` when unreadable."""
+    try:
+        with open(path, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            digest = hashlib.sha256()
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as err:
+        raise KbenchError(f"cannot read {path}: {err.strerror or err}") from None
+    return digest.hexdigest(), st.st_size, st.st_mtime_ns
+
+
+#: One encoder for every sample's counters (json.dumps builds a new one per call).
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _quantile(ordered, q):
+    """Linear-interpolation quantile of a sorted list (numpy.percentile's default)."""
+    pos = q * (len(ordered) - 1)
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def _summary(values):
+    """``(n, median, min, max, q1, q3)`` of the values as :func:`stats.summarize` gives them
+    (pure Python: a few values per case, where numpy's per-call cost dominates)."""
+    if not values:
+        return (0, None, None, None, None, None)
+    ordered = sorted(values)
+    return (len(ordered), _quantile(ordered, 0.5), ordered[0], ordered[-1],
+            _quantile(ordered, 0.25), _quantile(ordered, 0.75))
+
+
+def _rows(results):
+    """Sample rows (less run and benchmark ids) and ``{base: summary row}`` of a file loaded
+    without expansion."""
+    samples, counts, cases = [], {}, {}
+    for position, (entry, name) in enumerate(zip(results.benchmarks, results.names)):
+        aggregate = name.aggregate  # the name's _<aggregate> suffix (None: a repetition)
+        key = entry["name"]
+        rep = entry.get("repetition_index", counts.get(key, 0))
+        if entry.get("run_type") != "aggregate":
+            counts[key] = counts.get(key, 0) + 1
+        valid = not entry.get("error_occurred") and not metric_value(entry, "abandoned")
+        ops = metric_value(entry, "ops_per_s")
+        ns = metric_value(entry, "ns_per_op")
+        if ns is None and ops:
+            ns = 1e9 / ops
+        counters = _ENCODE({k: v for k, v in entry.items() if k != "name"})
+        samples.append((name.base, position, rep if isinstance(rep, int) else None, aggregate,
+                        int(valid), ops, ns, counters))
+    for base, case in results.cases().items():
+        n, *stats = _summary(case.values("ops_per_s"))
+        cases[base] = (n, case.dropped, int(case.from_aggregate), *stats)
+    return samples, cases
+
+
+class Store:
+    """An open store (see the module docstring); close it with :meth:`close` or ``with``."""
+
+    def __init__(self, conn, url, postgres):
+        self.conn, self.url, self.postgres = conn, url, postgres
+        self._bench_ids = {}
+        self._schema()
+
+    # --- plumbing ------------------------------------------------------------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        """Close the connection."""
+        self.conn.close()
+
+    def _sql(self, text):
+        """``text`` with ``?`` placeholders in the backend's form."""
+        return text.replace("?", "%s") if self.postgres else text
+
+    def _errors(self):
+        """The backend's exception base class."""
+        if self.postgres:
+            import psycopg2
+            return psycopg2.Error
+        import sqlite3
+        return sqlite3.Error
+
+    def _begin(self):
+        """Start a write transaction; return a cursor."""
+        cur = self.conn.cursor()
+        if not self.postgres:
+            cur.execute("BEGIN IMMEDIATE")
+        return cur
+
+    def _commit(self):
+        """Commit the open transaction."""
+        self.conn.execute("COMMIT") if not self.postgres else self.conn.commit()
+
+    def _rollback(self):
+        """Roll back the open transaction (none open: nothing)."""
+        try:
+            if self.postgres:
+                self.conn.rollback()
+            elif self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except self._errors():
+            pass
+
+    def _query(self, text, params=()):
+        """All rows of a read query (PostgreSQL: then ends the read transaction)."""
+        cur = self.conn.cursor()
+        cur.execute(self._sql(text), params)
+        rows = cur.fetchall()
+        if self.postgres:
+            self.conn.rollback()
+        return rows
+
+    def _iter(self, text, params=()):
+        """Rows of a read query one at a time (bounded memory for large results)."""
+        if self.postgres:
+            cur = self.conn.cursor(name=f"kbench_{id(text)}")
+            cur.itersize = 20000
+        else:
+            cur = self.conn.cursor()
+        cur.execute(self._sql(text), params)
+        yield from cur
+        cur.close()
+        if self.postgres:
+            self.conn.rollback()
+
+    def _many(self, cur, head, rows, width, tail=""):
+        """Insert ``rows`` (``width`` columns) with ``head`` = ``INSERT INTO t (cols)``."""
+        if not rows:
+            return
+        if self.postgres:
+            from psycopg2.extras import execute_values
+            execute_values(cur, f"{head} VALUES %s {tail}", rows, page_size=5000)
+        else:
+            cur.executemany(f"{head} VALUES ({','.join('?' * width)}) {tail}", rows)
+
+    def _fail(self, what, err):
+        """Roll back and raise ``KbenchError`` for a backend error."""
+        self._rollback()
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise KbenchError(f"store {_redact(self.url)}: {what}: {first}") from None
+
+    def _schema(self):
+        """Create the tables (idempotent; concurrent openers serialised by a lock)."""
+        try:
+            cur = self._begin()
+            if self.postgres:
+                cur.execute("SELECT pg_advisory_xact_lock(4711017)")
+            for ddl in _DDL:
+                ddl = ddl.replace(_ID, "BIGSERIAL PRIMARY KEY" if self.postgres
+                                  else "INTEGER PRIMARY KEY")
+                cur.execute(ddl.replace(_REAL, "DOUBLE PRECISION" if self.postgres else "REAL"))
+            cur.execute(self._sql("SELECT value FROM meta WHERE key = ?"), ("store_version",))
+            row = cur.fetchone()
+            if row is None:
+                cur.execute(self._sql("INSERT INTO meta (key, value) VALUES (?, ?)"),
+                            ("store_version", str(STORE_VERSION)))
+            elif int(row[0]) > STORE_VERSION:
+                self._rollback()
+                raise KbenchError(f"store {_redact(self.url)}: version {row[0]} is newer than "
+                                  f"this tool's {STORE_VERSION}; update tools/")
+            self._commit()
+        except self._errors() as err:
+            self._fail("cannot create the tables", err)
+
+    # --- writing -------------------------------------------------------------------------
+    def run_id_of_sha(self, sha):
+        """The id of the run whose file has SHA-256 ``sha``, or ``None``."""
+        rows = self._query("SELECT id FROM runs WHERE file_sha = ?", (sha,))
+        return rows[0][0] if rows else None
+
+    def run_id_of_sha_of(self, path):
+        """The id of the run stored from a file with the same bytes as ``path``, or ``None``."""
+        return self.run_id_of_sha(_file_sha(path)[0])
+
+    def ingest(self, path):
+        """Store one results file; return its run id (the existing one when a file with the
+        same bytes is already stored). Raises :class:`KbenchError` for a file that is not a
+        kprim results file (nothing is stored then)."""
+        sha, size, mtime_ns = _file_sha(path)
+        known = self.run_id_of_sha(sha)
+        if known is not None:
+            return known
+        results = load(path, expand=False)
+        stamp = _stamp_of(path, results.context)
+        samples, cases = _rows(results)
+        ctx = results.context
+        try:
+            return self._insert(path, sha, size, mtime_ns, stamp, results, samples, cases, ctx)
+        except self._errors() as err:
+            self._fail(f"cannot ingest {path}", err)
+
+    def _insert(self, path, sha, size, mtime_ns, stamp, results, samples, cases, ctx):
+        """The ingest transaction of :meth:`ingest`."""
+        cur = self._begin()
+        fingerprint = results.fingerprint or results.machine_id
+        provenance = json.dumps({k: ctx[k] for k in PROVENANCE_KEYS if k in ctx},
+                                separators=(",", ":"))
+        cur.execute(self._sql("INSERT INTO machines (fingerprint, machine_id, cpu_model, pus, "
+                              "provenance) VALUES (?, ?, ?, ?, ?) ON CONFLICT (fingerprint) "
+                              "DO NOTHING"),
+                    (fingerprint, results.machine_id, str(ctx.get("kprim_cpu_model", "")).strip(),
+                     results.pus, provenance))
+        cur.execute(self._sql("SELECT id FROM machines WHERE fingerprint = ?"), (fingerprint,))
+        machine = cur.fetchone()[0]
+        inject = str(ctx.get("kprim_inject") or "")
+        try:
+            version = int(str(ctx.get("kprim_schema_version")))
+        except ValueError:
+            version = None
+        cur.execute(self._sql(
+            "INSERT INTO runs (machine, file_sha, path, size, mtime_ns, stamp, git_sha, dirty, "
+            "injected, inject, run_args, schema_version, context, ingested) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (file_sha) DO NOTHING "
+            "RETURNING id"),
+            (machine, sha, os.path.abspath(path), size, mtime_ns, stamp,
+             str(ctx.get("kprim_git_sha", "")), int(str(ctx.get("kprim_git_dirty", "0")) == "1"),
+             int(bool(inject)), inject, str(ctx.get("kprim_run_args", "")), version,
+             json.dumps(ctx, separators=(",", ":")),
+             datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")))
+        row = cur.fetchone()
+        if row is None:  # another process stored the same file meanwhile
+            self._rollback()
+            return self.run_id_of_sha(sha)
+        run = row[0]
+        ids = self._benchmark_ids(cur, {s[0] for s in samples} | set(cases))
+        self._many(cur, "INSERT INTO cases (run, benchmark, n, dropped, from_aggregate, median, "
+                   "low, high, q1, q3)", [(run, ids[b], *c) for b, c in cases.items()], 10)
+        self._many(cur, "INSERT INTO samples (run, benchmark, position, repetition, aggregate, "
+                   "valid, ops_per_s, ns_per_op, counters)",
+                   [(run, ids[s[0]], *s[1:]) for s in samples], 9)
+        self._commit()
+        return run
+
+    def _benchmark_ids(self, cur, bases):
+        """``{base name: id}`` for ``bases``, inserting the new ones (in name order)."""
+        from .results import parse_name
+        missing = sorted(b for b in bases if b not in self._bench_ids)
+        if missing:
+            rows = []
+            for base in missing:
+                name = parse_name(base)
+                rows.append((base, name.family, name.workload, name.contender, name.threads,
+                             "/".join(f"{k}:{v}" for k, v in name.case_params)))
+            self._many(cur, "INSERT INTO benchmarks (name, family, workload, contender, threads, "
+                       "params)", rows, 6, "ON CONFLICT (name) DO NOTHING")
+            cur.execute("SELECT id, name FROM benchmarks")
+            self._bench_ids = {name: ident for ident, name in cur.fetchall()}
+        return {b: self._bench_ids[b] for b in bases}
+
+    # --- reading -------------------------------------------------------------------------
+    def machines(self):
+        """``[{fingerprint, machine_id, cpu_model, pus, provenance, runs, first, last}]``."""
+        rows = self._query(
+            "SELECT m.fingerprint, m.machine_id, m.cpu_model, m.pus, m.provenance, COUNT(r.id), "
+            "MIN(r.stamp), MAX(r.stamp) FROM machines m LEFT JOIN runs r ON r.machine = m.id "
+            "GROUP BY m.id, m.fingerprint, m.machine_id, m.cpu_model, m.pus, m.provenance "
+            "ORDER BY m.machine_id")
+        return [{"fingerprint": r[0], "machine_id": r[1], "cpu_model": r[2], "pus": r[3],
+                 "provenance": json.loads(r[4] or "{}"), "runs": r[5], "first": r[6],
+                 "last": r[7]} for r in rows]
+
+    def runs(self, fingerprint=None):
+        """Runs oldest first: ``[{id, fingerprint, machine_id, stamp, git_sha, dirty,
+        injected, inject, run_args, path, file_sha, size, mtime_ns}]``."""
+        where, params = ("WHERE m.fingerprint = ?", (fingerprint,)) if fingerprint else ("", ())
+        rows = self._query(
+            "SELECT r.id, m.fingerprint, m.machine_id, r.stamp, r.git_sha, r.dirty, r.injected, "
+            "r.inject, r.run_args, r.path, r.file_sha, r.size, r.mtime_ns FROM runs r JOIN "
+            f"machines m ON m.id = r.machine {where} ORDER BY r.stamp, r.id", params)
+        keys = ("id", "fingerprint", "machine_id", "stamp", "git_sha", "dirty", "injected",
+                "inject", "run_args", "path", "file_sha", "size", "mtime_ns")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def series(self, fingerprint, benchmark_name):
+        """``[(stamp, median ops_per_s)]`` oldest first for one benchmark on one machine
+        (runs where it has no valid repetition are left out; fault-injection runs too)."""
+        name = benchmark_name if benchmark_name.endswith(SUFFIX) else benchmark_name + SUFFIX
+        rows = self._query(
+            "SELECT r.stamp, c.median FROM cases c JOIN runs r ON r.id = c.run JOIN machines m "
+            "ON m.id = r.machine JOIN benchmarks b ON b.id = c.benchmark WHERE m.fingerprint = ? "
+            "AND b.name = ? AND c.median IS NOT NULL AND r.injected = 0 ORDER BY r.stamp, r.id",
+            (fingerprint, name))
+        return [(stamp, float(value)) for stamp, value in rows]
+
+    def benchmark_names(self):
+        """``{benchmark id: base name}``."""
+        return dict(self._query("SELECT id, name FROM benchmarks"))
+
+    def summaries(self):
+        """Every run's per-benchmark summary, streamed: ``(run, benchmark, n, median, min,
+        max, q1, q3)`` rows (``n`` > 0 only)."""
+        return self._iter("SELECT run, benchmark, n, median, low, high, q1, q3 FROM cases "
+                          "WHERE n > 0")
+
+    def values(self, benchmark, run_ids, metric="ops_per_s"):
+        """``{run: [value]}`` of the valid repetitions of one benchmark in ``run_ids``
+        (``metric`` a column, ``ops_per_s`` or ``ns_per_op``; others via :meth:`load_run`)."""
+        if metric not in ("ops_per_s", "ns_per_op"):
+            raise KbenchError(f"store: metric {metric!r} is not a column")
+        out, run_ids = {}, list(run_ids)
+        for start in range(0, len(run_ids), 500):
+            chunk = run_ids[start:start + 500]
+            rows = self._query(
+                f"SELECT run, {metric} FROM samples WHERE benchmark = ? AND valid = 1 AND run IN "
+                f"({','.join('?' * len(chunk))}) AND {metric} IS NOT NULL ORDER BY run, position",
+                (benchmark, *chunk))
+            for run, value in rows:
+                out.setdefault(run, []).append(float(value))
+        return out
+
+    def load_run(self, run_id):
+        """The run as :func:`results.load` gives it (redundant counters restored)."""
+        from .results import Results, parse_name
+        rows = self._query("SELECT path, context FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise KbenchError(f"store: no run {run_id}")
+        path, context = rows[0][0], json.loads(rows[0][1])
+        names = self.benchmark_names()
+        entries, parsed = [], []
+        for bench, aggregate, counters in self._query(
+                "SELECT benchmark, aggregate, counters FROM samples WHERE run = ? "
+                "ORDER BY position", (run_id,)):
+            entry = {"name": names[bench] + (f"_{aggregate}" if aggregate else ""),
+                     **json.loads(counters)}
+            entries.append(entry)
+            parsed.append(parse_name(entry["name"]))
+        try:
+            version = int(str(context.get("kprim_schema_version")))
+        except ValueError:
+            version = 0
+        if version >= 2:
+            expand_entries(entries, parsed, context)
+        return Results(path, context, entries, parsed)
+
+    def counts(self):
+        """``{table: rows}`` of machines, runs, benchmarks, cases and samples."""
+        return {t: self._query(f"SELECT COUNT(*) FROM {t}")[0][0]
+                for t in ("machines", "runs", "benchmarks", "cases", "samples")}
+
+    def known_files(self):
+        """``{absolute path: (size, mtime_ns)}`` of the stored runs."""
+        return {p: (s, m) for p, s, m in self._query("SELECT path, size, mtime_ns FROM runs")}
+
