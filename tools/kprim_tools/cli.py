@@ -153,11 +153,9 @@ def _cmd_ingest(args):
         if not os.path.isfile(path):
             raise KbenchError(f"ingest: {path} is not a file")
     with open_store(args.store) as store:
-        for path in args.files:
-            before = store.run_id_of_sha_of(path)
-            run = store.ingest(path)
+        for path, run, new in store.ingest_many(args.files):
             if not args.quiet:
-                print(f"kbench: {'already stored' if before else 'ingested'} {path} (run {run})")
+                print(f"kbench: {'ingested' if new else 'already stored'} {path} (run {run})")
     return 0
 
 

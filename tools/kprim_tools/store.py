@@ -44,7 +44,7 @@ import re
 
 from . import KbenchError
 from .names import ROOT, RUN_FILE, SUFFIX
-from .results import expand_entries, load, metric_value
+from .results import Results, expand_entries, load, metric_value
 
 #: Store schema version (``meta`` table); a newer store is refused.
 STORE_VERSION = 1
@@ -212,8 +212,11 @@ def _summary(values):
 def _rows(results):
     """Sample rows (less run and benchmark ids) and ``{base: summary row}`` of a file loaded
     without expansion."""
-    samples, counts, cases = [], {}, {}
+    samples, counts, cases, bases = [], {}, {}, {}
     for position, (entry, name) in enumerate(zip(results.benchmarks, results.names)):
+        base = bases.get(entry["name"])
+        if base is None:
+            base = bases[entry["name"]] = name.base
         aggregate = name.aggregate  # the name's _<aggregate> suffix (None: a repetition)
         key = entry["name"]
         rep = entry.get("repetition_index", counts.get(key, 0))
@@ -225,12 +228,31 @@ def _rows(results):
         if ns is None and ops:
             ns = 1e9 / ops
         counters = _ENCODE({k: v for k, v in entry.items() if k != "name"})
-        samples.append((name.base, position, rep if isinstance(rep, int) else None, aggregate,
+        samples.append((base, position, rep if isinstance(rep, int) else None, aggregate,
                         int(valid), ops, ns, counters))
     for base, case in results.cases().items():
         n, *stats = _summary(case.values("ops_per_s"))
         cases[base] = (n, case.dropped, int(case.from_aggregate), *stats)
     return samples, cases
+
+
+def _prepare(item):
+    """``(path, sha, size, mtime_ns)`` -> the arguments of :meth:`Store._insert` (parsing
+    only, no store access: runs in a worker process for :meth:`Store.ingest_many`)."""
+    path, sha, size, mtime_ns = item
+    parsed = load(path, expand=False)
+    stamp = _stamp_of(path, parsed.context)
+    samples, cases = _rows(parsed)
+    light = Results(parsed.path, parsed.context, [], [])  # what _insert reads, cheap to pickle
+    return (path, sha, size, mtime_ns, stamp, light, samples, cases)
+
+
+def _prepare_or_error(item):
+    """:func:`_prepare`, a :class:`KbenchError` returned instead of raised (a worker's)."""
+    try:
+        return _prepare(item)
+    except KbenchError as err:
+        return err
 
 
 class Store:
@@ -352,10 +374,6 @@ class Store:
         rows = self._query("SELECT id FROM runs WHERE file_sha = ?", (sha,))
         return rows[0][0] if rows else None
 
-    def run_id_of_sha_of(self, path):
-        """The id of the run stored from a file with the same bytes as ``path``, or ``None``."""
-        return self.run_id_of_sha(_file_sha(path)[0])
-
     def ingest(self, path):
         """Store one results file; return its run id (the existing one when a file with the
         same bytes is already stored). Raises :class:`KbenchError` for a file that is not a
@@ -364,17 +382,50 @@ class Store:
         known = self.run_id_of_sha(sha)
         if known is not None:
             return known
-        results = load(path, expand=False)
-        stamp = _stamp_of(path, results.context)
-        samples, cases = _rows(results)
-        ctx = results.context
-        try:
-            return self._insert(path, sha, size, mtime_ns, stamp, results, samples, cases, ctx)
-        except self._errors() as err:
-            self._fail(f"cannot ingest {path}", err)
+        return self._store(_prepare((path, sha, size, mtime_ns)))
 
-    def _insert(self, path, sha, size, mtime_ns, stamp, results, samples, cases, ctx):
+    def ingest_many(self, paths, jobs=None):
+        """Store several files (see :meth:`ingest`); yield ``(path, run id, new)`` in order.
+
+        Files not stored yet are parsed by ``jobs`` worker processes (default: the CPU count,
+        at most 4) while this process writes; the first unusable file raises
+        :class:`KbenchError` (the files before it stay stored)."""
+        todo = []
+        for path in paths:
+            sha, size, mtime_ns = _file_sha(path)
+            todo.append((path, sha, size, mtime_ns, self.run_id_of_sha(sha)))
+        fresh = [t[:4] for t in todo if t[4] is None]
+        jobs = min(jobs or os.cpu_count() or 1, 4, len(fresh))
+        if jobs > 1:
+            import multiprocessing
+            pool = multiprocessing.get_context("fork").Pool(jobs)
+            prepared = pool.imap(_prepare_or_error, fresh, chunksize=1)
+        else:
+            pool, prepared = None, map(_prepare_or_error, fresh)
+        try:
+            for path, sha, size, mtime_ns, known in todo:
+                if known is not None:
+                    yield path, known, False
+                    continue
+                item = next(prepared)
+                if isinstance(item, KbenchError):
+                    raise item
+                yield path, self._store(item), True
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+
+    def _store(self, prepared):
+        """Write one :func:`_prepare` result; return the run id."""
+        try:
+            return self._insert(*prepared)
+        except self._errors() as err:
+            self._fail(f"cannot ingest {prepared[0]}", err)
+
+    def _insert(self, path, sha, size, mtime_ns, stamp, results, samples, cases):
         """The ingest transaction of :meth:`ingest`."""
+        ctx = results.context
         cur = self._begin()
         fingerprint = results.fingerprint or results.machine_id
         provenance = json.dumps({k: ctx[k] for k in PROVENANCE_KEYS if k in ctx},
@@ -494,7 +545,7 @@ class Store:
 
     def load_run(self, run_id):
         """The run as :func:`results.load` gives it (redundant counters restored)."""
-        from .results import Results, parse_name
+        from .results import parse_name
         rows = self._query("SELECT path, context FROM runs WHERE id = ?", (run_id,))
         if not rows:
             raise KbenchError(f"store: no run {run_id}")
