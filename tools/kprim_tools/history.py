@@ -22,9 +22,11 @@ all is an error. Plots only with ``--plot``, only of series with a change point 
 """
 
 import glob
+import math
 import os
 import re
 import sys
+from array import array
 
 import numpy
 
@@ -121,12 +123,42 @@ def candidates(medians, window, tolerance):
     return sorted(out)
 
 
-def _store_series(store, pattern, metric):
-    """``(runs by id, {(benchmark id, fingerprint): [(position, n, median, min, max, q1, q3)]},
-    {benchmark id: base name}, {fingerprint: [run]})`` of the store's runs (injected left out).
+class Series:
+    """One benchmark on one machine: per-run summaries as arrays, oldest run first.
 
-    ``position`` is the run's index among its machine's runs, oldest first.
+    ``pos`` indexes the machine's run list (``line``); ``n``, ``median``, ``low``, ``high``,
+    ``q1``, ``q3`` summarise the run's valid repetitions; ``values`` (a list of lists) only
+    for a metric the store does not summarise.
     """
+
+    FIELDS = ("pos", "n", "median", "low", "high", "q1", "q3")
+
+    def __init__(self):
+        self.cols = (array("l"), array("l"), array("d"), array("d"), array("d"), array("d"),
+                     array("d"))
+        self.values = None
+
+    def add(self, row, values=None):
+        """Append one run's ``(pos, n, median, min, max, q1, q3)``."""
+        for col, value in zip(self.cols, row):
+            col.append(value)
+        if values is not None:
+            self.values = (self.values or []) + [values]
+
+    def freeze(self):
+        """Sort by run (numpy arrays from here on)."""
+        order = numpy.argsort(numpy.frombuffer(self.cols[0], dtype=numpy.int_), kind="stable")
+        for name, col in zip(self.FIELDS, self.cols):
+            setattr(self, name, numpy.asarray(col)[order] if len(col) else numpy.asarray(col))
+        if self.values is not None:
+            self.values = [self.values[i] for i in order]
+        del self.cols
+        return self
+
+
+def _store_series(store, pattern, metric):
+    """``({(benchmark id, fingerprint): Series}, {benchmark id: base name}, {fingerprint:
+    [run]})`` of the store's runs, fault-injection runs left out."""
     runs = [r for r in store.runs() if not r["injected"]]
     by_machine, where = {}, {}
     for run in runs:
@@ -140,8 +172,11 @@ def _store_series(store, pattern, metric):
         for run, bench, n, med, low, high, q1, q3 in store.summaries():
             if bench in names and run in where:
                 fingerprint, position = where[run]
-                out.setdefault((bench, fingerprint), []).append(
-                    (position, n, med, low, high, q1, q3))
+                key = (bench, fingerprint)
+                series = out.get(key)
+                if series is None:
+                    series = out[key] = Series()
+                series.add((position, n, med, low, high, q1, q3))
     else:
         ids = {n: i for i, n in names.items()}
         for run in runs:
@@ -149,46 +184,43 @@ def _store_series(store, pattern, metric):
             for base, case in store.load_run(run["id"]).cases().items():
                 values = case.values(metric) if base in ids else []
                 if values:
-                    ordered = sorted(values)
-                    q = numpy.percentile(ordered, [25, 50, 75])
-                    out.setdefault((ids[base], fingerprint), []).append(
-                        (position, len(ordered), float(q[1]), ordered[0], ordered[-1],
-                         float(q[0]), float(q[2]), values))
-    for points in out.values():
-        points.sort()
-    return where, out, names, by_machine
+                    q1, med, q3 = numpy.percentile(values, [25, 50, 75])
+                    out.setdefault((ids[base], fingerprint), Series()).add(
+                        (position, len(values), med, min(values), max(values), q1, q3), values)
+    return {k: v.freeze() for k, v in out.items()}, names, by_machine
 
 
 def analyse_store(store, metric="ops_per_s", window=3, tolerance=0.10, alpha=0.05,
                   pattern=None):
     """The history report: one entry per series with first/last medians and change points.
 
-    An entry's ``_points`` (internal) holds the per-run summaries; :func:`points` turns them
+    An entry's ``_series`` (internal) holds the per-run summaries; :func:`points` turns them
     into the JSON/plot form.
     """
     window = max(1, window)
-    _, series, names, by_machine = _store_series(store, pattern, metric)
+    series, names, by_machine = _store_series(store, pattern, metric)
     entries = []
-    for (bench, fingerprint), rows in series.items():
+    for (bench, fingerprint), line_series in series.items():
         line = by_machine[fingerprint]
-        medians = [row[2] for row in rows]
+        medians = line_series.median
         found = []
         todo = candidates(medians, window, tolerance)
         if todo:
-            if metric in SUMMARISED:
-                values = store.values(bench, [line[row[0]]["id"] for row in rows], metric)
-                per_run = [values.get(line[row[0]]["id"], []) for row in rows]
+            ids = [line[p]["id"] for p in line_series.pos]
+            if line_series.values is None:
+                values = store.values(bench, ids, metric)
+                per_run = [values.get(i, []) for i in ids]
             else:
-                per_run = [row[7] for row in rows]
-            pts = [{"sha": line[row[0]]["git_sha"], "stamp": line[row[0]]["stamp"],
-                    "values": v} for row, v in zip(rows, per_run)]
+                per_run = line_series.values
+            pts = [{"sha": line[p]["git_sha"], "stamp": line[p]["stamp"], "values": v}
+                   for p, v in zip(line_series.pos, per_run)]
             found = change_points(pts, window, tolerance, alpha, todo)
+        first, last = float(medians[0]), float(medians[-1])
         entries.append({
             "benchmark": names[bench], "fingerprint": fingerprint,
-            "machine_id": line[0]["machine_id"], "metric": metric, "runs": len(rows),
-            "first": medians[0], "last": medians[-1],
-            "change": medians[-1] / medians[0] - 1 if medians[0] else None,
-            "change_points": found, "_points": (line, rows)})
+            "machine_id": line[0]["machine_id"], "metric": metric, "runs": len(medians),
+            "first": first, "last": last, "change": last / first - 1 if first else None,
+            "change_points": found, "_series": (line, line_series)})
     entries.sort(key=lambda e: (e["machine_id"], e["fingerprint"], e["benchmark"]))
     return entries
 
@@ -196,10 +228,11 @@ def analyse_store(store, metric="ops_per_s", window=3, tolerance=0.10, alpha=0.0
 def points(entry):
     """The per-run points of an :func:`analyse_store` entry: ``{"stamp", "sha", "path", "n",
     "median", "min", "max", "q1", "q3"}``."""
-    line, rows = entry["_points"]
-    return [{"stamp": line[row[0]]["stamp"], "sha": line[row[0]]["git_sha"],
-             "path": line[row[0]]["path"], "n": row[1], "median": row[2], "min": row[3],
-             "max": row[4], "q1": row[5], "q3": row[6]} for row in rows]
+    line, s = entry["_series"]
+    return [{"stamp": line[p]["stamp"], "sha": line[p]["git_sha"], "path": line[p]["path"],
+             "n": int(n), "median": float(m), "min": float(lo), "max": float(hi),
+             "q1": float(a), "q3": float(b)}
+            for p, n, m, lo, hi, a, b in zip(s.pos, s.n, s.median, s.low, s.high, s.q1, s.q3)]
 
 
 def plot_history(entries, out):
@@ -218,21 +251,27 @@ def plot_history(entries, out):
         pts = {id(e): points(e) for e in group}
         stamps = sorted({p["stamp"] for e in group for p in pts[id(e)]})
         position = {s: i for i, s in enumerate(stamps)}
-        fig, ax = plt.subplots(figsize=(max(6.4, 0.5 * len(stamps) + 3), 4))
+        # A year of nightly runs stays one readable figure: bounded width, at most ~30 ticks.
+        fig, ax = plt.subplots(figsize=(min(16.0, max(6.4, 0.5 * len(stamps) + 3)), 4))
+        every = max(1, math.ceil(len(stamps) / 30))
+        scale = 1e6 if group[0]["metric"] == "ops_per_s" else 1.0
         labels = {}
         for entry in group:
             mine = pts[id(entry)]
             xs = [position[p["stamp"]] for p in mine]
-            ys = [p["median"] for p in mine]
-            err = [[p["median"] - p["min"] for p in mine], [p["max"] - p["median"] for p in mine]]
-            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=entry["machine_id"])
+            ys = [p["median"] / scale for p in mine]
+            err = [[(p["median"] - p["min"]) / scale for p in mine],
+                   [(p["max"] - p["median"]) / scale for p in mine]]
+            ax.errorbar(xs, ys, yerr=err, marker="o" if len(mine) <= 60 else None, capsize=3,
+                        label=entry["machine_id"])
             for p in mine:
-                labels[position[p["stamp"]]] = f"{p['sha'][:7]}\n{p['stamp'][4:8]}"
+                if position[p["stamp"]] % every == 0:
+                    labels[position[p["stamp"]]] = f"{p['sha'][:7]}\n{p['stamp'][4:8]}"
             for cp in entry["change_points"]:
                 ax.axvline(xs[cp["index"]] - 0.5, color="red", linestyle="--", linewidth=1)
         ax.set_xticks(sorted(labels))
         ax.set_xticklabels([labels[i] for i in sorted(labels)], fontsize="x-small")
-        ax.set_ylabel(group[0]["metric"])
+        ax.set_ylabel("Mops/s" if scale > 1 else group[0]["metric"])
         ax.set_title(short(base), fontsize="small")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
