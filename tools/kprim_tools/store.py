@@ -403,13 +403,14 @@ class Store:
         else:
             pool, prepared = None, map(_prepare_or_error, fresh)
         try:
-            for path, sha, size, mtime_ns, known in todo:
+            for done, (path, sha, size, mtime_ns, known) in enumerate(todo):
                 if known is not None:
                     yield path, known, False
                     continue
                 item = next(prepared)
                 if isinstance(item, KbenchError):
-                    raise item
+                    before = f" ({done} earlier file{'s' if done > 1 else ''} stored)" if done else ""
+                    raise KbenchError(f"{item}{before}")
                 yield path, self._store(item), True
         finally:
             if pool is not None:

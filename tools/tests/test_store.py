@@ -87,7 +87,7 @@ class StoreCases(fx.ErrorAssertions):
                 store.ingest(bad)
             self.assertEqual(store.counts()["runs"], 0)
         proc = fx.cli("ingest", "--store", self.url, self.files[0], bad)
-        self.assertOneLineError(proc, bad, "not Google Benchmark JSON")
+        self.assertOneLineError(proc, bad, "not Google Benchmark JSON", "(1 earlier file stored)")
         proc = fx.cli("ingest", "--store", self.url, os.path.join(self.tmp.name, "none.json"))
         self.assertOneLineError(proc, "is not a file")
 
