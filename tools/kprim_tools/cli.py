@@ -69,6 +69,39 @@ def _minutes(text):
     return value
 
 
+def _output_dir(path, what):
+    """Refuse, before any work, an output directory that cannot be created or written.
+
+    ``path`` need not exist: its nearest existing ancestor must be a directory in which a file
+    can be created (a probe file, removed at once: mode bits alone say nothing as root, and a
+    read-only mount shows only on a real write). Raises :class:`KbenchError` naming ``what``.
+    """
+    probe = os.path.abspath(path)
+    if os.path.exists(probe) and not os.path.isdir(probe):
+        raise KbenchError(f"{what}: {path} exists and is not a directory")
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise KbenchError(f"{what}: cannot create {path}: {display_path(probe)} is not a directory")
+    import tempfile
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".kbench-probe-", dir=probe)
+    except OSError as err:
+        raise KbenchError(f"{what}: cannot write under {path}: {err.strerror or err}") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def _new_file(path, what):
+    """Refuse, before any work, an output file that exists or whose directory is unwritable."""
+    if os.path.lexists(path):
+        raise KbenchError(f"{what}: {path} already exists; refusing to overwrite it")
+    _output_dir(os.path.dirname(os.path.abspath(path)), what)
+
+
 def _cmd_write(args):
     """``write``: merge one run's files into results/, print the path."""
     from .results import write_run
@@ -84,6 +117,8 @@ def _cmd_plot(args):
     """``plot``: render the PNGs of one results file."""
     from . import plots
     from .results import load
+    if args.out:
+        _output_dir(args.out, "plot --out")
     results = load(args.file)
     out = args.out or os.path.join(ROOT, "plots", results.machine_id)
     written = plots.render_all(results, out)
@@ -103,6 +138,8 @@ def _cmd_compare(args):
     """``compare``: compare runs against the first; optional ratio chart."""
     from . import compare
     from .results import load
+    if args.plot:
+        _output_dir(args.plot, "compare --plot")
     docs = [load(p) for p in args.files]
     report = compare.compare_runs(docs, reference=args.reference, absolute=args.absolute,
                                   tolerance=args.tolerance, alpha=args.alpha,
@@ -119,6 +156,10 @@ def _cmd_compare(args):
 def _cmd_gate(args):
     """``gate``: the CI regression gate (exit 0, 1 or 2)."""
     from . import gate
+    if args.report:
+        if os.path.isdir(args.report):
+            raise KbenchError(f"gate --report: {args.report} is a directory")
+        _output_dir(os.path.dirname(os.path.abspath(args.report)), "gate --report")
     return gate.run_gate(args)
 
 
@@ -143,6 +184,8 @@ def _cmd_bisect_bench(args):
 def _cmd_history(args):
     """``history``: trends and change points over a results directory."""
     from . import history
+    if args.out:
+        _output_dir(args.out, "history --out")
     return history.run_history(args, ROOT)
 
 
@@ -162,6 +205,9 @@ def _cmd_ingest(args):
 def _cmd_callgrind(args):
     """``callgrind``: instructions per operation of threads:1 benchmarks, to a results file."""
     from . import callgrind
+    _new_file(args.out, "callgrind --out")
+    if not (os.path.isfile(args.binary) and os.access(args.binary, os.X_OK)):
+        raise KbenchError(f"callgrind --binary: {args.binary} is not an executable file")
     return callgrind.run_callgrind(args)
 
 
@@ -174,6 +220,8 @@ def _cmd_aa(args):
 def _cmd_report(args):
     """``report``: plots plus index.html; print the page's path."""
     from . import report
+    if args.out:
+        _output_dir(args.out, "report --out")
     path = report.build_report(args.file, args.out, ROOT)
     print(path)
     return 0
@@ -182,6 +230,8 @@ def _cmd_report(args):
 def _cmd_export(args):
     """``export``: one results file in a tracker's native format (stdout or ``--out``)."""
     from . import export
+    if args.out:
+        _new_file(args.out, "export --out")
     return export.run_export(args)
 
 
@@ -189,6 +239,12 @@ def _cmd_plan(args):
     """``plan``: list the run's benchmarks, estimate its duration, fit --budget."""
     from . import plan
     return plan.run_plan(args, ROOT)
+
+
+def _cmd_progress(args):
+    """``progress`` (internal): ./kbench run's progress line (see kprim_tools/progress.py)."""
+    from . import progress
+    return progress.run_progress(args)
 
 
 def build_parser():
@@ -203,15 +259,16 @@ def build_parser():
     p.set_defaults(func=_cmd_write)
 
     p = sub.add_parser("plot", help="scaling, fairness and latency plots of one results file")
-    p.add_argument("file")
+    p.add_argument("file", metavar="FILE", help="a results file (results/<machine-id>/*.json)")
     p.add_argument("--out", help="output directory (default plots/<machine-id>/)")
     p.set_defaults(func=_cmd_plot)
 
     from .summary import METRICS
     p = sub.add_parser("summary", help="table of median throughput per contender and threads")
-    p.add_argument("file")
+    p.add_argument("file", metavar="FILE", help="a results file")
     p.add_argument("--markdown", action="store_true", help="Markdown tables")
-    p.add_argument("--metric", choices=sorted(METRICS), default="ops_per_s")
+    p.add_argument("--metric", choices=sorted(METRICS), default="ops_per_s",
+                   help="counter tabulated (default ops_per_s)")
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("compare", help="compare runs: absolute on one machine, ratios across")
@@ -220,20 +277,24 @@ def build_parser():
                    help="contender that cross-machine ratios divide by (default std_mutex)")
     p.add_argument("--absolute", action="store_true",
                    help="also compare absolute throughput across different machines (labelled)")
-    p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    p.add_argument("--format", choices=("table", "markdown", "json"), default="table",
+                   help="output format (default table)")
     p.add_argument("--tolerance", type=_fraction, default=0.05,
                    help="relative change below which a benchmark is SAME (default 0.05)")
-    p.add_argument("--alpha", type=_fraction, default=0.05,
-                   help="Mann-Whitney significance level (default 0.05)")
+    p.add_argument("--alpha", type=_alpha, default=0.05,
+                   help="Mann-Whitney significance level, (0, 0.5] (default 0.05)")
     p.add_argument("--filter", help="only benchmarks whose name matches this regex")
     p.add_argument("--plot", metavar="DIR",
                    help="also draw the ratio-to-reference chart of every run into DIR")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("gate", help="CI regression gate: exit 0 ok, 1 regression, 2 bad input")
-    p.add_argument("--baseline", required=True)
-    p.add_argument("--current", required=True)
-    p.add_argument("--thresholds", default=REPOSITORY_THRESHOLDS)
+    p.add_argument("--baseline", required=True, metavar="FILE",
+                   help="results file of the reference build (e.g. main's last run)")
+    p.add_argument("--current", required=True, metavar="FILE",
+                   help="results file of the build under test")
+    p.add_argument("--thresholds", default=REPOSITORY_THRESHOLDS, metavar="FILE",
+                   help="per-benchmark tolerances (default results/thresholds.json)")
     p.add_argument("--rerun", metavar="CMD",
                    help="shell command re-measuring UNKNOWN benchmarks: gets {filter} and {out} "
                         "(also $KBENCH_GATE_FILTER, $KBENCH_GATE_OUT) and writes results JSON")
@@ -258,17 +319,18 @@ def build_parser():
     p.add_argument("--trial-ms", type=positive, default=100, help="trial length (default 100)")
     p.add_argument("--threads", type=thread_list, help="thread counts (default: the sweep)")
     p.add_argument("--families", help="bench_* families (default: those the filter names)")
-    p.add_argument("--thresholds", default=REPOSITORY_THRESHOLDS)
+    p.add_argument("--thresholds", default=REPOSITORY_THRESHOLDS, metavar="FILE",
+                   help="gate thresholds (default results/thresholds.json)")
     p.add_argument("--jobs", type=positive, help="build parallelism (default: ninja's)")
     p.add_argument("--repo", help="repository to bisect (default: this one)")
     p.set_defaults(func=_cmd_bisect)
-    p = sub.add_parser("bisect-step")
-    p.add_argument("state")
+    p = sub.add_parser("bisect-step", help="(internal) one git bisect run step of bisect")
+    p.add_argument("state", help="bisect state file")
     p.set_defaults(func=_cmd_bisect_step)
-    p = sub.add_parser("bisect-bench")
-    p.add_argument("state")
-    p.add_argument("--filter", required=True)
-    p.add_argument("--out", required=True)
+    p = sub.add_parser("bisect-bench", help="(internal) the gate's re-run during bisect")
+    p.add_argument("state", help="bisect state file")
+    p.add_argument("--filter", required=True, help="benchmarks to re-run")
+    p.add_argument("--out", required=True, help="results file to write")
     p.set_defaults(func=_cmd_bisect_bench)
 
     p = sub.add_parser("ingest", help="store results files in the results store (idempotent; "
@@ -282,7 +344,8 @@ def build_parser():
 
     p = sub.add_parser("history", help="trend per benchmark from the results store (new files "
                                        "under DIR ingested first), change points")
-    p.add_argument("dir", nargs="?", default=os.path.join(ROOT, "results"))
+    p.add_argument("dir", nargs="?", default=os.path.join(ROOT, "results"), metavar="DIR",
+                   help="results directory whose new files are ingested first (default results/)")
     p.add_argument("--store", metavar="URL",
                    help="postgresql://..., sqlite:PATH or a file (default $KBENCH_STORE, else "
                         "DIR/kbench.sqlite)")
@@ -293,12 +356,16 @@ def build_parser():
     p.add_argument("--no-plots", action="store_true",
                    help="no plots (the default; kept for old scripts)")
     p.add_argument("--filter", help="only benchmarks whose name matches this regex")
-    p.add_argument("--metric", default="ops_per_s")
-    p.add_argument("--window", type=_count, default=3,
+    p.add_argument("--metric", default="ops_per_s", help="counter followed (default ops_per_s)")
+    p.add_argument("--window", type=_positive_int, default=3,
                    help="runs pooled on each side of a candidate change point (default 3)")
-    p.add_argument("--tolerance", type=_fraction, default=0.10)
-    p.add_argument("--alpha", type=_fraction, default=0.05)
-    p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    p.add_argument("--tolerance", type=_fraction, default=0.10,
+                   help="relative step below which no change point is called, [0, 1) "
+                        "(default 0.10)")
+    p.add_argument("--alpha", type=_alpha, default=0.05,
+                   help="Mann-Whitney significance level, (0, 0.5] (default 0.05)")
+    p.add_argument("--format", choices=("table", "markdown", "json"), default="table",
+                   help="output format (default table)")
     p.set_defaults(func=_cmd_history)
 
     p = sub.add_parser("callgrind",
@@ -306,15 +373,17 @@ def build_parser():
     p.add_argument("--binary", required=True, help="a bench_* binary")
     p.add_argument("--out", required=True, help="results file to write (never overwritten)")
     p.add_argument("--filter", help="Google Benchmark filter regex")
-    p.add_argument("--trial-ms", type=_count, default=50, help="trial length (default 50)")
+    p.add_argument("--trial-ms", type=_positive_int, default=50,
+                   help="trial length in ms, at least 1 (default 50)")
     p.add_argument("--bench-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for the binary (repeatable), e.g. --bench-arg "
                         "--kprim_cs=10")
     p.set_defaults(func=_cmd_callgrind)
 
     p = sub.add_parser("aa", help="A/A control pairs: differences this machine can resolve")
-    p.add_argument("file")
-    p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    p.add_argument("file", metavar="FILE", help="a results file")
+    p.add_argument("--format", choices=("table", "markdown", "json"), default="table",
+                   help="output format (default table)")
     p.add_argument("--alpha", type=_alpha, default=0.05,
                    help="confidence level 1 - alpha of the intervals (default 0.05)")
     p.add_argument("--thresholds", default=REPOSITORY_THRESHOLDS,
@@ -329,8 +398,8 @@ def build_parser():
     from .export import FORMATS
     p = sub.add_parser("export", help="one results file as a tracker's input: "
                                       + ", ".join(FORMATS))
-    p.add_argument("file")
-    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("file", metavar="FILE", help="a results file")
+    p.add_argument("--format", required=True, choices=FORMATS, help="the tracker's format")
     p.add_argument("--out", help="file to write (never overwritten; default stdout)")
     p.set_defaults(func=_cmd_export)
 
@@ -343,15 +412,29 @@ def build_parser():
     p.add_argument("--threads", help="thread sweep (default: the binaries' default sweep)")
     p.add_argument("--repetitions", type=_positive_int, default=5, help="default 5")
     p.add_argument("--trial-ms", type=_positive_int, default=100, help="default 100")
-    p.add_argument("--pin", choices=("none", "compact", "spread"), default="none")
+    p.add_argument("--pin", choices=("none", "compact", "spread"), default="none",
+                   help="thread placement passed to the binaries (default none)")
     p.add_argument("--budget", type=_minutes, metavar="MINUTES",
                    help="reduce repetitions, trial length, then thread counts to fit")
     p.add_argument("--bench-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for every binary (repeatable)")
     p.add_argument("--choices", metavar="FILE",
                    help="write the chosen repetitions=, trial_ms= (and threads=) lines here")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="output format (default table)")
     p.set_defaults(func=_cmd_plan)
+
+    p = sub.add_parser("progress", help="(internal) ./kbench run's progress line: follows the "
+                                        "binaries' KPRIM_PROGRESS_FILE")
+    p.add_argument("--file", required=True, help="the KPRIM_PROGRESS_FILE (one byte per trial)")
+    p.add_argument("--stop", required=True, help="stop (after a last line) once this file exists")
+    p.add_argument("--planned", type=_positive_int, required=True, help="planned trials")
+    p.add_argument("--planned-min", type=_minutes, required=True, help="planned minutes")
+    p.add_argument("--every", type=_minutes, default=30,
+                   help="not a terminal: a line every this many seconds (and each 10%%; default 30)")
+    p.add_argument("--interval", type=_minutes, default=1, help="poll interval, s (default 1)")
+    p.add_argument("--tty", choices=("yes", "no"), help="override stdout's terminal check")
+    p.set_defaults(func=_cmd_progress)
     return parser
 
 
@@ -377,6 +460,9 @@ def main(argv=None):
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser().parse_args(_join_verbatim(argv))
+        if os.environ.get("KBENCH_PARSE_ONLY"):
+            print("kbench: parse-only: ok")  # the command line is valid; nothing is done
+            return 0
         return args.func(args)
     except KbenchError as err:
         print(f"kbench: {err}", file=sys.stderr)

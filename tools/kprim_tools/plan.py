@@ -407,7 +407,8 @@ def run_plan(args, root):
     if args.choices:
         with open(args.choices, "w", encoding="utf-8") as fh:
             fh.write(f"repetitions={settings.repetitions}\ntrial_ms={settings.trial_ms}\n"
-                     f"planned_min={estimate_s(listings, settings, nproc) / 60:.1f}\n")
+                     f"planned_min={estimate_s(listings, settings, nproc) / 60:.1f}\n"
+                     f"planned_trials={sum(r[3] for r in rows)}\n")
             # The sweep only when the user chose it or the plan changed it.
             if threads or tuple(settings.threads) != tuple(sweep):
                 fh.write(f"threads={','.join(map(str, settings.threads))}\n")

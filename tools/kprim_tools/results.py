@@ -855,7 +855,22 @@ def write_run(paths, results_dir, run_args, now=None):
         raise KbenchError("write: no benchmarks in any input (did --filter match nothing?)")
     doc = merge(parts, run_args)
     path = result_path(doc, results_dir, now)
-    write_new(path, results_text(written_document(doc)))
+    text = results_text(written_document(doc))
+    try:
+        write_new(path, text)
+    except KbenchError as err:
+        if os.path.lexists(path):
+            raise
+        # A finished run is never thrown away: an unwritable results directory (read-only
+        # mount, a path under a regular file, a full disk) sends it to a fallback under
+        # $TMPDIR with the same <machine-id>/<file> layout, and says where.
+        import sys
+        fallback = os.path.join(tempfile.gettempdir(), "kbench-results",
+                                os.path.relpath(path, results_dir))
+        write_new(fallback, text)
+        print(f"kbench: warning: {err}; the run was written to {fallback} instead "
+              f"(move it under {results_dir} later)", file=sys.stderr)
+        path = fallback
     return path, skipped
 
 

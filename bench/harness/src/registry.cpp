@@ -2,7 +2,9 @@
 #include <kprim/bench/registry.hpp>
 #include <kprim/bench/topology.hpp>
 
+#include <fcntl.h>
 #include <regex.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -74,6 +76,23 @@ bool parse_ns(std::string_view s, double& out) {
 // nproc from hwloc's allowed cpuset (HWLOC_SYNTHETIC / HWLOC_XMLFILE steer it); the sweep
 // itself is default_thread_sweep() (topology.hpp).
 std::vector<unsigned> default_threads() { return default_thread_sweep(nproc()); }
+
+
+// KPRIM_PROGRESS_FILE: one byte appended per finished trial (report() and report_loop()), so
+// ./kbench run can show done/planned trials while Google Benchmark, interleaving repetitions,
+// prints a benchmark's lines only after its last one. O_APPEND: the processes of one run share
+// the file; a failed write costs a progress tick, never the trial.
+int progress_fd() {
+  static const int fd = [] {
+    const char* path = std::getenv("KPRIM_PROGRESS_FILE");
+    return path && *path ? ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
+  }();
+  return fd;
+}
+
+void progress_tick() {
+  if (const int fd = progress_fd(); fd >= 0) [[maybe_unused]] const auto n = ::write(fd, ".", 1);
+}
 
 }  // namespace
 
@@ -241,6 +260,7 @@ void inject_into(const options& o, const case_id& id, trial_config& cfg) {
 }
 
 void report_loop(benchmark::State& state, const loop_result& r) {
+  progress_tick();
   state.SetIterationTime(r.ops > 0 ? r.wall_s / r.ops : r.wall_s);
   auto& c = state.counters;
   c["ops"] = r.ops;
@@ -363,6 +383,7 @@ std::unique_ptr<benchmark::BenchmarkReporter> wrap_reporter(benchmark::Benchmark
 }
 
 void report(benchmark::State& state, const trial_result& r, unsigned threads) {
+  progress_tick();
   if (r.abandoned) {
     state.SkipWithError("trial abandoned: workers did not return within the drain limit");
     state.counters["abandoned"] = 1;
@@ -398,7 +419,40 @@ void report(benchmark::State& state, const trial_result& r, unsigned threads) {
   set_cpu_time(state, r.worker_cpu_s, static_cast<double>(total));
 }
 
+namespace {
+std::span<const family_flag> g_help_family;
+
+// Google Benchmark's --help prints its own flags and calls exit(0) inside Initialize(); kprim's
+// flags are appended from an atexit handler so that one --help lists both.
+void print_kprim_help() {
+  std::fputs(
+      "\nkprim flags (removed before Google Benchmark reads the rest):\n"
+      "  --kprim_trial_ms=MS        one trial's duration, 1..600000 ms (default 200; ./kbench run passes 100)\n"
+      "  --kprim_threads=N[,N...]   thread counts of the sweep (default 1..nproc, 2x and 4x nproc)\n"
+      "  --kprim_pin=MODE           thread placement: none (default), compact or spread (hwloc)\n"
+      "  --kprim_cs=UNITS           work inside the critical section, 0..1000000 units\n"
+      "  --kprim_gap=UNITS          work between operations, 0..1000000 units\n"
+      "  --kprim_locks=N            locks the workers spread over, 1..65536 (default 1)\n"
+      "  --kprim_latency=on|off     per-operation latency percentiles (default on)\n"
+      "  --kprim_inject=REGEX:NS    fault injection: NS ns (0.001..1000000) of work inside the critical\n"
+      "                             section of benchmarks whose name matches the POSIX regex\n"
+      "environment: KPRIM_PROGRESS_FILE=PATH appends one byte per finished trial (./kbench run's progress)\n",
+      stdout);
+  for (const family_flag& f : g_help_family)
+    std::fprintf(stdout, "  %.*s=VALUE    this family's own flag (default %.*s)\n", static_cast<int>(f.key.size()),
+                 f.key.data(), static_cast<int>(f.fallback.size()), f.fallback.data());
+  std::fflush(stdout);
+}
+}  // namespace
+
 int main(int argc, char** argv, void (*register_fn)(), std::span<const family_flag> family) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0) {
+      g_help_family = family;
+      std::atexit(print_kprim_help);
+      break;
+    }
+  }
   std::string error;
   if (!parse_options(argc, argv, g_options, error, family)) {
     std::fprintf(stderr, "%s: %s\n", argc > 0 ? argv[0] : "bench", error.c_str());
