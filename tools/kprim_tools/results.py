@@ -250,14 +250,17 @@ def load(path, allow_empty=False, expand=True):
                     "update tools/ to read it")
     if not doc["benchmarks"] and not allow_empty:
         _fail(path, "no benchmarks in the file (empty run)")
-    names = []
+    names, parsed = [], {}
     for position, entry in enumerate(doc["benchmarks"]):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             _fail(path, f"benchmark entry {position} has no name")
-        try:
-            names.append(parse_name(entry["name"]))
-        except KbenchError as err:
-            _fail(path, str(err))
+        name = parsed.get(entry["name"])  # each name repeats once per repetition
+        if name is None:
+            try:
+                name = parsed[entry["name"]] = parse_name(entry["name"])
+            except KbenchError as err:
+                _fail(path, str(err))
+        names.append(name)
     if version >= 2 and expand:
         expand_entries(doc["benchmarks"], names, context)
     return Results(str(path), context, doc["benchmarks"], names)

@@ -44,7 +44,7 @@ import re
 
 from . import KbenchError
 from .names import ROOT, RUN_FILE, SUFFIX
-from .results import Results, expand_entries, load, metric_value
+from .results import NOT_DERIVED_KEY, Results, expand_entries, load, metric_value
 
 #: Store schema version (``meta`` table); a newer store is refused.
 STORE_VERSION = 1
@@ -209,10 +209,29 @@ def _summary(values):
             _quantile(ordered, 0.25), _quantile(ordered, 0.75))
 
 
+def _throughput(entry, skip):
+    """``(ops_per_s, ns_per_op)`` of an entry as written, as :func:`results.load` restores
+    them: a stored ``ns_per_op`` (e.g. per object) wins over ``real_time``, ``ops_per_s`` =
+    1e9 / ``ns_per_op`` unless stored; a key the run did not derive (context
+    ``kprim_not_derived``) is not recomputed."""
+    ns = metric_value(entry, "ns_per_op")
+    if ns is None and "ns_per_op" not in skip:
+        real = metric_value(entry, "real_time")
+        scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}.get(entry.get("time_unit", "ns"))
+        ns = real * scale if real and real > 0 and scale else None
+    ops = metric_value(entry, "ops_per_s") if "ops_per_s" in entry else None
+    if ops is None and "ops_per_s" not in skip and ns and ns > 0:
+        ops = 1e9 / ns
+    elif ops is None:
+        ops = metric_value(entry, "ops_per_s")  # 1 / real_time, as Case.values() falls back
+    return ops, ns
+
+
 def _rows(results):
     """Sample rows (less run and benchmark ids) and ``{base: summary row}`` of a file loaded
     without expansion."""
     samples, counts, cases, bases = [], {}, {}, {}
+    skip = {k for k in str(results.context.get(NOT_DERIVED_KEY) or "").split(",") if k}
     for position, (entry, name) in enumerate(zip(results.benchmarks, results.names)):
         base = bases.get(entry["name"])
         if base is None:
@@ -223,16 +242,31 @@ def _rows(results):
         if entry.get("run_type") != "aggregate":
             counts[key] = counts.get(key, 0) + 1
         valid = not entry.get("error_occurred") and not metric_value(entry, "abandoned")
-        ops = metric_value(entry, "ops_per_s")
-        ns = metric_value(entry, "ns_per_op")
-        if ns is None and ops:
-            ns = 1e9 / ops
+        ops, ns = _throughput(entry, skip)
         counters = _ENCODE({k: v for k, v in entry.items() if k != "name"})
         samples.append((base, position, rep if isinstance(rep, int) else None, aggregate,
                         int(valid), ops, ns, counters))
-    for base, case in results.cases().items():
-        n, *stats = _summary(case.values("ops_per_s"))
-        cases[base] = (n, case.dropped, int(case.from_aggregate), *stats)
+    # Per base name the summary of the valid repetitions, as Results.cases() selects them:
+    # completed repetitions; the median (else mean) aggregate only for a benchmark with no
+    # repetition at all (never when repetitions exist but were all dropped).
+    reps, dropped, stand_in = {}, {}, {}
+    for base, _, _, aggregate, valid, ops, _, _ in samples:
+        if aggregate is not None:
+            if aggregate in ("median", "mean") and ops is not None:
+                stand_in.setdefault(base, {})[aggregate] = ops
+        elif valid:
+            values = reps.setdefault(base, [])
+            if ops is not None:
+                values.append(ops)
+        else:
+            dropped[base] = dropped.get(base, 0) + 1
+    for base in bases.values():
+        values, from_aggregate = reps.get(base), 0
+        if values is None and base not in dropped and base in stand_in:
+            named = stand_in[base]
+            values, from_aggregate = [named.get("median", named.get("mean"))], 1
+        n, *stats = _summary(values or [])
+        cases[base] = (n, dropped.get(base, 0), from_aggregate, *stats)
     return samples, cases
 
 
@@ -247,12 +281,18 @@ def _prepare(item):
     return (path, sha, size, mtime_ns, stamp, light, samples, cases)
 
 
-def _prepare_or_error(item):
-    """:func:`_prepare`, a :class:`KbenchError` returned instead of raised (a worker's)."""
-    try:
-        return _prepare(item)
-    except KbenchError as err:
-        return err
+_WORKER_STORE = None
+
+
+def _worker_open(url):
+    """Pool initializer of :meth:`Store.ingest_many`: the worker's own connection."""
+    global _WORKER_STORE
+    _WORKER_STORE = open_store(url)
+
+
+def _worker_ingest(path):
+    """One file in a worker: ``(run id, new)`` or the :class:`KbenchError`."""
+    return _WORKER_STORE._ingest_or_error(path)
 
 
 class Store:
@@ -378,44 +418,54 @@ class Store:
         """Store one results file; return its run id (the existing one when a file with the
         same bytes is already stored). Raises :class:`KbenchError` for a file that is not a
         kprim results file (nothing is stored then)."""
+        return self._ingest(path)[0]
+
+    def _ingest(self, path):
+        """:meth:`ingest`, returning ``(run id, new)``."""
         sha, size, mtime_ns = _file_sha(path)
         known = self.run_id_of_sha(sha)
         if known is not None:
-            return known
-        return self._store(_prepare((path, sha, size, mtime_ns)))
+            return known, False
+        return self._store(_prepare((path, sha, size, mtime_ns))), True
 
     def ingest_many(self, paths, jobs=None):
         """Store several files (see :meth:`ingest`); yield ``(path, run id, new)`` in order.
 
-        Files not stored yet are parsed by ``jobs`` worker processes (default: the CPU count,
-        at most 4) while this process writes; the first unusable file raises
-        :class:`KbenchError` (the files before it stay stored)."""
-        todo = []
-        for path in paths:
-            sha, size, mtime_ns = _file_sha(path)
-            todo.append((path, sha, size, mtime_ns, self.run_id_of_sha(sha)))
-        fresh = [t[:4] for t in todo if t[4] is None]
-        jobs = min(jobs or os.cpu_count() or 1, 4, len(fresh))
+        With several files, ``jobs`` worker processes (default: the CPU count, at most 4) each
+        open the store and ingest files, so parsing runs in parallel while the write
+        transactions queue. An unusable file raises :class:`KbenchError` once every other
+        file has been tried (those are stored; the message counts them)."""
+        paths = list(paths)
+        jobs = min(jobs or os.cpu_count() or 1, 4, len(paths))
         if jobs > 1:
             import multiprocessing
-            pool = multiprocessing.get_context("fork").Pool(jobs)
-            prepared = pool.imap(_prepare_or_error, fresh, chunksize=1)
+            pool = multiprocessing.get_context("fork").Pool(
+                jobs, initializer=_worker_open, initargs=(self.url,))
+            done = pool.imap(_worker_ingest, paths, chunksize=1)
         else:
-            pool, prepared = None, map(_prepare_or_error, fresh)
+            pool, done = None, (self._ingest_or_error(p) for p in paths)
+        failed, stored = None, 0
         try:
-            for done, (path, sha, size, mtime_ns, known) in enumerate(todo):
-                if known is not None:
-                    yield path, known, False
-                    continue
-                item = next(prepared)
+            for path, item in zip(paths, done):
                 if isinstance(item, KbenchError):
-                    before = f" ({done} earlier file{'s' if done > 1 else ''} stored)" if done else ""
-                    raise KbenchError(f"{item}{before}")
-                yield path, self._store(item), True
+                    failed = failed or item
+                    continue
+                stored += 1
+                yield (path, *item)
         finally:
             if pool is not None:
-                pool.terminate()
+                pool.close()
                 pool.join()
+        if failed is not None:
+            others = f" ({stored} other file{'s' if stored != 1 else ''} stored)" if stored else ""
+            raise KbenchError(f"{failed}{others}")
+
+    def _ingest_or_error(self, path):
+        """:meth:`_ingest`, a :class:`KbenchError` returned instead of raised."""
+        try:
+            return self._ingest(path)
+        except KbenchError as err:
+            return err
 
     def _store(self, prepared):
         """Write one :func:`_prepare` result; return the run id."""

@@ -78,7 +78,15 @@ class StoreCases(fx.ErrorAssertions):
             back = store.load_run(run)
             self.assertEqual(len(back.benchmarks), 9245)
             self.assertEqual(back.benchmarks, ref.benchmarks, "every counter restored")
-            self.assertEqual(store.counts()["cases"], len(ref.cases()))
+            cases = ref.cases()
+            self.assertEqual(store.counts()["cases"], len(cases))
+            names = store.benchmark_names()
+            stored = {names[b]: (n, med, low, high) for _, b, n, med, low, high, _, _
+                      in store.summaries()}
+            for base, case in cases.items():
+                summary = stats.summarize(case.values("ops_per_s"))
+                self.assertEqual(stored[base], (summary.n, summary.median, summary.low,
+                                                summary.high), base)
 
     def test_not_a_results_file_stores_nothing(self):
         bad = fx.write(self.tmp.name, "20261201T000000Z-x.json", {"hello": 1})
@@ -87,7 +95,7 @@ class StoreCases(fx.ErrorAssertions):
                 store.ingest(bad)
             self.assertEqual(store.counts()["runs"], 0)
         proc = fx.cli("ingest", "--store", self.url, self.files[0], bad)
-        self.assertOneLineError(proc, bad, "not Google Benchmark JSON", "(1 earlier file stored)")
+        self.assertOneLineError(proc, bad, "not Google Benchmark JSON", "(1 other file stored)")
         proc = fx.cli("ingest", "--store", self.url, os.path.join(self.tmp.name, "none.json"))
         self.assertOneLineError(proc, "is not a file")
 
