@@ -32,15 +32,67 @@ def pyplot():
     return plt
 
 
+#: Okabe-Ito, the colour-blind-safe palette (Okabe and Ito 2008), black last; a plot holds
+#: at most :data:`MAX_SERIES` lines, so colours never repeat within one panel.
+PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442",
+           "#000000")
 MARKERS = "osD^vP*X<>"
 LINESTYLES = ("-", "--", ":")
+#: Lines per panel at most; a workload with more contenders is split into groups
+#: (:func:`series_groups`), each its own figure, so no two lines share a colour.
+MAX_SERIES = 8
+#: Saved resolution: a figure is :data:`FIG_WIDTH_IN` inches wide, so 1240 px, about the
+#: page width (1200 px): 10 pt text stays about 13 px high on screen.
+DPI = 100
+FIG_WIDTH_IN = 12.4
+
+
+def save_png(fig, path):
+    """Save ``fig`` at :data:`DPI` as a 256-colour PNG (a third of the RGBA size; the plots
+    use a handful of colours, so nothing visible is lost)."""
+    fig.savefig(path, dpi=DPI)
+    from PIL import Image
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=256)
+    small.save(path, optimize=True)
 
 
 def line_style(index):
-    """Distinct colour, marker and dash for the ``index``-th line (tab10 colours repeat
-    after ten, so the dash and marker change with them)."""
-    return {"color": f"C{index % 10}", "marker": MARKERS[(index // 10 + index) % len(MARKERS)],
-            "markersize": 4, "linestyle": LINESTYLES[(index // 10) % len(LINESTYLES)]}
+    """Distinct colour, marker and dash for the ``index``-th line (the palette's colours
+    repeat after eight, so the dash and marker change with them)."""
+    n = len(PALETTE)
+    return {"color": PALETTE[index % n], "marker": MARKERS[(index // n + index) % len(MARKERS)],
+            "markersize": 5, "linestyle": LINESTYLES[(index // n) % len(LINESTYLES)]}
+
+
+def series_groups(panels, metric="ops_per_s"):
+    """Split the contenders of ``panels`` into groups of at most :data:`MAX_SERIES`.
+
+    Contenders are ranked by the geometric mean of their median ``metric`` over every
+    point (fastest first, so the first group holds the leaders); groups are balanced
+    (19 contenders: 7, 6, 6). Returns ``[[contender]]`` (one group when they fit).
+    """
+    scores = {}
+    for _, contenders in panels:
+        for contender, per in contenders.items():
+            logs = scores.setdefault(contender, [])
+            for case in per.values():
+                s = summarize(case.values(metric))
+                if s is not None and s.median > 0:
+                    logs.append(math.log(s.median))
+    order = sorted(scores, key=lambda c: -(sum(scores[c]) / len(scores[c]))
+                   if scores[c] else math.inf)
+    count = math.ceil(len(order) / MAX_SERIES) or 1
+    size = math.ceil(len(order) / count)
+    return [order[i:i + size] for i in range(0, len(order), size)] or [[]]
+
+
+def _plain_numbers(ax):
+    """Tick labels as plain numbers in the axis unit (no offset, no x1e8 factor)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    if ax.get_yscale() == "log":
+        ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def draw_lines(ax, contenders, metric, scale=1.0):
@@ -122,12 +174,13 @@ def _wide_range(ax):
         ax.set_yscale("log")
 
 
-LEGEND_IN = 2.4
+LEGEND_IN = 3.2
 
 
 def _figure(plt, rows, cols):
     """A grid of panels plus a strip on the right for the shared legend."""
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols + LEGEND_IN, 3.8 * rows),
+    panel_w = (FIG_WIDTH_IN - LEGEND_IN) / max(cols, 2)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel_w * cols + LEGEND_IN, 3.6 * rows),
                              squeeze=False)
     return fig, axes
 
@@ -140,10 +193,10 @@ def _finish(plt, fig, axes, title, path):
             if label not in labels:
                 handles.append(handle)
                 labels.append(label)
-    fig.legend(handles, labels, loc="center right", fontsize="small", frameon=False)
+    fig.legend(handles, labels, loc="center right", fontsize="medium", frameon=False)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1 - LEGEND_IN / fig.get_figwidth(), 1))
-    fig.savefig(path, dpi=90)
+    save_png(fig, path)
     plt.close(fig)
     return path
 
@@ -154,49 +207,114 @@ def has_metric(panels, metric):
                for per in contenders.values() for case in per.values())
 
 
+def clock_ns(results, case):
+    """The clock tick of one case in ns: its ``clock_ns`` counter, else the run's
+    ``kprim_clock_ns``; 0 when unknown."""
+    values = case.values("clock_ns")
+    if values:
+        return max(values)
+    try:
+        return float(results.context.get("kprim_clock_ns") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+#: A latency point is resolved when its median is at least this many clock ticks.
+RESOLVED_TICKS = 2
+
+
+def resolved(results, contenders, metric):
+    """True when most points of ``metric`` in ``contenders`` lie above the clock's
+    resolution (median at least :data:`RESOLVED_TICKS` ticks, and above 0): a panel of p50
+    values at 0 or one tick says nothing and is left out."""
+    good = total = 0
+    for per in contenders.values():
+        for case in per.values():
+            s = summarize(case.values(metric))
+            if s is None:
+                continue
+            total += 1
+            good += s.median > 0 and s.median >= RESOLVED_TICKS * clock_ns(results, case)
+    return total > 0 and 2 * good > total
+
+
+def latency_panels(results, panels):
+    """``(drawn, omitted)``: the ``(params, metric, name)`` latency panels above the
+    clock's resolution, and those left out (measured but unresolved)."""
+    drawn, omitted = [], []
+    for params, contenders in panels:
+        for metric, name in LATENCY:
+            if has_metric([(params, contenders)], metric):
+                (drawn if resolved(results, contenders, metric) else omitted).append(
+                    (params, metric, name))
+    return drawn, omitted
+
+
+def _subset(panels, group):
+    """``panels`` with only the contenders in ``group``."""
+    return [(params, {c: per for c, per in contenders.items() if c in group})
+            for params, contenders in panels]
+
+
 def render_family(plt, results, family, workload, panels, out):
     """Write the scaling PNGs of one (family, workload); return their paths.
 
     ``panels`` is ``[(case_params, {contender: {threads: Case}})]``. A figure whose metric
-    no case reports (e.g. latency in a workload that does not sample it) is not drawn.
+    no case reports (e.g. latency in a workload that does not sample it) is not drawn, nor
+    a latency panel below the clock's resolution (:func:`resolved`). More than
+    :data:`MAX_SERIES` contenders are split (:func:`series_groups`): the first group's files
+    are ``<stem>_<metric>.png``, the next ``<stem>_<metric>_2.png`` and so on.
     """
     pus = results.pus
     stem = os.path.join(out, slug(f"{family}_{workload}"))
     machine = results.machine_id
+    groups = series_groups(panels)
     written = []
-    cols = min(3, len(panels))
+    cols = min(2, len(panels))
     rows = math.ceil(len(panels) / cols)
-    for metric, label, ylabel, scale in (("ops_per_s", "throughput", "Mops/s (all threads)", 1e6),
-                                         ("fairness", "fairness", "Jain fairness index", 1.0)):
-        if not has_metric(panels, metric):
+    for number, group in enumerate(groups, 1):
+        sub = _subset(panels, group)
+        suffix = "" if number == 1 else f"_{number}"
+        part = "" if len(groups) == 1 else f" ({number}/{len(groups)})"
+        for metric, label, ylabel, scale in (
+                ("ops_per_s", "throughput", "Mops/s (all threads)", 1e6),
+                ("fairness", "fairness", "Jain fairness index", 1.0)):
+            if not has_metric(sub, metric):
+                continue
+            fig, axes = _figure(plt, rows, cols)
+            for ax in axes.flat[len(sub):]:
+                ax.set_visible(False)
+            for ax, (params, contenders) in zip(axes.flat, sub):
+                threads = draw_lines(ax, contenders, metric, scale)
+                style_threads_axis(ax, threads, pus)
+                if metric == "fairness":
+                    ax.set_ylim(0, 1.05)
+                else:
+                    _wide_range(ax)
+                _plain_numbers(ax)
+                ax.set_ylabel(ylabel)
+                ax.set_title(res.format_params(params) or "default parameters",
+                             fontsize="medium")
+            written.append(_finish(plt, fig, axes,
+                                   f"{family}/{workload} {label}{part} - {machine}",
+                                   f"{stem}_{label}{suffix}.png"))
+        drawn, _ = latency_panels(results, sub)
+        if not drawn:
             continue
-        fig, axes = _figure(plt, rows, cols)
-        for ax in axes.flat[len(panels):]:
+        by_params = dict(sub)
+        lcols = min(3, len(drawn))
+        fig, axes = _figure(plt, math.ceil(len(drawn) / lcols), lcols)
+        for ax in axes.flat[len(drawn):]:
             ax.set_visible(False)
-        for ax, (params, contenders) in zip(axes.flat, panels):
-            threads = draw_lines(ax, contenders, metric, scale)
-            style_threads_axis(ax, threads, pus)
-            if metric == "fairness":
-                ax.set_ylim(0, 1.05)
-            else:
-                _wide_range(ax)
-            ax.set_ylabel(ylabel)
-            ax.set_title(res.format_params(params) or "default parameters", fontsize="small")
-        written.append(_finish(plt, fig, axes, f"{family}/{workload} {label} - {machine}",
-                               f"{stem}_{label}.png"))
-    if not any(has_metric(panels, metric) for metric, _ in LATENCY):
-        return written
-    fig, axes = _figure(plt, len(panels), len(LATENCY))
-    for row, (params, contenders) in enumerate(panels):
-        for col, (metric, name) in enumerate(LATENCY):
-            ax = axes[row][col]
-            threads = draw_lines(ax, contenders, metric)
+        for ax, (params, metric, name) in zip(axes.flat, drawn):
+            threads = draw_lines(ax, by_params[params], metric)
             style_threads_axis(ax, threads, pus)
             _wide_range(ax)
+            _plain_numbers(ax)
             ax.set_ylabel(f"{name} acquire latency, ns")
-            ax.set_title(f"{name} {res.format_params(params)}".strip(), fontsize="small")
-    written.append(_finish(plt, fig, axes, f"{family}/{workload} latency - {machine}",
-                           f"{stem}_latency.png"))
+            ax.set_title(f"{name} {res.format_params(params)}".strip(), fontsize="medium")
+        written.append(_finish(plt, fig, axes, f"{family}/{workload} latency{part} - {machine}",
+                               f"{stem}_latency{suffix}.png"))
     return written
 
 
@@ -221,7 +339,7 @@ def render_bars(plt, results, family, workload, panels, out):
     metrics = [m for m in BARS if has_metric(panels, m[0])]
     bars = max(len(c) for _, c in panels)
     fig, axes = plt.subplots(len(panels), len(metrics), squeeze=False,
-                             figsize=(4.2 * len(metrics),
+                             figsize=(FIG_WIDTH_IN,
                                       max(2.8, 1.2 + (0.32 * bars + 0.6) * len(panels))))
     for row, (params, contenders) in enumerate(panels):
         names = list(contenders)
@@ -241,11 +359,11 @@ def render_bars(plt, results, family, workload, panels, out):
             ax.invert_yaxis()
             ax.set_xlabel(label, fontsize="small")
             ax.grid(True, axis="x", alpha=0.3)
-            ax.set_title(res.format_params(params), fontsize="x-small")
+            ax.set_title(res.format_params(params), fontsize="small")
     fig.suptitle(f"{family}/{workload} time and memory - {results.machine_id}")
     fig.tight_layout()
     path = os.path.join(out, slug(f"{family}_{workload}") + "_bars.png")
-    fig.savefig(path, dpi=90)
+    save_png(fig, path)
     plt.close(fig)
     return path
 

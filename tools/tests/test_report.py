@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 import unittest
 
-from kprim_tools import report
+from kprim_tools import plots, report
 from tests import fixtures as fx
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -19,6 +19,8 @@ PROBE = """<script>window.addEventListener("load", function () {
   var seen = [];
   for (const img of document.images)
     seen.push(img.getAttribute("src") + "=" + (img.complete ? img.naturalWidth : -1));
+  if (document.images.length)
+    seen.push("first-top=" + Math.round(document.images[0].getBoundingClientRect().top));
   var out = document.createElement("pre");
   out.id = "kbench-img-check";
   out.textContent = seen.join(";");
@@ -49,6 +51,27 @@ def image_widths(page):
         raise AssertionError(f"no probe output from chromium (status {proc.returncode}): "
                              f"{proc.stderr[-500:]}")
     return dict(item.rsplit("=", 1) for item in match[1].split(";") if item)
+
+
+def screenshot(page, png):
+    """A 1280x1000 headless screenshot of ``page`` into ``png``."""
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                        "--window-size=1280,1000", "--virtual-time-budget=10000",
+                        f"--screenshot={png}", "file://" + page],
+                       capture_output=True, text=True, timeout=180, check=False)
+
+
+def plot_colour_pixels(png):
+    """How many pixels of ``png`` are close to a plot line colour (Okabe-Ito, not black)."""
+    import matplotlib.image
+    import numpy
+    pixels = matplotlib.image.imread(png)[:, :, :3]
+    count = 0
+    for colour in plots.PALETTE[:-1]:
+        rgb = numpy.array([int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+        count += int((numpy.abs(pixels - rgb).max(axis=2) < 0.06).sum())
+    return count
 
 
 class ReportTest(unittest.TestCase, fx.ErrorAssertions):
@@ -85,6 +108,8 @@ class ReportTest(unittest.TestCase, fx.ErrorAssertions):
         out = os.path.join(self.dir, "plots")
         page = report.build_report(self.results, out, fx.ROOT)
         widths = image_widths(page)
+        top = int(widths.pop("first-top"))
+        self.assertLess(top, 1000, "the first plot starts within the first 1,000 px")
         self.assertEqual(len(widths), 6)
         for src, width in widths.items():
             self.assertGreater(int(width), 0, f"{src} did not load")
@@ -92,6 +117,60 @@ class ReportTest(unittest.TestCase, fx.ErrorAssertions):
         widths = image_widths(page)
         self.assertEqual(int(widths["locks_contended_latency.png"]), 0,
                          "the probe must notice a broken image")
+
+    def test_first_screen_shows_a_plot_and_history_sparklines(self):
+        import json
+        store_path = os.path.join(self.dir, "s.sqlite")
+        from kprim_tools.store import open_store
+        store = open_store(store_path)
+        with open(self.results, encoding="utf-8") as handle:
+            doc = json.load(handle)
+        for day, factor in ((20, 0.8), (21, 1.1)):
+            for entry in doc["benchmarks"]:
+                if "real_time" in entry:
+                    entry["real_time"] /= factor
+            doc["context"]["date"] = f"2026-11-{day}T00:00:00+00:00"
+            store.ingest(fx.write(self.dir, f"202611{day}T000000Z-copy.json", doc))
+        store.ingest(self.results)
+        out = os.path.join(self.dir, "plots")
+        page = report.build_report(self.results, out, fx.ROOT, store=store_path)
+        with open(page, encoding="utf-8") as handle:
+            text = handle.read()
+        self.assertIn("<svg class='spark'", text, "the store's history becomes sparklines")
+        self.assertIn("<table class='winners'>", text)
+        self.assertLess(text.index("<img"), text.index("<table"), "plots come first")
+        png = os.path.join(self.dir, "shot.png")
+        screenshot(page, png)
+        self.assertGreater(plot_colour_pixels(png), 500, "a plot is on the first screen")
+        empty = os.path.join(self.dir, "empty")
+        os.makedirs(empty)
+        shutil.copy(os.path.join(out, "index.html"), os.path.join(empty, "index.html"))
+        screenshot(os.path.join(empty, "index.html"), png)
+        self.assertLess(plot_colour_pixels(png), 500, "without its images the page has no plot")
+
+    def test_no_store_means_no_sparkline(self):
+        out = os.path.join(self.dir, "plots")
+        page = report.build_report(self.results, out, fx.ROOT,
+                                   store=os.path.join(self.dir, "absent.sqlite"))
+        with open(page, encoding="utf-8") as handle:
+            text = handle.read()
+        self.assertNotIn("<svg", text)
+        self.assertIn("History: no results store", text)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "absent.sqlite")))
+
+    def test_winner_margin_spread_and_flags(self):
+        from kprim_tools.results import load
+        mix = {fx.point_name("contended", "std_mutex", 2, "cs:0/gap:0/locks:1"):
+               (130e6, 23e6, 0.5)}
+        path = fx.write(self.dir, "bi.json", fx.schema2_document(seed=3, bimodal=mix))
+        rows = report.winners(load(path))["locks"]
+        two = [r for r in rows if r["group"].startswith("contended") and r["threads"] == 2][0]
+        self.assertNotIn(two["winner"], ("nolock",), "a ceiling never wins")
+        self.assertFalse(two["winner"].endswith("_aa"))
+        self.assertEqual((two["winner"], two["runner"]), ("std_mutex", "kprim_qspinlock"))
+        self.assertIn("winner bimodal", two["flags"])
+        self.assertAlmostEqual(two["margin"], two["win"].median / two["second"].median - 1)
+        self.assertLessEqual(two["win"].low, two["win"].median)
 
     def test_multimodal_points_aa_table_and_injection(self):
         from kprim_tools.results import load
@@ -112,7 +191,7 @@ class ReportTest(unittest.TestCase, fx.ErrorAssertions):
         self.assertIn("<td>bimodal: 126 (60%) | 22.4 (40%)</td>", html_text)
         self.assertIn("<h2>A/A controls</h2>", html_text)
         self.assertIn("INJECTED run", html_text)
-        self.assertIn("Hollow markers", html_text)
+        self.assertIn("hollow markers", html_text)
 
     def test_reference_run_summary_shows_regimes(self):
         from kprim_tools.results import load
