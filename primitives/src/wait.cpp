@@ -1,0 +1,170 @@
+// Out-of-line half of kprim/wait.hpp: the timed futex sleep every kprim sleeping primitive
+// uses, and the wait-queue list operations (all under the queue's spinlock).
+#include <kprim/futex.hpp>
+#include <kprim/wait.hpp>
+
+#include <ctime>
+#include <memory>
+
+namespace kprim {
+
+namespace {
+std::atomic<bool> g_fatal_signal{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "set_fatal_signal_pending is async-signal-safe");
+
+// The longest single FUTEX_WAIT of an untimed sleep. Untimed sleeps still pass a timeout so
+// that a caught signal always ends the wait with EINTR (a timed futex wait restarts through
+// the restart block, which the kernel turns into EINTR when a handler ran, SA_RESTART or not);
+// at expiry the sleep simply goes round again.
+constexpr long forever_slice_s = 3600;
+
+// One FUTEX_WAIT on word == 0 for at most `rel`. Returns 0 or the errno (EINTR, ETIMEDOUT,
+// EAGAIN when the word had already changed).
+int futex_wait_for(std::atomic<std::uint32_t>& word, const timespec& rel) noexcept {
+  const long r = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE,
+                           0u, &rel, nullptr, 0);
+  return r == 0 ? 0 : errno;
+}
+
+bool interrupts(unsigned state) noexcept {
+  if (state & TASK_INTERRUPTIBLE) return true;
+  return (state & TASK_WAKEKILL) && fatal_signal_pending();
+}
+}  // namespace
+
+void set_fatal_signal_pending() noexcept { g_fatal_signal.store(true, std::memory_order_relaxed); }
+void clear_fatal_signal_pending() noexcept { g_fatal_signal.store(false, std::memory_order_relaxed); }
+bool fatal_signal_pending() noexcept { return g_fatal_signal.load(std::memory_order_relaxed); }
+
+namespace detail {
+
+wait_deadline::wait_deadline(long timeout) noexcept
+    : forever(timeout == MAX_SCHEDULE_TIMEOUT),
+      at(std::chrono::steady_clock::now() +
+         std::chrono::milliseconds(forever ? 0 : (timeout < 0 ? 0 : timeout))) {}
+
+long wait_deadline::remaining() const noexcept {
+  if (forever) return MAX_SCHEDULE_TIMEOUT;
+  const auto left = at - std::chrono::steady_clock::now();
+  if (left <= std::chrono::steady_clock::duration::zero()) return 0;
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(left).count();
+  return static_cast<long>((us + 999) / 1000);  // round up: not yet due reads as >= 1
+}
+
+int sleep_on_word(std::atomic<std::uint32_t>& word, unsigned state,
+                  const wait_deadline& dl) noexcept {
+  // A killable sleep entered with a fatal signal already recorded does not sleep at all,
+  // like the kernel's signal_pending_state() check before schedule().
+  if ((state & TASK_WAKEKILL) && fatal_signal_pending() && word.load(std::memory_order_acquire) == 0)
+    return -EINTR;
+  while (word.load(std::memory_order_acquire) == 0) {  // pairs with the waker's release store
+    timespec rel{};
+    if (dl.forever) {
+      rel.tv_sec = forever_slice_s;
+    } else {
+      const auto left = dl.at - std::chrono::steady_clock::now();
+      if (left <= std::chrono::steady_clock::duration::zero()) return -ETIME;
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      rel.tv_sec = static_cast<time_t>(ns / 1000000000);
+      rel.tv_nsec = static_cast<long>(ns % 1000000000);
+    }
+    const int err = futex_wait_for(word, rel);
+    if (err == EINTR && interrupts(state) && word.load(std::memory_order_acquire) == 0)
+      return -EINTR;
+  }
+  return 0;
+}
+
+int wait_sleep(wait_queue_head_t* wq, wait_queue_entry* e, unsigned state,
+               const wait_deadline& dl, int* late_err) noexcept {
+  const int r = sleep_on_word(e->woken, state, dl);
+  if (r == 0) return 0;
+  // Interrupted or timed out. Under the lock, either the entry is still queued (nobody woke
+  // us: leave with the error) or a waker already took it off (the wake-up was ours: report
+  // it, so an exclusive wake-up is not lost to a waiter that gives up).
+  spin_guard<spinlock_t> g(wq->lock);
+  if (!list_empty(&e->entry)) {
+    list_del_init(&e->entry);
+    wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    return r;
+  }
+  *late_err = r;
+  return 0;
+}
+
+}  // namespace detail
+
+void init_waitqueue_head(wait_queue_head_t* wq) noexcept {
+  std::destroy_at(wq);
+  std::construct_at(wq);
+}
+
+void init_wait(wait_queue_entry* e) noexcept {
+  INIT_LIST_HEAD(&e->entry);
+  e->flags = 0;
+  e->woken.store(0, std::memory_order_relaxed);
+}
+
+namespace {
+void prepare(wait_queue_head_t* wq, wait_queue_entry* e, bool exclusive) noexcept {
+  {
+    spin_guard<spinlock_t> g(wq->lock);
+    if (list_empty(&e->entry)) {
+      if (exclusive) {
+        e->flags |= WQ_FLAG_EXCLUSIVE;
+        list_add_tail(&e->entry, &wq->head);
+      } else {
+        e->flags &= ~WQ_FLAG_EXCLUSIVE;
+        list_add(&e->entry, &wq->head);
+      }
+      wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
+    }
+    e->woken.store(0, std::memory_order_relaxed);  // asleep again (set_current_state)
+  }
+  // set_current_state()'s smp_mb(): pairs with the waker's barrier before waitqueue_active()
+  // (wq_has_sleeper); the spinlock alone would let the caller's condition load move up.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+}  // namespace
+
+void prepare_to_wait(wait_queue_head_t* wq, wait_queue_entry* e, unsigned) noexcept {
+  prepare(wq, e, false);
+}
+
+void prepare_to_wait_exclusive(wait_queue_head_t* wq, wait_queue_entry* e, unsigned) noexcept {
+  prepare(wq, e, true);
+}
+
+void finish_wait(wait_queue_head_t* wq, wait_queue_entry* e) noexcept {
+  // Always under the lock, even when the entry looks unqueued: a waker that just removed it may
+  // still be inside futex_wake() on e->woken, and the lock is what says it has finished.
+  spin_guard<spinlock_t> g(wq->lock);
+  if (!list_empty(&e->entry)) {
+    list_del_init(&e->entry);
+    wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  }
+}
+
+int __wake_up(wait_queue_head_t* wq, int nr_exclusive) noexcept {
+  int woken = 0;
+  spin_guard<spinlock_t> g(wq->lock);
+  list_head* pos = wq->head.next;
+  while (pos != &wq->head) {
+    list_head* next = pos->next;
+    auto* e = reinterpret_cast<wait_queue_entry*>(reinterpret_cast<char*>(pos) -
+                                                  offsetof(wait_queue_entry, entry));
+    const bool exclusive = (e->flags & WQ_FLAG_EXCLUSIVE) != 0;
+    list_del_init(pos);  // autoremove: a second wake-up cannot pick the same sleeper
+    e->woken.store(1, std::memory_order_release);  // woken: 0 -> 1
+    futex_wake(e->woken, 1);
+    ++woken;
+    if (exclusive && --nr_exclusive == 0) break;
+    pos = next;
+  }
+  wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - static_cast<unsigned>(woken),
+                      std::memory_order_relaxed);
+  return woken;
+}
+
+}  // namespace kprim

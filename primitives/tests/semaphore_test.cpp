@@ -1,0 +1,136 @@
+// Behaviour of kprim::semaphore (kprim/semaphore.hpp): counting under oversubscription,
+// down_trylock's 0/1 convention, FIFO hand-off, down_timeout, interruptible/killable downs.
+#include <kprim/semaphore.hpp>
+
+#include "lock_stress.hpp"
+#include "sleepwake_test.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using kprim::test::eventually;
+
+unsigned sleepers(kprim::semaphore& s) {
+  std::lock_guard g(s.lock);
+  unsigned n = 0;
+  for (kprim::list_head* p = s.wait_list.next; p != &s.wait_list; p = p->next) ++n;
+  return n;
+}
+
+TEST(Semaphore, CountsUnitsUnderOversubscription) {
+  constexpr unsigned kUnits = 3;
+  DEFINE_SEMAPHORE(sem, kUnits);
+  std::atomic<unsigned> inside{0}, max_inside{0};
+  const unsigned iters = 20000 / kprim::test::sanitizer_slowdown;
+  kprim::test::run_threads(kprim::test::oversubscribed_threads(), [&](unsigned) {
+    for (unsigned i = 0; i < iters; ++i) {
+      kprim::semaphore_guard g(sem);
+      const unsigned now = inside.fetch_add(1) + 1;
+      unsigned m = max_inside.load();
+      while (now > m && !max_inside.compare_exchange_weak(m, now)) {}
+      inside.fetch_sub(1);
+    }
+  });
+  EXPECT_LE(max_inside.load(), kUnits);
+  EXPECT_EQ(sem.count, kUnits);
+  EXPECT_EQ(sleepers(sem), 0u);
+}
+
+TEST(Semaphore, TrylockConvention) {
+  kprim::semaphore sem;
+  kprim::sema_init(&sem, 1);
+  EXPECT_EQ(kprim::down_trylock(&sem), 0);
+  EXPECT_EQ(kprim::down_trylock(&sem), 1) << "1 means failure, as in the kernel";
+  kprim::up(&sem);
+  EXPECT_EQ(sem.count, 1u);
+}
+
+// Sleepers queued one by one (each observed asleep before the next starts) are served in
+// that order by successive up() calls; a newcomer's trylock cannot steal a handed-over unit.
+TEST(Semaphore, FifoHandOff) {
+  DEFINE_SEMAPHORE(sem, 0);
+  constexpr unsigned kWaiters = 6;
+  std::vector<unsigned> order;
+  std::mutex order_mu;
+  std::vector<std::thread> ts;
+  for (unsigned i = 0; i < kWaiters; ++i) {
+    ts.emplace_back([&, i] {
+      kprim::down(&sem);
+      std::lock_guard g(order_mu);
+      order.push_back(i);
+    });
+    eventually([&] { return sleepers(sem) == i + 1; });
+  }
+  for (unsigned i = 0; i < kWaiters; ++i) {
+    kprim::up(&sem);
+    EXPECT_EQ(kprim::down_trylock(&sem), 1) << "the unit went to a sleeper, not to count";
+    eventually([&] {
+      std::lock_guard g(order_mu);
+      return order.size() == i + 1;
+    });
+  }
+  for (auto& t : ts) t.join();
+  ASSERT_EQ(order.size(), kWaiters);
+  for (unsigned i = 0; i < kWaiters; ++i) EXPECT_EQ(order[i], i);
+  EXPECT_EQ(sem.count, 0u);
+}
+
+TEST(Semaphore, DownTimeoutHonoured) {
+  DEFINE_SEMAPHORE(sem, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(kprim::down_timeout(&sem, kprim::msecs_to_jiffies(50)), -ETIME);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, 50ms);
+  EXPECT_LT(took, 5050ms);
+  EXPECT_EQ(sleepers(sem), 0u);
+  kprim::up(&sem);
+  EXPECT_EQ(kprim::down_timeout(&sem, 1), 0);
+  EXPECT_EQ(sem.count, 0u);
+}
+
+class SemSignal : public ::testing::TestWithParam<bool> {};
+
+TEST_P(SemSignal, InterruptibleReturnsEintrAndTakesNothing) {
+  kprim::test::sigusr1_handler h(GetParam());
+  DEFINE_SEMAPHORE(sem, 0);
+  const long r = kprim::test::interrupt_wait([&] { return kprim::down_interruptible(&sem); });
+  EXPECT_EQ(r, -EINTR);
+  EXPECT_EQ(sleepers(sem), 0u);
+  kprim::up(&sem);
+  EXPECT_EQ(sem.count, 1u) << "no stale waiter received the unit";
+  EXPECT_EQ(kprim::down_trylock(&sem), 0);
+}
+
+TEST_P(SemSignal, KillableOnlyOnFatal) {
+  kprim::test::sigusr1_handler h(GetParam());
+  DEFINE_SEMAPHORE(sem, 0);
+  std::atomic<int> r{1};
+  std::thread t([&] { r.store(kprim::down_killable(&sem)); });
+  eventually([&] { return sleepers(sem) == 1; });
+  pthread_kill(t.native_handle(), SIGUSR1);
+  std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(r.load(), 1);
+  kprim::set_fatal_signal_pending();
+  while (r.load() == 1) {
+    pthread_kill(t.native_handle(), SIGUSR1);
+    std::this_thread::sleep_for(1ms);
+  }
+  t.join();
+  kprim::clear_fatal_signal_pending();
+  EXPECT_EQ(r.load(), -EINTR);
+  EXPECT_EQ(sleepers(sem), 0u);
+  EXPECT_EQ(sem.count, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(SaRestart, SemSignal, ::testing::Bool(),
+                         [](const auto& i) { return i.param ? "with_SA_RESTART" : "without_SA_RESTART"; });
+
+}  // namespace
