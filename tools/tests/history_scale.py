@@ -85,7 +85,9 @@ def _time_v(cmd):
                           check=False)
     wall = time.monotonic() - start
     match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-    return proc, wall, (int(match[1]) / 1024 if match else float("nan"))
+    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)",
+                                           proc.stderr))
+    return proc, wall, (int(match[1]) / 1024 if match else float("nan")), cpu
 
 
 def main(argv=None):
@@ -104,17 +106,19 @@ def main(argv=None):
               f"({sum(os.path.getsize(p) for p in paths) / 2**20:.0f} MiB)")
         store = os.path.join(tmp, "store.sqlite")
         kbench = [sys.executable, os.path.join(TOOLS, "kbench_results.py")]
-        proc, wall, rss = _time_v(kbench + ["ingest", "--quiet", "--store", store] + paths)
+        proc, wall, rss, cpu = _time_v(kbench + ["ingest", "--quiet", "--store", store] + paths)
         if proc.returncode:
             sys.exit(f"ingest failed: {proc.stderr}")
         print(f"ingest: {len(paths)} runs in {wall:.1f} s ({wall / len(paths) * 1000:.0f} ms "
-              f"a run), peak RSS {rss:.0f} MiB, store {os.path.getsize(store) / 2**20:.0f} MiB")
-        proc, wall, rss = _time_v(kbench + ["history", results_dir, "--store", store])
+              f"a run; CPU {cpu:.1f} s in all processes), peak RSS {rss:.0f} MiB, store "
+              f"{os.path.getsize(store) / 2**20:.0f} MiB; load average {os.getloadavg()[0]:.1f}")
+        proc, wall, rss, cpu = _time_v(kbench + ["history", results_dir, "--store", store])
         if proc.returncode:
             sys.exit(f"history failed: {proc.stderr}")
         rows = [line for line in proc.stdout.splitlines() if "/" in line and "oxide" in line]
         changed = [line for line in rows if not line.rstrip().endswith(" -")]
-        print(f"history: {len(rows)} series in {wall:.2f} s, peak RSS {rss:.0f} MiB; "
+        print(f"history: {len(rows)} series in {wall:.2f} s (CPU {cpu:.2f} s), peak RSS "
+              f"{rss:.0f} MiB; "
               f"series with change points: {len(changed)}")
         for line in changed:
             print("  " + line.strip())
