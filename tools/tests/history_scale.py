@@ -8,7 +8,7 @@ a seeded run-to-run factor within +-``jitter`` (day-to-day drift below the toler
 
 Full measurement (365 runs x every benchmark), from tools/::
 
-    /usr/bin/python3 -m tests.history_scale [--runs 365] [--keep DIR]
+    /usr/bin/python3 -m tests.history_scale [--runs 365] [--work DIR]
 
 prints the ingest time of ``./kbench ingest`` over all files, and the wall time and peak RSS
 (``/usr/bin/time -v``) of ``./kbench history`` on the filled store, and checks that the one
@@ -17,10 +17,12 @@ change point found is the injected one. ``tests/test_history_scale.py`` runs a r
 
 import argparse
 import datetime
+import glob
 import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -95,16 +97,23 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=365)
     parser.add_argument("--keep", help="only benchmarks matching this regex (default: all)")
-    parser.add_argument("--dir", help="work directory (default: a temporary one, removed)")
+    parser.add_argument("--work", help="keep the generated runs in this directory and reuse "
+                                       "them next time (default: a temporary one, removed)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.work or scratch
         results_dir = os.path.join(tmp, "results")
         start = time.monotonic()
-        paths = make_runs(results_dir, args.runs, step_run=args.runs * 200 // 365,
-                          keep=args.keep)
-        print(f"generated {len(paths)} runs in {time.monotonic() - start:.1f} s "
+        paths = sorted(glob.glob(os.path.join(results_dir, "*", "*.json")))
+        if len(paths) != args.runs or args.keep:
+            shutil.rmtree(results_dir, ignore_errors=True)
+            paths = make_runs(results_dir, args.runs, step_run=args.runs * 200 // 365,
+                              keep=args.keep)
+        print(f"{len(paths)} runs ready in {time.monotonic() - start:.1f} s "
               f"({sum(os.path.getsize(p) for p in paths) / 2**20:.0f} MiB)")
         store = os.path.join(tmp, "store.sqlite")
+        for old in glob.glob(store + "*"):
+            os.unlink(old)
         kbench = [sys.executable, os.path.join(TOOLS, "kbench_results.py")]
         proc, wall, rss, cpu = _time_v(kbench + ["ingest", "--quiet", "--store", store] + paths)
         if proc.returncode:
