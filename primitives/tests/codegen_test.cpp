@@ -104,6 +104,50 @@ TEST_F(Codegen, RmwOpsAreSingleLockedInstructions) {
   EXPECT_TRUE(has("kp_atomic_try_cmpxchg", "lock cmpxchg"));
   EXPECT_FALSE(has("kp_atomic_add_return", "mfence"));
 }
+// Issue 14: the debug layer (kprim/context.hpp) adds nothing to release lock fast paths. The
+// same TU compiled with KPRIM_DEBUG_LOCKING=0 (what the release build defines) and with the
+// header's default must be identical, never touch the layer's thread-local state and call
+// nothing but the slow path (and the mutex's task-slot set-up); with KPRIM_DEBUG_LOCKING=1 the
+// hooks show (tls_context), so the check can fail.
+const char* const kLockTu = R"(
+#include <kprim/mutex.hpp>
+#include <kprim/spinlock.hpp>
+using namespace kprim;
+extern "C" {
+void kp_spin_lock(spinlock_t* l) { spin_lock(l); }
+void kp_spin_unlock(spinlock_t* l) { spin_unlock(l); }
+void kp_mutex_lock(kprim::mutex* m) { mutex_lock(m); }
+void kp_mutex_unlock(kprim::mutex* m) { mutex_unlock(m); }
+}
+)";
+
+TEST(CodegenDebugLayer, ReleaseLockFastPathsHaveNoHooks) {
+  kprim_test::listing off, dflt, on;
+  ASSERT_EQ(kprim_test::compile_listing(KPRIM_CXX, "-fcf-protection=none -DKPRIM_DEBUG_LOCKING=0", kLockTu, off), "");
+  ASSERT_EQ(kprim_test::compile_listing(KPRIM_CXX, "-fcf-protection=none", kLockTu, dflt), "");
+  ASSERT_EQ(kprim_test::compile_listing(KPRIM_CXX, "-fcf-protection=none -DKPRIM_DEBUG_LOCKING=1", kLockTu, on), "");
+  kprim_test::print_listing("lock fast paths, KPRIM_DEBUG_LOCKING=0", off);
+  for (const char* f : {"kp_spin_lock", "kp_spin_unlock", "kp_mutex_lock", "kp_mutex_unlock"}) {
+    ASSERT_FALSE(off[f].empty()) << f;
+    EXPECT_EQ(off[f], dflt[f]) << f << ": KPRIM_DEBUG_LOCKING=0 differs from the header default";
+    bool locked_rmw = false;
+    for (const auto& i : off[f]) {
+      EXPECT_EQ(i.find("tls_context"), std::string::npos) << f << ": the layer's state in release: " << i;
+      if (i.rfind("call", 0) == 0 || i.rfind("jmp", 0) == 0) {
+        EXPECT_TRUE(i.find("slowpath") != std::string::npos || i.find(".L") != std::string::npos ||
+                    i.find("thread_slot_acquire") != std::string::npos)
+            << f << ": a call other than the slow path: " << i;
+      }
+      locked_rmw |= i.find("lock cmpxchg") != std::string::npos || i.find("mov") == 0;
+    }
+    EXPECT_TRUE(locked_rmw) << f;
+  }
+  for (const char* f : {"kp_spin_lock", "kp_mutex_lock"}) {
+    bool tls = false;
+    for (const auto& i : on[f]) tls |= i.find("tls_context") != std::string::npos;
+    EXPECT_TRUE(tls) << f << ": KPRIM_DEBUG_LOCKING=1 shows no hook, so the release check proves nothing";
+  }
+}
 #else
 TEST(Codegen, OnlyCheckedOnX86_64) { GTEST_SKIP() << "these x86-64 expectations need an x86-64 compiler; codegen_arch_test.cpp checks arm64"; }
 #endif

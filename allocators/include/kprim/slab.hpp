@@ -30,6 +30,7 @@
 #pragma once
 
 #include <kprim/compiler.hpp>
+#include <kprim/context.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -198,6 +199,9 @@ kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t 
 /// The object is aligned as requested at creation; its bytes are undefined unless the cache
 /// has a ctor (constructed state) or gfp has __GFP_ZERO.
 [[nodiscard]] inline void* kmem_cache_alloc(kmem_cache_t* s, gfp_t gfp) noexcept {
+#if KPRIM_DEBUG_LOCKING
+  if (gfpflags_allow_blocking(gfp)) might_sleep();  // the kernel's might_alloc()
+#endif
   detail::cpu_cache* c = detail::tls_cpu_caches[detail::hot(s).id];
   if (likely(c != nullptr)) {
     detail::magazine* m = c->loaded;

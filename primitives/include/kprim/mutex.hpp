@@ -13,6 +13,7 @@
 #pragma once
 
 #include <kprim/compiler.hpp>
+#include <kprim/context.hpp>
 #include <kprim/detail/scoped_guard.hpp>
 #include <kprim/detail/wait_list.hpp>
 #include <kprim/osq_lock.hpp>
@@ -49,6 +50,7 @@ class mutex {
   /// lock() - mutex_lock(). Ordering: acquire. Context: may spin (bounded), then may sleep
   /// on a futex. Cost: one cmpxchg uncontended; the slow path is out of line.
   void lock() noexcept {
+    might_sleep();  // kprim/context.hpp: nothing unless KPRIM_DEBUG_LOCKING
     std::uintptr_t zero = 0;
     if (likely(owner_.compare_exchange_strong(zero, reinterpret_cast<std::uintptr_t>(current()),
                                               std::memory_order_acquire, std::memory_order_relaxed)))

@@ -28,6 +28,7 @@
 #endif
 
 #include <kprim/compiler.hpp>
+#include <kprim/context.hpp>
 #include <kprim/rcu/pointer.hpp>
 
 #if defined(KPRIM_RCU_FLAVOUR_QSBR)
@@ -156,6 +157,7 @@ inline void rcu_read_lock() noexcept {
   ++detail::rcu_nesting<F>;
 #endif
   F::read_lock();
+  __rcu_read_lock_depth_inc();  // kprim/context.hpp: might_sleep() inside is reported
 }
 
 /// rcu_read_unlock() - end the innermost read-side critical section; after the outermost one
@@ -168,6 +170,7 @@ inline void rcu_read_unlock() noexcept {
   if (unlikely(detail::rcu_nesting<F> == 0)) detail::rcu_misuse(F::name, "rcu_read_unlock() without rcu_read_lock()");
   --detail::rcu_nesting<F>;
 #endif
+  __rcu_read_lock_depth_dec();
   detail::rcu_tsan_end_of_reader<F>();
   F::read_unlock();
 }
@@ -310,6 +313,7 @@ inline void synchronize_rcu() noexcept {
   if (unlikely(detail::rcu_nesting<F> != 0))
     detail::rcu_misuse(F::name, "synchronize_rcu() inside a read-side critical section (it would wait for itself)");
 #endif
+  might_sleep();
   F::synchronize();
 #if KPRIM_TSAN
   __tsan_acquire(&detail::rcu_tsan_gp<F>);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <kprim/compiler.hpp>
+#include <kprim/context.hpp>
 #include <kprim/detail/wait_list.hpp>
 #include <kprim/osq_lock.hpp>
 #include <kprim/spinlock/qspinlock.hpp>
@@ -53,6 +54,7 @@ class rw_semaphore {
   /// down_read() - take a read lock. Ordering: acquire. Context: may sleep.
   /// Cost: one fetch_add and one owner store uncontended.
   void down_read() noexcept {
+    might_sleep();  // kprim/context.hpp: nothing unless KPRIM_DEBUG_LOCKING
     const std::int64_t c = count_.fetch_add(reader_bias, std::memory_order_acquire) + reader_bias;
     if (likely(!(c & read_failed_mask))) {
       set_reader_owned();
@@ -81,6 +83,7 @@ class rw_semaphore {
 
   /// down_write() - take the write lock. Ordering: acquire. Context: may spin, may sleep.
   void down_write() noexcept {
+    might_sleep();
     std::int64_t c = 0;
     if (likely(count_.compare_exchange_strong(c, writer_locked, std::memory_order_acquire, std::memory_order_relaxed))) {
       owner_.store(reinterpret_cast<std::uintptr_t>(current()), std::memory_order_relaxed);

@@ -6,6 +6,7 @@
 // Critical sections that may block belong under kprim::mutex (kprim/mutex.hpp) instead.
 #pragma once
 
+#include <kprim/context.hpp>
 #include <kprim/detail/scoped_guard.hpp>
 #include <kprim/spinlock/qspinlock.hpp>
 #include <kprim/spinlock/tas.hpp>
@@ -36,16 +37,42 @@ inline void spin_lock_init(L* lock) noexcept {
 }
 
 /// spin_lock() - acquire; ordering acquire; spins (yields per the lock's policy), never sleeps.
+/// With KPRIM_DEBUG_LOCKING the free functions also count the lock in this thread's preempt
+/// count and held-lock stack (kprim/context.hpp), taking the caller's location as a defaulted
+/// argument; without it they are the member calls and nothing more (test_codegen checks).
+#if KPRIM_DEBUG_LOCKING
+template <spinlock_like L>
+inline void spin_lock(L* lock, const std::source_location& at = std::source_location::current()) noexcept {
+  lock->lock();
+  debug::lock_acquired(lock, "spinlock_t", at);
+}
+#else
 template <spinlock_like L>
 inline void spin_lock(L* lock) noexcept { lock->lock(); }
+#endif
 
 /// spin_trylock() - acquire if free, without waiting; true on success (acquire ordering).
+#if KPRIM_DEBUG_LOCKING
+template <spinlock_like L>
+[[nodiscard]] inline bool spin_trylock(L* lock,
+                                       const std::source_location& at = std::source_location::current()) noexcept {
+  if (!lock->try_lock()) return false;
+  debug::lock_acquired(lock, "spinlock_t", at);
+  return true;
+}
+#else
 template <spinlock_like L>
 [[nodiscard]] inline bool spin_trylock(L* lock) noexcept { return lock->try_lock(); }
+#endif
 
 /// spin_unlock() - release; ordering release. Requires: held by the caller.
 template <spinlock_like L>
-inline void spin_unlock(L* lock) noexcept { lock->unlock(); }
+inline void spin_unlock(L* lock) noexcept {
+#if KPRIM_DEBUG_LOCKING
+  debug::lock_released(lock);
+#endif
+  lock->unlock();
+}
 
 /// spin_is_locked() - relaxed snapshot; for assertions and heuristics only.
 template <spinlock_like L>
