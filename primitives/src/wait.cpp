@@ -124,7 +124,7 @@ void prepare(wait_queue_head_t* wq, wait_queue_entry* e, bool exclusive) noexcep
   }
   // set_current_state()'s smp_mb(): pairs with the waker's barrier before waitqueue_active()
   // (wq_has_sleeper); the spinlock alone would let the caller's condition load move up.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  smp_mb();
 }
 }  // namespace
 

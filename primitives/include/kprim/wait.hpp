@@ -26,6 +26,7 @@
 // SIGKILL ends the process and needs no answer. TASK_UNINTERRUPTIBLE sleeps go back to sleep.
 #pragma once
 
+#include <kprim/barrier.hpp>
 #include <kprim/context.hpp>
 #include <kprim/list.hpp>
 #include <kprim/spinlock.hpp>
@@ -144,8 +145,7 @@ inline int wake_up_interruptible(wait_queue_head_t* wq) noexcept { return __wake
 inline int wake_up_interruptible_all(wait_queue_head_t* wq) noexcept { return __wake_up(wq, 0); }
 
 /// waitqueue_active() - lock-free "is anybody queued?" (relaxed load). THE KERNEL'S CAVEAT: a
-/// waker that skips wake_up() when this is false must put a full barrier (smp_mb(), e.g.
-/// std::atomic_thread_fence(seq_cst)) between its store to the condition and this call;
+/// waker that skips wake_up() when this is false must put a full barrier (smp_mb()) between its store to the condition and this call;
 /// otherwise the load can be satisfied before the store is visible, a waiter queued in between
 /// re-checks the old condition, sleeps, and the wake-up is lost. The waiter's side of that
 /// pairing is the barrier inside prepare_to_wait(). Without such a barrier call wake_up().
@@ -154,7 +154,7 @@ inline int wake_up_interruptible_all(wait_queue_head_t* wq) noexcept { return __
 }
 /// wq_has_sleeper() - waitqueue_active() with the waker's full barrier built in.
 [[nodiscard]] inline bool wq_has_sleeper(const wait_queue_head_t* wq) noexcept {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  smp_mb();
   return waitqueue_active(wq);
 }
 

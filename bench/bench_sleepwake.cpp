@@ -1,0 +1,361 @@
+// bench_sleepwake: what sleeping and waking cost (issue 13) - kprim's completion, wait queue
+// and semaphore against sem_t, std::binary/counting_semaphore, pthread_cond_t,
+// std::condition_variable, std::atomic::wait and a raw futex. Their cost is wake-up latency,
+// not lock throughput; for locks see bench_locks.
+//
+// Workloads:
+//   pingpong  - two threads hand one event back and forth. The pinger stamps t0, signals,
+//               sleeps until the ponger signals back, stamps t1: one-way wake-up = (t1-t0)/2,
+//               both stamps on the pinger's clock (never two threads' clocks subtracted).
+//               Counters wake_p50_ns, wake_p99_ns, wake_p999_ns, rounds.
+//   counting  - a semaphore of 2 units as a resource across the thread sweep: down, work
+//               (--kprim_cs), up; a harness trial (time-bounded, watchdog).
+//   herd      - N sleepers, one event per round (a token), exclusive wake_up() against
+//               notify_all(): counters woken_per_event (threads that woke, each round) and
+//               futile_per_event (of those, the ones that found no token).
+// A/A controls: pingpong/completion and counting/kprim_semaphore have `_aa` twins (the same
+// code registered twice; pingpong's via the same naming register_control() uses).
+// Primitives: primitives/include/kprim/{completion,wait,semaphore}.hpp.
+#include <kprim/bench/registry.hpp>
+#include <kprim/completion.hpp>
+#include <kprim/futex.hpp>
+#include <kprim/semaphore.hpp>
+#include <kprim/wait.hpp>
+
+#include <pthread.h>
+#include <semaphore.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <semaphore>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using kprim::bench::clock;
+using kprim::bench::fixed_string;
+
+// ---- One-shot events: signal() makes one wait() return (binary, one waiter at a time). ----
+
+struct ev_completion {
+  static constexpr auto name = fixed_string("completion");
+  kprim::completion c;
+  void signal() { kprim::complete(&c); }
+  void wait() { kprim::wait_for_completion(&c); }
+};
+struct ev_completion_aa : ev_completion {
+  static constexpr auto name = fixed_string("completion_aa");
+};
+struct ev_waitqueue {
+  static constexpr auto name = fixed_string("kprim_waitqueue");
+  kprim::wait_queue_head_t wq;
+  std::atomic<bool> flag{false};
+  void signal() {
+    flag.store(true, std::memory_order_release);
+    kprim::wake_up(&wq);
+  }
+  void wait() { kprim::wait_event(wq, [this] { return flag.exchange(false, std::memory_order_acq_rel); }); }
+};
+struct ev_kprim_sem {
+  static constexpr auto name = fixed_string("kprim_semaphore");
+  kprim::semaphore s{0};
+  void signal() { kprim::up(&s); }
+  void wait() { kprim::down(&s); }
+};
+struct ev_sem_t {
+  static constexpr auto name = fixed_string("sem_t");
+  sem_t s;
+  ev_sem_t() { sem_init(&s, 0, 0); }
+  ~ev_sem_t() { sem_destroy(&s); }
+  void signal() { sem_post(&s); }
+  void wait() {
+    while (sem_wait(&s) != 0) {}
+  }
+};
+struct ev_binary_semaphore {
+  static constexpr auto name = fixed_string("std_binary_semaphore");
+  std::binary_semaphore s{0};
+  void signal() { s.release(); }
+  void wait() { s.acquire(); }
+};
+struct ev_pthread_cond {
+  static constexpr auto name = fixed_string("pthread_cond");
+  pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+  bool flag = false;
+  void signal() {
+    pthread_mutex_lock(&m);
+    flag = true;
+    pthread_cond_signal(&c);
+    pthread_mutex_unlock(&m);
+  }
+  void wait() {
+    pthread_mutex_lock(&m);
+    while (!flag) pthread_cond_wait(&c, &m);
+    flag = false;
+    pthread_mutex_unlock(&m);
+  }
+};
+struct ev_std_cv {
+  static constexpr auto name = fixed_string("std_condition_variable");
+  std::mutex m;
+  std::condition_variable c;
+  bool flag = false;
+  void signal() {
+    {
+      std::lock_guard g(m);
+      flag = true;
+    }
+    c.notify_one();
+  }
+  void wait() {
+    std::unique_lock g(m);
+    c.wait(g, [this] { return flag; });
+    flag = false;
+  }
+};
+struct ev_atomic_wait {
+  static constexpr auto name = fixed_string("std_atomic_wait");
+  std::atomic<std::uint32_t> w{0};
+  void signal() {
+    w.store(1, std::memory_order_release);
+    w.notify_one();
+  }
+  void wait() {
+    while (w.exchange(0, std::memory_order_acq_rel) == 0) w.wait(0, std::memory_order_acquire);
+  }
+};
+struct ev_raw_futex {
+  static constexpr auto name = fixed_string("raw_futex");
+  std::atomic<std::uint32_t> w{0};
+  void signal() {
+    w.store(1, std::memory_order_release);
+    kprim::futex_wake(w, 1);
+  }
+  void wait() {
+    while (w.exchange(0, std::memory_order_acq_rel) == 0) kprim::futex_wait(w, 0);
+  }
+};
+
+using events = kprim::bench::contender_table<ev_completion, ev_completion_aa, ev_waitqueue, ev_kprim_sem,
+                                             ev_sem_t, ev_binary_semaphore, ev_pthread_cond, ev_std_cv,
+                                             ev_atomic_wait, ev_raw_futex>;
+
+/// Ping-pong for the run's trial time. The ponger ends when the pinger sets `stop` and signals
+/// once more, so a run ends whatever the primitive's speed (rounds are bounded by time).
+template <class E>
+void register_pingpong() {
+  using namespace kprim::bench;
+  case_id id{"sleepwake", "pingpong", std::string(E::name), 2, {}};
+  const auto budget = std::chrono::milliseconds(current_options().trial_ms);
+  benchmark::RegisterBenchmark(id.name().c_str(), [budget](benchmark::State& state) {
+    for (auto _ : state) {
+      auto ping = std::make_unique<E>(), pong = std::make_unique<E>();
+      std::atomic<bool> stop{false};
+      std::thread ponger([&] {
+        for (;;) {
+          ping->wait();
+          if (stop.load(std::memory_order_acquire)) return;
+          pong->signal();
+        }
+      });
+      latency_histogram hist;
+      const double clock_ns = clock_pair_ns();
+      std::uint64_t rounds = 0;
+      const auto begin = clock::now();
+      auto now = begin;
+      do {
+        const auto t0 = clock::now();
+        ping->signal();
+        pong->wait();
+        now = clock::now();
+        const double rtt = std::chrono::duration<double, std::nano>(now - t0).count() - clock_ns;
+        hist.record(rtt > 0 ? static_cast<std::uint64_t>(rtt / 2) : 0);
+        ++rounds;
+      } while (now - begin < budget);
+      stop.store(true, std::memory_order_release);
+      ping->signal();
+      ponger.join();
+      const double s = std::chrono::duration<double>(now - begin).count();
+      report_loop(state, {static_cast<double>(rounds), s, 2});
+      state.counters["rounds"] = static_cast<double>(rounds);
+      state.counters["wake_p50_ns"] = static_cast<double>(hist.percentile(0.50));
+      state.counters["wake_p99_ns"] = static_cast<double>(hist.percentile(0.99));
+      state.counters["wake_p999_ns"] = static_cast<double>(hist.percentile(0.999));
+    }
+  })->Iterations(1)->UseManualTime()->Unit(benchmark::kNanosecond);
+}
+
+// ---- Counting semaphores as a resource (harness trials). ----
+
+constexpr unsigned kUnits = 2;
+
+struct cs_kprim {
+  static constexpr auto name = fixed_string("kprim_semaphore");
+  kprim::semaphore s{kUnits};
+  void down() { kprim::down(&s); }
+  void up() { kprim::up(&s); }
+};
+struct cs_sem_t {
+  static constexpr auto name = fixed_string("sem_t");
+  sem_t s;
+  cs_sem_t() { sem_init(&s, 0, kUnits); }
+  ~cs_sem_t() { sem_destroy(&s); }
+  void down() {
+    while (sem_wait(&s) != 0) {}
+  }
+  void up() { sem_post(&s); }
+};
+struct cs_std {
+  static constexpr auto name = fixed_string("std_counting_semaphore");
+  std::counting_semaphore<64> s{kUnits};
+  void down() { s.acquire(); }
+  void up() { s.release(); }
+};
+using counters_table = kprim::bench::contender_table<cs_kprim, cs_sem_t, cs_std>;
+
+template <class S>
+struct counting_body {
+  std::unique_ptr<kprim::cacheline_padded<S>> s = std::make_unique<kprim::cacheline_padded<S>>();
+  void acquire(kprim::bench::worker&) { (*s)->down(); }
+  void release(kprim::bench::worker&) { (*s)->up(); }
+};
+
+template <class S>
+void register_counting() {
+  using namespace kprim::bench;
+  for (unsigned n : current_options().threads) {
+    trial_config cfg = base_config(n);
+    case_id id{"sleepwake", "counting", std::string(S::name), n,
+               {{"units", std::to_string(kUnits)}, {"cs", std::to_string(cfg.cs)}}};
+    register_trial_or_control(std::is_same_v<S, cs_kprim>, id, cfg,
+                              [] { return std::make_unique<counting_body<S>>(); });
+  }
+}
+
+// ---- Thundering herd: N sleepers, one token per event. ----
+
+/// herd_kprim - exclusive waiters on a wait queue; the event is wake_up() (one exclusive).
+struct herd_kprim {
+  static constexpr auto name = fixed_string("kprim_wake_up_exclusive");
+  static constexpr int entry_evals = 2;  // wait_event_exclusive: at entry, after prepare
+  kprim::wait_queue_head_t wq;
+  template <class Pred>
+  void wait(Pred p) { kprim::wait_event_exclusive(wq, p); }
+  template <class F>
+  void post(F make_available) {
+    make_available();
+    kprim::wake_up(&wq);
+  }
+  template <class F>
+  void post_all(F make_available) {
+    make_available();
+    kprim::wake_up_all(&wq);
+  }
+};
+/// herd_cv - std::condition_variable, every sleeper woken by notify_all().
+struct herd_cv {
+  static constexpr auto name = fixed_string("std_cv_notify_all");
+  static constexpr int entry_evals = 1;  // wait(lock, pred): at entry
+  std::mutex m;
+  std::condition_variable c;
+  template <class Pred>
+  void wait(Pred p) {
+    std::unique_lock g(m);
+    c.wait(g, p);
+  }
+  template <class F>
+  void post(F make_available) {
+    {
+      std::lock_guard g(m);
+      make_available();
+    }
+    c.notify_all();
+  }
+  template <class F>
+  void post_all(F make_available) { post(make_available); }
+};
+using herd_table = kprim::bench::contender_table<herd_kprim, herd_cv>;
+
+template <class H>
+void register_herd(unsigned sleepers) {
+  using namespace kprim::bench;
+  case_id id{"sleepwake", "herd", std::string(H::name), sleepers + 1, {{"sleepers", std::to_string(sleepers)}}};
+  const auto budget = std::chrono::milliseconds(current_options().trial_ms);
+  benchmark::RegisterBenchmark(id.name().c_str(), [budget, sleepers](benchmark::State& state) {
+    for (auto _ : state) {
+      H h;
+      std::atomic<int> tokens{0};
+      std::atomic<bool> stop{false};
+      std::atomic<std::uint64_t> false_evals{0}, calls{0}, taken{0};
+      std::vector<std::thread> ts;
+      for (unsigned i = 0; i < sleepers; ++i)
+        ts.emplace_back([&] {
+          while (!stop.load(std::memory_order_acquire)) {
+            calls.fetch_add(1, std::memory_order_relaxed);
+            h.wait([&] {
+              if (stop.load(std::memory_order_acquire)) return true;
+              int t = tokens.load(std::memory_order_acquire);
+              while (t > 0)
+                if (tokens.compare_exchange_weak(t, t - 1, std::memory_order_acq_rel)) {
+                  taken.fetch_add(1, std::memory_order_relaxed);
+                  return true;
+                }
+              false_evals.fetch_add(1, std::memory_order_relaxed);
+              return false;
+            });
+          }
+        });
+      // Let the sleepers fall asleep before the first event.
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      std::uint64_t events = 0;
+      const auto begin = clock::now();
+      auto now = begin;
+      bool stuck = false;
+      while (now - begin < budget && !stuck) {
+        h.post([&] { tokens.fetch_add(1, std::memory_order_acq_rel); });
+        ++events;
+        // The next event once this one is consumed (bounded: a stuck round ends the trial).
+        const auto posted = clock::now();
+        while (taken.load(std::memory_order_acquire) < events) {
+          std::this_thread::yield();
+          if (clock::now() - posted > std::chrono::seconds(1)) {
+            stuck = true;
+            break;
+          }
+        }
+        now = clock::now();
+      }
+      const std::uint64_t false_at_end = false_evals.load(), calls_at_end = calls.load();
+      stop.store(true, std::memory_order_release);
+      h.post_all([] {});
+      for (auto& t : ts) t.join();
+      const double s = std::chrono::duration<double>(now - begin).count();
+      report_loop(state, {static_cast<double>(events), s, sleepers + 1});
+      // Each wait call's entry evaluations find no token by construction; the rest are
+      // wake-ups that found nothing (approximate: a call that finds a token at entry skips
+      // them, so this undercounts by at most that).
+      const double structural = static_cast<double>(H::entry_evals) * static_cast<double>(calls_at_end);
+      const double futile = std::max(0.0, static_cast<double>(false_at_end) - structural);
+      state.counters["events"] = static_cast<double>(events);
+      state.counters["futile_per_event"] = events ? futile / static_cast<double>(events) : 0;
+      state.counters["woken_per_event"] = events ? (futile + static_cast<double>(events)) / static_cast<double>(events) : 0;
+      if (stuck) state.SkipWithError("a herd round was not consumed within 1 s");
+    }
+  })->Iterations(1)->UseManualTime()->Unit(benchmark::kNanosecond);
+}
+
+void register_all() {
+  events::for_each([]<class E>() { register_pingpong<E>(); });
+  counters_table::for_each([]<class S>() { register_counting<S>(); });
+  for (unsigned n : {8u, 64u}) herd_table::for_each([n]<class H>() { register_herd<H>(n); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return kprim::bench::main(argc, argv, register_all); }
