@@ -83,14 +83,20 @@ def series_groups(panels, metric="ops_per_s"):
     order = sorted(scores, key=lambda c: -(sum(scores[c]) / len(scores[c]))
                    if scores[c] else math.inf)
     count = math.ceil(len(order) / MAX_SERIES) or 1
-    size = math.ceil(len(order) / count)
-    return [order[i:i + size] for i in range(0, len(order), size)] or [[]]
+    size, extra = divmod(len(order), count)
+    groups, start = [], 0
+    for index in range(count):
+        stop = start + size + (index < extra)
+        groups.append(order[start:stop])
+        start = stop
+    return groups
 
 
 def _plain_numbers(ax):
     """Tick labels as plain numbers in the axis unit (no offset, no x1e8 factor)."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_major_formatter(FuncFormatter(
+        lambda v, _: f"{v:.0f}" if abs(v) >= 1e5 else f"{v:g}"))
     if ax.get_yscale() == "log":
         ax.yaxis.set_minor_formatter(NullFormatter())
 

@@ -76,6 +76,59 @@ class PlotsTest(unittest.TestCase):
                 self.assertNotIn(plots.MODES_LABEL, ax.get_legend_handles_labels()[1])
             plt.close(fig)
 
+    def test_many_contenders_are_split_into_groups_of_eight(self):
+        speeds = {f"c{i:02d}": 1e6 * (i + 1) for i in range(19)}
+        benches = fx.benchmarks(speeds=speeds)
+        written = plots.render_all(results_of(benches), self.out)
+        names = sorted(os.path.basename(p) for p in written)
+        self.assertIn("locks_contended_throughput_3.png", names)
+        self.assertNotIn("locks_contended_throughput_4.png", names)
+        panels = [((), {c: {} for c in speeds})]
+        groups = plots.series_groups([(p, {c: {t: case for t, case in per.items()}
+                                           for c, per in cs.items()}) for p, cs in panels])
+        self.assertEqual(sorted(len(g) for g in groups), [6, 6, 7])
+        cases = results_of(benches).cases()
+        contenders = {}
+        for case in cases.values():
+            contenders.setdefault(case.name.contender, {})[case.name.threads] = case
+        groups = plots.series_groups([((), contenders)])
+        self.assertEqual(groups[0][0], "c18", "the fastest contender leads the first group")
+        self.assertTrue(all(len(g) <= plots.MAX_SERIES for g in groups))
+
+    def test_unresolved_latency_panels_are_left_out(self):
+        benches = fx.benchmarks()
+        for entry in benches:
+            entry["lat_p50_ns"] = 20.0
+            entry["clock_ns"] = 20.0
+        results = results_of(benches)
+        panels = [(p, c) for (_, _, p), c in plots.res.curves(results.cases()).items()]
+        drawn, omitted = plots.latency_panels(results, panels)
+        self.assertTrue(omitted)
+        self.assertTrue(all(metric != "lat_p50_ns" for _, metric, _ in drawn))
+        self.assertTrue(all(metric == "lat_p50_ns" for _, metric, _ in omitted))
+
+    def test_axes_are_plain_numbers_and_png_readable(self):
+        plt = plots.pyplot()
+        fig, ax = plt.subplots()
+        ax.plot([1, 2], [1.5e8, 2.5e8])
+        plots._plain_numbers(ax)
+        fig.canvas.draw()
+        self.assertEqual(ax.yaxis.get_offset_text().get_text(), "")
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        self.assertIn("200000000", labels)
+        plt.close(fig)
+        written = plots.render_all(results_of(fx.benchmarks()), self.out)
+        from PIL import Image
+        with Image.open(written[0]) as image:
+            # at most the page width (about 1,200 px): shown at 94..100% size, so 10 pt text
+            # stays about 13 px high (the old three-panel PNGs were squeezed to 64%)
+            self.assertLessEqual(image.width, plots.DPI * plots.FIG_WIDTH_IN + 1)
+            self.assertGreaterEqual(image.width, 700)
+
+    def test_palette_is_okabe_ito(self):
+        self.assertEqual(len(plots.PALETTE), plots.MAX_SERIES)
+        self.assertEqual(plots.line_style(0)["color"], "#E69F00")
+
     def test_line_styles_stay_distinct_past_ten(self):
         styles = {tuple(sorted(plots.line_style(i).items())) for i in range(20)}
         self.assertEqual(len(styles), 20)
