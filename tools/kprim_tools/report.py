@@ -84,11 +84,17 @@ def _regime(values):
 
 #: Contenders that are ceilings, not candidates (no lock at all): never a winner.
 CEILINGS = ("nolock",)
+# Contenders that exclude nobody (bench_locks' ``exclusive = false``): a bare atomic RMW is
+# the ceiling a lock is measured against, not a lock that can win, except in its own family.
+NONEXCLUSIVE = {"atomic_fetch_add": "atomics"}
 
 
-def candidate(contender):
-    """True when ``contender`` may win: not a ceiling, not an A/A twin (``X_aa``)."""
+def candidate(contender, family=None):
+    """True when ``contender`` may win in ``family``: not a ceiling (``nolock``, or an
+    operation that excludes nobody outside its own family), not an A/A twin (``X_aa``)."""
     from .aa import SUFFIX
+    if contender in NONEXCLUSIVE and family != NONEXCLUSIVE[contender]:
+        return False
     return contender not in CEILINGS and not contender.endswith(SUFFIX)
 
 
@@ -106,7 +112,7 @@ def winners(results):
         for t in threads:
             ranked = []
             for contender, per in contenders.items():
-                if t in per and candidate(contender):
+                if t in per and candidate(contender, family):
                     values = per[t].values("ops_per_s")
                     s = summarize(values)
                     if s is not None:

@@ -172,6 +172,12 @@ class ReportTest(unittest.TestCase, fx.ErrorAssertions):
         self.assertAlmostEqual(two["margin"], two["win"].median / two["second"].median - 1)
         self.assertLessEqual(two["win"].low, two["win"].median)
 
+    def test_bare_atomic_is_a_ceiling_outside_atomics(self):
+        self.assertFalse(report.candidate("atomic_fetch_add", "locks"))
+        self.assertTrue(report.candidate("atomic_fetch_add", "atomics"))
+        self.assertFalse(report.candidate("nolock", "locks"))
+        self.assertTrue(report.candidate("kprim_qspinlock", "locks"))
+
     def test_multimodal_points_aa_table_and_injection(self):
         from kprim_tools.results import load
         from kprim_tools.summary import summary_text
