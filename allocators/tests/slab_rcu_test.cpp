@@ -33,8 +33,8 @@ struct item {
 
 void item_ctor(void* p) { ::new (p) item; }
 
-item* new_item(kmem_cache_t* s, std::uint64_t key) {
-  auto* it = static_cast<item*>(kmem_cache_alloc(s, GFP_KERNEL));
+item* new_item(kmem_cache_t* s, std::uint64_t key, gfp_t gfp = GFP_KERNEL) {
+  auto* it = static_cast<item*>(kmem_cache_alloc(s, gfp));
   it->key.store(key, std::memory_order_relaxed);
   return it;
 }
@@ -58,8 +58,8 @@ TEST(SlabRcu, CreateAcceptsTheFlagAndKeepsFreePointerOutsideTheObject) {
   EXPECT_GT(kmem_cache_get_info(s).size, 64u);  // room for the free pointer after the object
   // Without a ctor, a free writes nothing into the object: what the user left stays.
   rcu_thread<> reg;
+  auto* p = static_cast<std::uint64_t*>(kmem_cache_alloc(s, GFP_KERNEL));  // GFP_KERNEL: outside the reader
   rcu_read_lock();
-  auto* p = static_cast<std::uint64_t*>(kmem_cache_alloc(s, GFP_KERNEL));
   for (int i = 0; i < 8; ++i) p[i] = kMagic + i;
   kmem_cache_free(s, p);
   for (int i = 0; i < 8; ++i) EXPECT_EQ(p[i], kMagic + i);
@@ -151,7 +151,8 @@ TEST(SlabRcu, ImmediateReuseKeepsTheTypeEvenInDebugCaches) {
       item* seen = a;  // what a reader found before the free
       free_item(s, a);
       EXPECT_EQ(seen->magic.load(std::memory_order_relaxed), kMagic) << debug;  // free, still typed
-      item* b = new_item(s, 8);
+      item* b = new_item(s, 8, GFP_ATOMIC);  // inside a reader: no sleeping allocation (context.hpp)
+      ASSERT_NE(b, nullptr);
       if (b == seen) {
         EXPECT_EQ(seen->key.load(std::memory_order_relaxed), 8u);  // reused: another identity
       }

@@ -142,9 +142,12 @@ inline bool first_report_at(const char* file, unsigned line) noexcept {
 
 /// might_sleep_at() - the check: no sleeping with preemption or interrupts off, in an
 /// interrupt handler, or inside an RCU reader. Cost: one thread-local load and compare.
-inline void might_sleep_at(const char* file, unsigned line) noexcept {
+/// rcu = false: leave the RCU reader depth out (synchronize_rcu(), whose own-flavour check is
+/// KPRIM_DEBUG_RCU's: kprim's flavours are separate domains, and one flavour's grace period
+/// inside another flavour's reader is legal).
+inline void might_sleep_at(const char* file, unsigned line, bool rcu = true) noexcept {
   const thread_context& c = tls_context;
-  if (__builtin_expect(c.preempt_count != 0 || c.irqs_off || c.rcu_depth != 0, 0)) report_sleep(file, line);
+  if (__builtin_expect(c.preempt_count != 0 || c.irqs_off || (rcu && c.rcu_depth != 0), 0)) report_sleep(file, line);
 }
 
 /// lock_acquired()/lock_released() - a lock taken that disables preemption (spinlock_t,

@@ -313,7 +313,9 @@ inline void synchronize_rcu() noexcept {
   if (unlikely(detail::rcu_nesting<F> != 0))
     detail::rcu_misuse(F::name, "synchronize_rcu() inside a read-side critical section (it would wait for itself)");
 #endif
-  might_sleep();
+#if KPRIM_DEBUG_LOCKING
+  debug::might_sleep_at(__FILE__, __LINE__, /*rcu=*/false);  // may sleep: not under a spinlock
+#endif
   F::synchronize();
 #if KPRIM_TSAN
   __tsan_acquire(&detail::rcu_tsan_gp<F>);
