@@ -78,14 +78,15 @@ def _output_dir(path, what):
     """
     probe = os.path.abspath(path)
     if os.path.exists(probe) and not os.path.isdir(probe):
-        raise KbenchError(f"{what}: {path} exists and is not a directory")
+        raise KbenchError(f"{what}: cannot write under {path}: it exists and is not a directory")
     while not os.path.exists(probe):
         parent = os.path.dirname(probe)
         if parent == probe:
             break
         probe = parent
     if not os.path.isdir(probe):
-        raise KbenchError(f"{what}: cannot create {path}: {display_path(probe)} is not a directory")
+        raise KbenchError(f"{what}: cannot write under {path}: {display_path(probe)} is not a "
+                          "directory")
     import tempfile
     try:
         fd, tmp = tempfile.mkstemp(prefix=".kbench-probe-", dir=probe)
@@ -259,13 +260,13 @@ def build_parser():
     p.set_defaults(func=_cmd_write)
 
     p = sub.add_parser("plot", help="scaling, fairness and latency plots of one results file")
-    p.add_argument("file", metavar="FILE", help="a results file (results/<machine-id>/*.json)")
+    p.add_argument("file", help="a results file (results/<machine-id>/*.json)")
     p.add_argument("--out", help="output directory (default plots/<machine-id>/)")
     p.set_defaults(func=_cmd_plot)
 
     from .summary import METRICS
     p = sub.add_parser("summary", help="table of median throughput per contender and threads")
-    p.add_argument("file", metavar="FILE", help="a results file")
+    p.add_argument("file", help="a results file")
     p.add_argument("--markdown", action="store_true", help="Markdown tables")
     p.add_argument("--metric", choices=sorted(METRICS), default="ops_per_s",
                    help="counter tabulated (default ops_per_s)")
@@ -381,7 +382,7 @@ def build_parser():
     p.set_defaults(func=_cmd_callgrind)
 
     p = sub.add_parser("aa", help="A/A control pairs: differences this machine can resolve")
-    p.add_argument("file", metavar="FILE", help="a results file")
+    p.add_argument("file", help="a results file")
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table",
                    help="output format (default table)")
     p.add_argument("--alpha", type=_alpha, default=0.05,
@@ -398,7 +399,7 @@ def build_parser():
     from .export import FORMATS
     p = sub.add_parser("export", help="one results file as a tracker's input: "
                                       + ", ".join(FORMATS))
-    p.add_argument("file", metavar="FILE", help="a results file")
+    p.add_argument("file", help="a results file")
     p.add_argument("--format", required=True, choices=FORMATS, help="the tracker's format")
     p.add_argument("--out", help="file to write (never overwritten; default stdout)")
     p.set_defaults(func=_cmd_export)

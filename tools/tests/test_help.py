@@ -262,14 +262,14 @@ class ProgressLineTest(unittest.TestCase):
                 [fx.PYTHON, os.path.join(fx.TOOLS, "kbench_results.py"), "progress", "--file", feed,
                  "--stop", stop, "--planned", "10", "--planned-min", "1", "--interval", "0.05",
                  "--tty", "no"], stdout=subprocess.PIPE, text=True)
-            time.sleep(0.5)
+            first = proc.stdout.readline()  # printed at start, before the file grows
             with open(feed, "a", encoding="utf-8") as fh:
                 fh.write("...")
-            time.sleep(0.5)
+            time.sleep(0.3)
             open(stop, "w", encoding="utf-8").close()
-            out, _ = proc.communicate(timeout=30)
+            out, _ = proc.communicate(timeout=60)
         self.assertEqual(proc.returncode, 0)
-        lines = out.splitlines()
+        lines = [first.rstrip("\n"), *out.splitlines()]
         self.assertIn("7/10 trials (70%)", lines[0])
         self.assertIn("10/10 trials (100%)", lines[-1])
         self.assertTrue(all(line.startswith("== kbench run: ") for line in lines), lines)
