@@ -1,6 +1,6 @@
 // Out-of-line kprim::completion (kprim/completion.hpp), after kernel/sched/completion.c:
 // `done` lives under the wait queue's lock; waiters sleep as exclusive entries on their own
-// futex words, so complete() wakes exactly one thread.
+// futex words, so complete() wakes exactly one thread, after dropping the lock (see wait.hpp).
 #include <kprim/completion.hpp>
 #include <kprim/futex.hpp>
 
@@ -21,6 +21,7 @@ int wait_common(completion* x, unsigned state, long timeout) noexcept {
     e.flags = WQ_FLAG_EXCLUSIVE;
     do {
       if (list_empty(&e.entry)) {  // first time, or woken but the unit went to try_wait
+        detail::wait_waker_done(&e);
         list_add_tail(&e.entry, &wq->head);
         wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) + 1,
                             std::memory_order_relaxed);
@@ -37,6 +38,7 @@ int wait_common(completion* x, unsigned state, long timeout) noexcept {
                               std::memory_order_relaxed);
         }
         wq->lock.unlock();
+        detail::wait_waker_done(&e);
         return r;
       }
     } while (true);
@@ -45,6 +47,10 @@ int wait_common(completion* x, unsigned state, long timeout) noexcept {
       wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - 1,
                           std::memory_order_relaxed);
     }
+    if (x->done != UINT_MAX) --x->done;
+    wq->lock.unlock();
+    detail::wait_waker_done(&e);  // e dies here: its waker must be done with it
+    return 0;
   }
   if (x->done != UINT_MAX) --x->done;
   wq->lock.unlock();
@@ -110,8 +116,14 @@ bool completion_done(completion* x) noexcept {
 }
 
 namespace {
-// Wake up to n queued waiters (0: all) with the lock held; each is removed and its word set.
-void wake_locked(wait_queue_head_t* wq, int n) noexcept {
+// Unqueue up to n waiters (0: all) and mark them (woken 0 -> 1) with the lock held; the
+// caller wakes the first kBatch after unlocking (wake_batch), the rest are woken here.
+constexpr int kBatch = 16;
+struct batch {
+  wait_queue_entry* e[kBatch];
+  int n = 0;
+};
+void wake_locked(wait_queue_head_t* wq, int n, batch& b) noexcept {
   int woken = 0;
   while (!list_empty(&wq->head)) {
     list_head* pos = wq->head.next;
@@ -119,25 +131,42 @@ void wake_locked(wait_queue_head_t* wq, int n) noexcept {
                                                   offsetof(wait_queue_entry, entry));
     list_del_init(pos);
     e->woken.store(1, std::memory_order_release);
-    futex_wake(e->woken, 1);
+    if (b.n < kBatch) {
+      b.e[b.n++] = e;
+    } else {
+      futex_wake(e->woken, 1);
+      e->woken.store(2, std::memory_order_release);
+    }
     ++woken;
     if (n != 0 && woken == n) break;
   }
   wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - static_cast<unsigned>(woken),
                       std::memory_order_relaxed);
 }
+void wake_batch(batch& b) noexcept {
+  for (int i = 0; i < b.n; ++i) {
+    futex_wake(b.e[i]->woken, 1);
+    b.e[i]->woken.store(2, std::memory_order_release);  // the owner may drop its entry now
+  }
+}
 }  // namespace
 
 void complete(completion* x) noexcept {
-  spin_guard<spinlock_t> g(x->wait.lock);
+  batch b;
+  x->wait.lock.lock();
   if (x->done != UINT_MAX) ++x->done;
-  wake_locked(&x->wait, 1);
+  wake_locked(&x->wait, 1, b);
+  x->wait.lock.unlock();
+  wake_batch(b);
 }
 
 void complete_all(completion* x) noexcept {
-  spin_guard<spinlock_t> g(x->wait.lock);
+  batch b;
+  x->wait.lock.lock();
   x->done = UINT_MAX;
-  wake_locked(&x->wait, 0);
+  wake_locked(&x->wait, 0, b);
+  x->wait.lock.unlock();
+  wake_batch(b);
 }
 
 }  // namespace kprim

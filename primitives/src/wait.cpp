@@ -3,6 +3,8 @@
 #include <kprim/futex.hpp>
 #include <kprim/wait.hpp>
 
+#include <sched.h>
+
 #include <ctime>
 #include <memory>
 
@@ -37,6 +39,17 @@ void clear_fatal_signal_pending() noexcept { g_fatal_signal.store(false, std::me
 bool fatal_signal_pending() noexcept { return g_fatal_signal.load(std::memory_order_relaxed); }
 
 namespace detail {
+
+void wait_waker_done(wait_queue_entry* e) noexcept {
+  // The window is one FUTEX_WAKE; spin briefly, then yield (the waker may be preempted, or on
+  // this CPU: a pure spin would then last a whole time slice).
+  for (unsigned i = 0; e->woken.load(std::memory_order_acquire) == 1; ++i) {
+    if (i < 128)
+      cpu_relax();
+    else
+      sched_yield();
+  }
+}
 
 wait_deadline::wait_deadline(long timeout) noexcept
     : forever(timeout == MAX_SCHEDULE_TIMEOUT),
@@ -106,7 +119,13 @@ void init_wait(wait_queue_entry* e) noexcept {
 }
 
 namespace {
+wait_queue_entry* entry_of(list_head* p) noexcept {
+  return reinterpret_cast<wait_queue_entry*>(reinterpret_cast<char*>(p) - offsetof(wait_queue_entry, entry));
+}
+
+
 void prepare(wait_queue_head_t* wq, wait_queue_entry* e, bool exclusive) noexcept {
+  detail::wait_waker_done(e);
   {
     spin_guard<spinlock_t> g(wq->lock);
     if (list_empty(&e->entry)) {
@@ -137,33 +156,51 @@ void prepare_to_wait_exclusive(wait_queue_head_t* wq, wait_queue_entry* e, unsig
 }
 
 void finish_wait(wait_queue_head_t* wq, wait_queue_entry* e) noexcept {
-  // Always under the lock, even when the entry looks unqueued: a waker that just removed it may
-  // still be inside futex_wake() on e->woken, and the lock is what says it has finished.
-  spin_guard<spinlock_t> g(wq->lock);
-  if (!list_empty(&e->entry)) {
-    list_del_init(&e->entry);
-    wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  {
+    spin_guard<spinlock_t> g(wq->lock);
+    if (!list_empty(&e->entry)) {
+      list_del_init(&e->entry);
+      wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+      return;  // still queued: no waker has it
+    }
   }
+  detail::wait_waker_done(e);  // a waker took it: it may still be in futex_wake() on e->woken
 }
 
 int __wake_up(wait_queue_head_t* wq, int nr_exclusive) noexcept {
-  int woken = 0;
-  spin_guard<spinlock_t> g(wq->lock);
+  // The first kBatch sleepers are unqueued and marked under the lock but woken after it (the
+  // kernel's wake_q), so a woken thread does not find the lock still held by its waker; any
+  // beyond are woken under the lock. Marking (woken 0 -> 1) happens under the lock, so a waiter
+  // that looks sees its entry off the queue and woken != 0 together.
+  constexpr int kBatch = 16;
+  wait_queue_entry* batch[kBatch];
+  int batched = 0, woken = 0;
+  wq->lock.lock();
   list_head* pos = wq->head.next;
   while (pos != &wq->head) {
     list_head* next = pos->next;
-    auto* e = reinterpret_cast<wait_queue_entry*>(reinterpret_cast<char*>(pos) -
-                                                  offsetof(wait_queue_entry, entry));
+    wait_queue_entry* e = entry_of(pos);
     const bool exclusive = (e->flags & WQ_FLAG_EXCLUSIVE) != 0;
     list_del_init(pos);  // autoremove: a second wake-up cannot pick the same sleeper
     e->woken.store(1, std::memory_order_release);  // woken: 0 -> 1
-    futex_wake(e->woken, 1);
+    if (batched < kBatch) {
+      batch[batched++] = e;
+    } else {
+      futex_wake(e->woken, 1);
+      e->woken.store(2, std::memory_order_release);
+    }
     ++woken;
     if (exclusive && --nr_exclusive == 0) break;
     pos = next;
   }
   wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - static_cast<unsigned>(woken),
                       std::memory_order_relaxed);
+  wq->lock.unlock();
+  // The entries stay alive while woken == 1 (their owners wait in wait_waker_done()).
+  for (int i = 0; i < batched; ++i) {
+    futex_wake(batch[i]->woken, 1);
+    batch[i]->woken.store(2, std::memory_order_release);  // 1 -> 2: the owner may go
+  }
   return woken;
 }
 

@@ -8,9 +8,11 @@
 //
 // Design. A wait_queue_head_t is a spinlock_t and a list of wait_queue_entry, each with its own
 // 32-bit futex word `woken` (0: asleep or about to be, 1: woken). Every waker removes the entry
-// it wakes from the list (the kernel's autoremove_wake_function), sets woken = 1 and calls
-// FUTEX_WAKE on that word, all under the queue's lock: finish_wait() takes the same lock, so an
-// entry on a waiter's stack is never touched by a waker after the waiter has returned. Waking
+// it wakes from the list (the kernel's autoremove_wake_function) and sets woken = 1 under the
+// queue's lock, then, after unlocking (the kernel's wake_q: the woken thread does not meet a
+// lock still held by its waker), calls FUTEX_WAKE on that word and sets woken = 2. A waiter
+// whose entry was taken waits for 2 before it reuses or drops the entry (finish_wait(),
+// prepare_to_wait*()), so a waker never touches an entry whose owner has returned. Waking
 // one sleeper is one futex word and one system call: nobody else wakes up (no herd).
 //
 // Interruptible sleeps in user space ("a pending signal"). kprim installs no signal handler and
@@ -87,7 +89,8 @@ inline constexpr unsigned WQ_FLAG_EXCLUSIVE = 0x01;
 
 /// wait_queue_entry - one sleeper. State: on its head's list <=> it may still be woken;
 /// woken: 0 -> 1 by the waker (release, under the head's lock, together with list removal),
-/// 1 -> 0 only by prepare_to_wait*() under the lock. Lives on the waiter's stack.
+/// 1 -> 2 by the waker once it no longer touches the entry, 2 -> 0 only by prepare_to_wait*()
+/// under the lock. Lives on the waiter's stack.
 struct wait_queue_entry {
   wait_queue_entry() noexcept { INIT_LIST_HEAD(&entry); }
   wait_queue_entry(const wait_queue_entry&) = delete;
@@ -159,6 +162,10 @@ inline int wake_up_interruptible_all(wait_queue_head_t* wq) noexcept { return __
 }
 
 namespace detail {
+
+/// wait_waker_done() - wait until a waker that took `e` off its queue (woken 1) has finished
+/// with it (woken 2). Call before reusing or dropping an entry found off the queue.
+void wait_waker_done(wait_queue_entry* e) noexcept;
 
 /// wait_sleep() - sleep on e->woken. 0: woken (the entry is off the queue). Otherwise the
 /// error (-EINTR/-ETIME); if the entry was still queued it is removed and the error returned;
