@@ -80,18 +80,23 @@ def default_sweep(nproc):
 
 def infer_nproc(counts):
     """The PU count whose default sweep is ``counts`` (the thread counts a default listing
-    showed); else the one whose sweep ends at their largest; else None."""
+    showed); else the one with the longest sweep wholly among them, the smaller on a tie
+    (benchmarks with fixed thread counts of their own, e.g. sleepwake's herd at 9 and 65
+    threads, add counts no sweep has; near the 4096-thread cap the sweeps of n and 2n can
+    both fit and are equally long); else the one whose sweep ends at their largest; else None."""
     want = sorted(set(counts))
     if not want:
         return None
-    ending = None
+    ending = covered = None
     for n in range(1, MAX_TRIAL_THREADS + 1):
         sweep = default_sweep(n)
         if sweep == want:
             return n
+        if set(sweep) <= set(want) and (covered is None or len(sweep) > len(default_sweep(covered))):
+            covered = n
         if ending is None and sweep[-1] == want[-1] and set(want) <= set(sweep):
             ending = n
-    return ending
+    return covered or ending
 
 
 def thread_count(name):

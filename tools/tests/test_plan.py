@@ -38,6 +38,9 @@ class SweepTest(unittest.TestCase):
         for n in (1, 2, 8, 12, 16, 256, 1000):
             self.assertEqual(plan.infer_nproc(plan.default_sweep(n)), n)
         self.assertIsNone(plan.infer_nproc([]))
+        # Fixed thread counts of a benchmark's own (sleepwake's herd: 9 and 65) beside a sweep.
+        for n in (1, 2, 3, 16, 128, 256, 1024):
+            self.assertEqual(plan.infer_nproc(plan.default_sweep(n) + [9, 65]), n)
 
     def test_thread_count_of_a_name(self):
         self.assertEqual(plan.thread_count("locks/contended/x/threads:64/cs:0"), 64)

@@ -705,11 +705,14 @@ TEST(Inject, AMatchingTrialDoesTheInjectedWorkInsideItsCriticalSection) {
 // pinned, 0 (no figure) where they cannot; it never hangs (each wait is bounded).
 TEST(TransferFloor, PositiveWhereTwoPusCanBePinnedElseZero) {
   const auto pairs = kprim::bench::representative_pairs();
-  const double ns = kprim::bench::transfer_floor_ns(200, 3);
+  double ns = kprim::bench::transfer_floor_ns(200, 3);
   EXPECT_TRUE(std::isfinite(ns));
   if (pairs.empty()) {
     EXPECT_EQ(ns, 0.0);
   } else if (kprim::bench::pin_current_thread_to_pu(pairs.front().a)) {
+    // A side preempted past the bounded wait gives "no figure" (0): on a loaded 2-vCPU machine
+    // (ctest -j2 beside a build) that happens; five such attempts in a row would be a bug.
+    for (int attempt = 1; ns == 0.0 && attempt < 5; ++attempt) ns = kprim::bench::transfer_floor_ns(200, 3);
     EXPECT_GT(ns, 0.0);
   }
   EXPECT_EQ(kprim::bench::transfer_floor_ns(0, 3), 0.0);
