@@ -245,7 +245,13 @@ class BisectEndToEndTest(unittest.TestCase):
             self.assertIn(f"first bad commit: {injected} synthetic commit 11", proc.stdout)
             runs = re.search(r"benchmark runs: (\d+) ", proc.stdout)
             self.assertIsNotNone(runs, proc.stdout)
-            self.assertLessEqual(int(runs.group(1)), 5, proc.stdout)
+            # GOOD plus log2(16) = 4 steps; a step the gate leaves undecided is skipped (printed
+            # as such) and git bisect then tries a commit off the midpoint: up to two runs more
+            # per skip. Noise on a threads:1 point of a 2-vCPU VM can do that to a good commit (a
+            # fresh-clone run at 00:30 skipped commit 8, then tested 3, 9, 13, 11, 10: 7 runs).
+            skips = len(re.findall(r"^kbench bisect: step \d+: \S+ .*: skip, ", proc.stdout, re.M))
+            self.assertLessEqual(skips, 2, proc.stdout)
+            self.assertLessEqual(int(runs.group(1)), 5 + 2 * skips, proc.stdout)
             self.assertIn("SLOWER", proc.stdout)
             self.assertEqual(len(sh(repo, "git", "worktree", "list").splitlines()), 1)
             self.assertFalse(os.path.exists(os.path.join(repo, ".git", "BISECT_LOG")))
