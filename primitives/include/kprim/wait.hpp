@@ -223,18 +223,40 @@ void wait_event_exclusive(wait_queue_head_t& wq, Cond&& cond) {
                              detail::wait_deadline(MAX_SCHEDULE_TIMEOUT));
 }
 
+namespace detail {
+
+/// A timed wait in `state`: the kernel's convention for the result - 0 if cond() is still
+/// false when the timeout elapsed, -ERESTARTSYS if a signal ended it first (never for
+/// TASK_UNINTERRUPTIBLE), otherwise the jiffies left, at least 1 (1 also when cond() became
+/// true just as the time ran out).
+template <class Cond>
+long wait_event_timed(wait_queue_head_t& wq, Cond& cond, unsigned state, long timeout) {
+  if (cond()) return timeout > 0 ? timeout : 1;
+  const wait_deadline dl(timeout);
+  const int r = __wait_event(&wq, cond, state, false, dl);
+  if (r == -ETIME) return cond() ? 1 : 0;
+  if (r != 0) return -ERESTARTSYS;
+  const long left = dl.remaining();
+  return left > 0 ? left : 1;
+}
+
+/// An untimed wait in `state` that a signal may end: 0 once cond() is true, else -ERESTARTSYS.
+template <class Cond>
+int wait_event_signalled(wait_queue_head_t& wq, Cond& cond, unsigned state) {
+  if (cond()) return 0;
+  const int r = __wait_event(&wq, cond, state, false, wait_deadline(MAX_SCHEDULE_TIMEOUT));
+  return r == 0 ? 0 : -ERESTARTSYS;
+}
+
+}  // namespace detail
+
 /// wait_event_timeout() - wait_event() for at most `timeout` jiffies (ms). Returns the
 /// kernel's convention: 0 if cond() is still false when the timeout elapsed, otherwise the
 /// jiffies left, at least 1 (1 also when cond() became true just as the time ran out).
 template <class Cond>
 long wait_event_timeout(wait_queue_head_t& wq, Cond&& cond, long timeout) {
   might_sleep();
-  if (cond()) return timeout > 0 ? timeout : 1;
-  const detail::wait_deadline dl(timeout);
-  const int r = detail::__wait_event(&wq, cond, TASK_UNINTERRUPTIBLE, false, dl);
-  if (r == -ETIME) return cond() ? 1 : 0;
-  const long left = dl.remaining();
-  return left > 0 ? left : 1;
+  return detail::wait_event_timed(wq, cond, TASK_UNINTERRUPTIBLE, timeout);
 }
 
 /// wait_event_interruptible() - wait_event() that a caught signal ends (see the header):
@@ -242,33 +264,21 @@ long wait_event_timeout(wait_queue_head_t& wq, Cond&& cond, long timeout) {
 template <class Cond>
 int wait_event_interruptible(wait_queue_head_t& wq, Cond&& cond) {
   might_sleep();
-  if (cond()) return 0;
-  const int r = detail::__wait_event(&wq, cond, TASK_INTERRUPTIBLE, false,
-                                     detail::wait_deadline(MAX_SCHEDULE_TIMEOUT));
-  return r == 0 ? 0 : -ERESTARTSYS;
+  return detail::wait_event_signalled(wq, cond, TASK_INTERRUPTIBLE);
 }
 
 /// wait_event_interruptible_timeout() - -ERESTARTSYS, 0 (timeout, cond false) or jiffies left.
 template <class Cond>
 long wait_event_interruptible_timeout(wait_queue_head_t& wq, Cond&& cond, long timeout) {
   might_sleep();
-  if (cond()) return timeout > 0 ? timeout : 1;
-  const detail::wait_deadline dl(timeout);
-  const int r = detail::__wait_event(&wq, cond, TASK_INTERRUPTIBLE, false, dl);
-  if (r == -ETIME) return cond() ? 1 : 0;
-  if (r != 0) return -ERESTARTSYS;
-  const long left = dl.remaining();
-  return left > 0 ? left : 1;
+  return detail::wait_event_timed(wq, cond, TASK_INTERRUPTIBLE, timeout);
 }
 
 /// wait_event_killable() - ended only by a fatal signal (see the header): 0 or -ERESTARTSYS.
 template <class Cond>
 int wait_event_killable(wait_queue_head_t& wq, Cond&& cond) {
   might_sleep();
-  if (cond()) return 0;
-  const int r = detail::__wait_event(&wq, cond, TASK_KILLABLE, false,
-                                     detail::wait_deadline(MAX_SCHEDULE_TIMEOUT));
-  return r == 0 ? 0 : -ERESTARTSYS;
+  return detail::wait_event_signalled(wq, cond, TASK_KILLABLE);
 }
 
 }  // namespace kprim
