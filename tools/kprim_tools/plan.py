@@ -88,12 +88,13 @@ def infer_nproc(counts):
     if not want:
         return None
     ending = covered = None
+    covered_len = 0
     for n in range(1, MAX_TRIAL_THREADS + 1):
         sweep = default_sweep(n)
         if sweep == want:
             return n
-        if set(sweep) <= set(want) and (covered is None or len(sweep) > len(default_sweep(covered))):
-            covered = n
+        if len(sweep) > covered_len and set(sweep) <= set(want):
+            covered, covered_len = n, len(sweep)
         if ending is None and sweep[-1] == want[-1] and set(want) <= set(sweep):
             ending = n
     return covered or ending
