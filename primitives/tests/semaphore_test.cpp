@@ -17,6 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using kprim::test::eventually;
+using kprim::test::kill_wait;
 
 unsigned sleepers(kprim::semaphore& s) {
   std::lock_guard g(s.lock);
@@ -112,20 +113,8 @@ TEST_P(SemSignal, InterruptibleReturnsEintrAndTakesNothing) {
 TEST_P(SemSignal, KillableOnlyOnFatal) {
   kprim::test::sigusr1_handler h(GetParam());
   DEFINE_SEMAPHORE(sem, 0);
-  std::atomic<int> r{1};
-  std::thread t([&] { r.store(kprim::down_killable(&sem)); });
-  eventually([&] { return sleepers(sem) == 1; });
-  pthread_kill(t.native_handle(), SIGUSR1);
-  std::this_thread::sleep_for(5ms);
-  EXPECT_EQ(r.load(), 1);
-  kprim::set_fatal_signal_pending();
-  while (r.load() == 1) {
-    pthread_kill(t.native_handle(), SIGUSR1);
-    std::this_thread::sleep_for(1ms);
-  }
-  t.join();
-  kprim::clear_fatal_signal_pending();
-  EXPECT_EQ(r.load(), -EINTR);
+  EXPECT_EQ(kill_wait([&] { return kprim::down_killable(&sem); }, [&] { return sleepers(sem) == 1; }),
+            -EINTR);
   EXPECT_EQ(sleepers(sem), 0u);
   EXPECT_EQ(sem.count, 0u);
 }

@@ -2,6 +2,8 @@
 // a sleeping thread and polling for "a thread is now asleep" without timing assertions.
 #pragma once
 
+#include <kprim/wait.hpp>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -57,6 +59,28 @@ long interrupt_wait(Wait wait) {
 template <class Pred>
 void eventually(Pred pred) {
   while (!pred()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+}
+
+/// Runs a killable `wait` (returns int) on a new thread; once `sleeping()` says it sleeps, a
+/// non-fatal SIGUSR1 must not end it (still running 5 ms later); then, with the fatal flag
+/// set (kprim::set_fatal_signal_pending(), cleared afterwards), SIGUSR1 every millisecond
+/// until it returns. Returns wait's result.
+template <class Wait, class Sleeping>
+int kill_wait(Wait wait, Sleeping sleeping) {
+  std::atomic<int> r{1};  // no killable wait returns 1
+  std::thread t([&] { r.store(wait()); });
+  eventually(sleeping);
+  pthread_kill(t.native_handle(), SIGUSR1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(r.load(), 1) << "a non-fatal signal does not end a killable wait";
+  kprim::set_fatal_signal_pending();
+  while (r.load() == 1) {
+    pthread_kill(t.native_handle(), SIGUSR1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  t.join();
+  kprim::clear_fatal_signal_pending();
+  return r.load();
 }
 
 }  // namespace kprim::test

@@ -17,6 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using kprim::test::eventually;
+using kprim::test::kill_wait;
 
 // Each round a producer bumps `seq` and calls wake_up_all(); every consumer waits for the seq
 // it has not seen yet. A lost wake-up leaves a consumer asleep forever (ctest's timeout fails
@@ -202,20 +203,9 @@ TEST_P(WaitSignal, KillableNeedsFatalSignalPending) {
   kprim::test::sigusr1_handler h(GetParam());
   DECLARE_WAIT_QUEUE_HEAD(wq);
   std::atomic<bool> flag{false};
-  std::atomic<int> r{1};
-  std::thread t([&] { r.store(kprim::wait_event_killable(wq, [&] { return flag.load(); })); });
-  eventually([&] { return kprim::waitqueue_active(&wq); });
-  pthread_kill(t.native_handle(), SIGUSR1);
-  std::this_thread::sleep_for(5ms);
-  EXPECT_EQ(r.load(), 1) << "a non-fatal signal does not end a killable wait";
-  kprim::set_fatal_signal_pending();
-  while (r.load() == 1) {
-    pthread_kill(t.native_handle(), SIGUSR1);
-    std::this_thread::sleep_for(1ms);
-  }
-  t.join();
-  kprim::clear_fatal_signal_pending();
-  EXPECT_EQ(r.load(), -kprim::ERESTARTSYS);
+  EXPECT_EQ(kill_wait([&] { return kprim::wait_event_killable(wq, [&] { return flag.load(); }); },
+                      [&] { return kprim::waitqueue_active(&wq); }),
+            -kprim::ERESTARTSYS);
   EXPECT_FALSE(kprim::waitqueue_active(&wq));
 }
 
