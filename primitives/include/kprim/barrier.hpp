@@ -158,6 +158,17 @@ inline auto wait_bits(T v) noexcept {
   else return std::bit_cast<std::uint64_t>(v);
 }
 
+/// The loop of every smp_cond_load_*(): load() until cond holds, waiting on p's bytes
+/// (cmpwait: WFE on arm64, pause on x86-64) between polls.
+template <class W, class Load, class Cond>
+inline auto cond_load(const W* p, Load load, Cond& cond) noexcept {
+  for (;;) {
+    const auto v = load();
+    if (cond(v)) return v;
+    cmpwait(p, wait_bits(v));
+  }
+}
+
 }  // namespace detail
 
 /// smp_cond_load_relaxed(p, cond) - spin until cond(READ_ONCE(*p)) is true; returns that
@@ -167,11 +178,7 @@ inline auto wait_bits(T v) noexcept {
 /// come). arm64: WFE between polls; x86-64: `pause`.
 template <class T, class Cond>
 inline std::remove_cv_t<T> smp_cond_load_relaxed(const T* p, Cond cond) noexcept {
-  for (;;) {
-    const std::remove_cv_t<T> v = read_once(*p);
-    if (cond(v)) return v;
-    detail::cmpwait(p, detail::wait_bits(v));
-  }
+  return detail::cond_load(p, [p]() -> std::remove_cv_t<T> { return read_once(*p); }, cond);
 }
 
 /// smp_cond_load_acquire(p, cond) - as smp_cond_load_relaxed(), and the load that satisfied
@@ -179,11 +186,7 @@ inline std::remove_cv_t<T> smp_cond_load_relaxed(const T* p, Cond cond) noexcept
 /// spinlock and ticket lock waits.
 template <class T, class Cond>
 inline std::remove_cv_t<T> smp_cond_load_acquire(const T* p, Cond cond) noexcept {
-  for (;;) {
-    const std::remove_cv_t<T> v = smp_load_acquire(p);
-    if (cond(v)) return v;
-    detail::cmpwait(p, detail::wait_bits(v));
-  }
+  return detail::cond_load(p, [p]() -> std::remove_cv_t<T> { return smp_load_acquire(p); }, cond);
 }
 
 /// The same two for a std::atomic<T> (kprim's queue nodes hold std::atomic fields): the
@@ -191,20 +194,12 @@ inline std::remove_cv_t<T> smp_cond_load_acquire(const T* p, Cond cond) noexcept
 template <class T, class Cond>
 inline T smp_cond_load_relaxed(const std::atomic<T>* a, Cond cond) noexcept {
   static_assert(sizeof(std::atomic<T>) == sizeof(T) && std::atomic<T>::is_always_lock_free);
-  for (;;) {
-    const T v = a->load(std::memory_order_relaxed);
-    if (cond(v)) return v;
-    detail::cmpwait(a, detail::wait_bits(v));
-  }
+  return detail::cond_load(a, [a] { return a->load(std::memory_order_relaxed); }, cond);
 }
 template <class T, class Cond>
 inline T smp_cond_load_acquire(const std::atomic<T>* a, Cond cond) noexcept {
   static_assert(sizeof(std::atomic<T>) == sizeof(T) && std::atomic<T>::is_always_lock_free);
-  for (;;) {
-    const T v = a->load(std::memory_order_acquire);
-    if (cond(v)) return v;
-    detail::cmpwait(a, detail::wait_bits(v));
-  }
+  return detail::cond_load(a, [a] { return a->load(std::memory_order_acquire); }, cond);
 }
 
 }  // namespace kprim
