@@ -16,6 +16,7 @@
 #include <kprim/barrier.hpp>
 #include <kprim/cache.hpp>
 #include <kprim/compiler.hpp>
+#include <kprim/testing/litmus.hpp>
 
 #include <ck_pr.h>
 
@@ -26,7 +27,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "litmus.hpp"
 
 namespace {
 

@@ -1,6 +1,7 @@
 // kprim/atomic.hpp: values of every operation, wrapping, the conditional ops, and the
 // ordering guarantees that can be observed (the "never" direction only).
 #include <kprim/atomic.hpp>
+#include <kprim/testing/litmus.hpp>
 
 #include <gtest/gtest.h>
 
@@ -9,7 +10,6 @@
 #include <thread>
 #include <vector>
 
-#include "litmus.hpp"
 
 namespace {
 

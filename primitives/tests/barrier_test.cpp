@@ -4,6 +4,7 @@
 // benchmark figure (bench_atomics, litmus/sb), only logged here. smp_cond_load_*(): the
 // waits return the satisfying value and carry the acquire.
 #include <kprim/barrier.hpp>
+#include <kprim/testing/litmus.hpp>
 
 #include <gtest/gtest.h>
 
@@ -13,7 +14,6 @@
 #include <cstdio>
 #include <thread>
 
-#include "litmus.hpp"
 
 namespace {
 

@@ -365,9 +365,6 @@ class list_iterator {
   }
   friend bool operator==(const list_iterator& a, const list_iterator& b) noexcept { return a.pos_ == b.pos_; }
 
-  /// The list_head the iterator is at (the head itself at end()).
-  [[nodiscard]] node* node_ptr() const noexcept { return pos_; }
-
  private:
   static node* step(node* p) noexcept { return Rev ? p->prev : p->next; }
   node* pos_ = nullptr;

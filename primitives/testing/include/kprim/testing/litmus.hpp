@@ -1,5 +1,5 @@
-// litmus.hpp: a two-thread litmus-test runner (shared by tests/barrier_test.cpp and
-// bench/bench_atomics.cpp). Each iteration i gets fresh variables (slot i of arrays), both
+// kprim/testing/litmus.hpp: a two-thread litmus-test runner (shared by primitives/tests/
+// barrier_test.cpp, atomic_test.cpp and bench/bench_atomics.cpp through kprim::testing). Each iteration i gets fresh variables (slot i of arrays), both
 // threads meet at a spin barrier, wait a random few cycles (so either may lead), then run
 // their side of the test on slot i. Outcomes are checked after the threads are joined.
 //
