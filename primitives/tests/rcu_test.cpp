@@ -8,11 +8,14 @@
 #include <kprim/rcu/memb.hpp>
 #include <kprim/rcu/qsbr.hpp>
 
+#include <kprim/testing/stress.hpp>  // death_test_style(): qemu-user cannot re-exec
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <thread>
 #include <vector>
 
@@ -200,6 +203,97 @@ TYPED_TEST(Rcu, ReadersNeverSeeFreedObjects) {
   EXPECT_EQ(node::live.load(), 0) << "objects left unfreed after rcu_barrier()";
 }
 
+// kfree_rcu() batches frees a page at a time (kprim/rcu.hpp). Many pages' worth of frees while
+// readers run: no reader reaches a freed object, full pages go to grace periods without
+// waiting for rcu_barrier() (liburcu's own barrier, which knows nothing of partial pages,
+// leaves at most one partial page, plus the published object, alive), and rcu_barrier()
+// frees the rest.
+TYPED_TEST(Rcu, KfreeRcuBatchesFreeFullPagesUnderReaders) {
+  using F = TypeParam;
+  constexpr int updates = 5 * static_cast<int>(std::size(kprim::detail::kfree_rcu_page{}.objs)) + 37;
+  constexpr long page = static_cast<long>(std::size(kprim::detail::kfree_rcu_page{}.objs));
+  node* gp = new node(0);
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> bad{0};
+  std::atomic<int> running{0};
+  std::vector<std::thread> ts;
+  for (int r = 0; r < 3; ++r)
+    ts.emplace_back([&] {
+      kprim::rcu_thread<F> reg;
+      bool first = true;
+      while (!stop.load(std::memory_order_relaxed)) {
+        {
+          kprim::rcu_read_guard<F> g;
+          const node* p = kprim::rcu_dereference<F>(gp);
+          if (p->magic != node::alive || p->value_twice != 2 * p->value) bad.fetch_add(1);
+        }
+        reader_pause<F>();
+        if (first) running.fetch_add(1);
+        first = false;
+      }
+    });
+  while (running.load() != 3) std::this_thread::yield();
+  kprim::rcu_thread<F> reg;
+  for (int i = 1; i <= updates; ++i) {
+    kprim::kfree_rcu<&node::rcu, F>(kprim::rcu_replace_pointer(gp, new node(static_cast<std::uint64_t>(i)), true));
+    reader_pause<F>();
+  }
+  stop = true;
+  for (auto& t : ts) t.join();
+  F::barrier();  // liburcu's: the submitted pages' callbacks have run
+  EXPECT_LE(node::live.load(), page + 1) << "full kfree_rcu() pages were not handed to grace periods";
+  kprim::kfree_rcu<&node::rcu, F>(kprim::rcu_replace_pointer(gp, nullptr, true));
+  kprim::rcu_barrier<F>();
+  EXPECT_EQ(bad.load(), 0u);
+  EXPECT_EQ(node::live.load(), 0) << "objects left unfreed after rcu_barrier()";
+}
+
+// rcu_barrier() frees the partial pages of other threads that are still running (the kernel's
+// kvfree_rcu_barrier() drains every CPU's batch): each thread queues a few objects, then waits
+// (announcing quiescent states) until the main thread's barrier has returned.
+TYPED_TEST(Rcu, BarrierFreesOtherThreadsPartialPages) {
+  using F = TypeParam;
+  constexpr int threads = 3, each = 10;
+  std::atomic<int> queued{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&] {
+      kprim::rcu_thread<F> reg;
+      for (int i = 0; i < each; ++i) kprim::kfree_rcu<&node::rcu, F>(new node(1));
+      queued.fetch_add(1);
+      while (!done.load()) {
+        reader_pause<F>();
+        std::this_thread::yield();
+      }
+    });
+  while (queued.load() != threads) std::this_thread::yield();
+  EXPECT_GT(node::live.load(), 0) << "the objects were freed at once: the check below proves nothing";
+  kprim::rcu_barrier<F>();
+  EXPECT_EQ(node::live.load(), 0) << "rcu_barrier() left other threads' batched frees pending";
+  done = true;
+  for (auto& t : ts) t.join();
+}
+
+// A thread that exits hands its partial page to a grace period: after the join, liburcu's own
+// barrier (which knows nothing of kprim's pages) is enough to see everything freed. Both
+// orders of thread-exit teardown: the registration ended before the page's (a local
+// rcu_thread: the page waits for a grace period itself) or after it (a thread_local
+// rcu_thread constructed first: the page goes to call_rcu()).
+TYPED_TEST(Rcu, ThreadExitHandsOverItsPartialPage) {
+  using F = TypeParam;
+  std::thread([] {
+    kprim::rcu_thread<F> reg;
+    for (int i = 0; i < 10; ++i) kprim::kfree_rcu<&node::rcu, F>(new node(1));
+  }).join();
+  std::thread([] {
+    static thread_local kprim::rcu_thread<F> reg;
+    for (int i = 0; i < 10; ++i) kprim::kfree_rcu<&node::rcu, F>(new node(1));
+  }).join();
+  F::barrier();
+  EXPECT_EQ(node::live.load(), 0) << "an exiting thread's batched frees were dropped or left pending";
+}
+
 // Updates become visible: after synchronize_rcu() returns, every reader section that starts
 // sees the new value; and a reader spinning on the pointer eventually sees each publication.
 TYPED_TEST(Rcu, UpdatesBecomeVisible) {
@@ -273,7 +367,7 @@ TEST(RcuFlavours, CoexistInOneThread) {
 template <class F>
 class RcuDeath : public ::testing::Test {
  protected:
-  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, kprim::test::death_test_style()); }
 };
 TYPED_TEST_SUITE(RcuDeath, Flavours, FlavourName);
 
@@ -375,7 +469,7 @@ TYPED_TEST(RcuDeath, UnregisterInsideReadSection) {
 }
 
 TEST(RcuQsbrDeath, QuiescentStateInsideReadSection) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, kprim::test::death_test_style());
   using F = kprim::rcu_qsbr;
   EXPECT_DEATH(
       {
@@ -387,7 +481,7 @@ TEST(RcuQsbrDeath, QuiescentStateInsideReadSection) {
 }
 
 TEST(RcuQsbrDeath, ReadingWhileOffline) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, kprim::test::death_test_style());
   using F = kprim::rcu_qsbr;
   EXPECT_DEATH(
       {

@@ -45,10 +45,17 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <iterator>
+#include <mutex>
+#include <new>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #ifndef KPRIM_DEBUG_RCU
 #ifdef NDEBUG
@@ -343,7 +350,175 @@ inline void call_rcu(rcu_head* head, rcu_callback_t func) noexcept {
 #endif
 }
 
+// ---- kfree_rcu() batching ------------------------------------------------------------------
+// The kernel's kfree_rcu() does not queue one callback per object: it collects the pointers in
+// per-CPU pages and hands a whole page to one grace period (kernel/rcu/tree.c, kvfree_rcu_bulk_data).
+// Here each thread has such a page per flavour: kfree_rcu() stores the object's rcu_head in it
+// (a few plain stores under the page owner's uncontended lock), and only a full page, or one
+// older than kfree_rcu_drain_ms, goes to call_rcu(), whose single callback frees every object of
+// the page. So liburcu's callback queue (a cache line shared by every updater and the callback
+// thread, and a futex wake when that thread sleeps) is touched once per page instead of once per
+// object. rcu_barrier() also frees every thread's partial page; a thread's partial page goes to
+// call_rcu() when the thread exits.
+
+namespace detail {
+
+/// One page of deferred frees: rcu_head pointers whose func frees their object.
+struct kfree_rcu_page {
+  static constexpr std::size_t bytes = 4096;
+  rcu_head head;                 ///< queued with call_rcu() when the page is submitted
+  unsigned n;                    ///< objs[0..n) are filled
+  std::int64_t first_ms;         ///< CLOCK_MONOTONIC_COARSE of objs[0]'s arrival
+  rcu_head* objs[(bytes - sizeof(rcu_head) - 2 * sizeof(std::int64_t)) / sizeof(rcu_head*)];
+};
+static_assert(sizeof(kfree_rcu_page) <= kfree_rcu_page::bytes);
+
+/// A page older than this is submitted by the next kfree_rcu() (the kernel's KFREE_DRAIN_JIFFIES,
+/// HZ/50): bounds how long an object of a slow trickle of frees waits past its grace period.
+inline constexpr std::int64_t kfree_rcu_drain_ms = 20;
+
+[[nodiscard]] inline std::int64_t coarse_ms() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // vDSO, no system call
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+/// Runs every object's free callback, then frees the page. Context: after a grace period that
+/// began after the last object was queued (a call_rcu() callback, or after synchronize_rcu()).
+inline void kfree_rcu_page_free(kfree_rcu_page* p) noexcept {
+  for (unsigned i = 0; i < p->n; ++i) {
+    if (i + 1 < p->n) __builtin_prefetch(p->objs[i + 1]);
+    p->objs[i]->func(p->objs[i]);
+  }
+  ::operator delete(p, kfree_rcu_page::bytes);
+}
+inline void kfree_rcu_page_callback(rcu_head* h) {
+  kfree_rcu_page_free(container_of(h, kfree_rcu_page, head));
+}
+
+/// One thread's page for flavour F, and the link that lets rcu_barrier() find it. `busy` is a
+/// test-and-set lock: taken by the owner on every kfree_rcu() (never contended but by
+/// rcu_barrier() taking the page away), so the owner never sleeps.
+template <class F>
+struct kfree_rcu_batch {
+  std::atomic<bool> busy{false};
+  kfree_rcu_page* page = nullptr;
+  kfree_rcu_batch* prev = nullptr;  // registry links, under registry().lock
+  kfree_rcu_batch* next = nullptr;
+  bool listed = false;              // owner-only
+
+  struct list {
+    std::mutex lock;
+    kfree_rcu_batch* first = nullptr;
+  };
+  /// Every thread's batch of flavour F; never destroyed (thread exits may follow static
+  /// destruction), reachable, so leak checkers stay quiet.
+  static list& registry() noexcept {
+    static list* l = new list;
+    return *l;
+  }
+
+  void lock() noexcept {
+    while (busy.exchange(true, std::memory_order_acquire))
+      while (busy.load(std::memory_order_relaxed)) cpu_relax();
+  }
+  void unlock() noexcept { busy.store(false, std::memory_order_release); }
+
+  /// take() - the partial page, leaving none. Context: any thread.
+  kfree_rcu_page* take() noexcept {
+    lock();
+    kfree_rcu_page* p = page;
+    page = nullptr;
+    unlock();
+    return p;
+  }
+
+  [[gnu::cold, gnu::noinline]] void enlist() noexcept {
+    list& r = registry();
+    std::lock_guard g(r.lock);
+    next = r.first;
+    if (next) next->prev = this;
+    r.first = this;
+    listed = true;
+  }
+
+  /// Thread exit: leave the registry, then hand the partial page to a grace period (call_rcu()
+  /// where this thread may still call it, else wait for one here).
+  ~kfree_rcu_batch() {
+    if (listed) {
+      list& r = registry();
+      std::lock_guard g(r.lock);
+      if (prev) prev->next = next; else r.first = next;
+      if (next) next->prev = prev;
+    }
+    kfree_rcu_page* p = take();
+    if (!p) return;
+    bool may_call = F::registered();
+    if constexpr (F::needs_quiescent_states) may_call = may_call && F::read_ongoing();
+    if (may_call) {
+      call_rcu<F>(&p->head, &kfree_rcu_page_callback);
+    } else {
+      synchronize_rcu<F>();
+      kfree_rcu_page_free(p);
+    }
+  }
+};
+
+template <class F>
+[[nodiscard]] inline kfree_rcu_batch<F>& kfree_rcu_this_thread() noexcept {
+  static thread_local kfree_rcu_batch<F> b;
+  return b;
+}
+
+/// kfree_rcu_queue() - the body of kfree_rcu(): h->func frees h's object. Falls back to one
+/// call_rcu() per object when no page can be allocated (as the kernel does).
+template <class F>
+inline void kfree_rcu_queue(rcu_head* h, rcu_callback_t free_fn) noexcept {
+  h->func = free_fn;
+  kfree_rcu_batch<F>& b = kfree_rcu_this_thread<F>();
+  if (unlikely(!b.listed)) b.enlist();
+  kfree_rcu_page* full = nullptr;
+  b.lock();
+  kfree_rcu_page* p = b.page;
+  if (unlikely(!p)) {
+    p = b.page = static_cast<kfree_rcu_page*>(::operator new(kfree_rcu_page::bytes, std::nothrow));
+    if (unlikely(!p)) {
+      b.unlock();
+      call_rcu<F>(h, free_fn);
+      return;
+    }
+    p->n = 0;
+    p->first_ms = coarse_ms();
+  }
+  p->objs[p->n++] = h;
+  if (unlikely(p->n == std::size(p->objs) || coarse_ms() - p->first_ms >= kfree_rcu_drain_ms)) {
+    full = p;
+    b.page = nullptr;
+  }
+  b.unlock();
+  if (unlikely(full != nullptr)) call_rcu<F>(&full->head, &kfree_rcu_page_callback);
+}
+
+/// kfree_rcu_drain() - free every thread's partial page of flavour F after a grace period.
+/// Context: may sleep (synchronize_rcu()); not inside a read-side section.
+template <class F>
+inline void kfree_rcu_drain() noexcept {
+  std::vector<kfree_rcu_page*> pages;
+  {
+    auto& r = kfree_rcu_batch<F>::registry();
+    std::lock_guard g(r.lock);
+    for (auto* b = r.first; b; b = b->next)
+      if (kfree_rcu_page* p = b->take()) pages.push_back(p);
+  }
+  if (pages.empty()) return;
+  synchronize_rcu<F>();  // every object in them was unreachable before take()
+  for (kfree_rcu_page* p : pages) kfree_rcu_page_free(p);
+}
+
+}  // namespace detail
+
 /// rcu_barrier() - wait until every callback queued by call_rcu() before the call has run.
+/// Also frees every object kfree_rcu() still holds in any thread's partial batch page.
 /// Use before unloading callback code, destroying what callbacks touch, or exiting.
 /// Requirements: any thread (qsbr: an online caller is taken offline while it waits); not
 /// inside a read-side critical section (liburcu would print an error and return at once;
@@ -354,6 +529,7 @@ inline void rcu_barrier() noexcept {
   if (unlikely(detail::rcu_nesting<F> != 0))
     detail::rcu_misuse(F::name, "rcu_barrier() inside a read-side critical section (it would wait for itself)");
 #endif
+  detail::kfree_rcu_drain<F>();
   F::barrier();
 #if KPRIM_TSAN
   __tsan_acquire(&detail::rcu_tsan_cb_done<F>);
@@ -368,16 +544,27 @@ void kfree_rcu_callback(rcu_head* head) {
 }  // namespace detail
 
 /// kfree_rcu<&T::member>(p) - `delete p` after a grace period, p's rcu_head being
-/// p->member: the common call_rcu() whose callback only frees. Requirements: p came from
-/// `new T`, is unreachable by new readers (unlinked or replaced), and the caller may call
-/// call_rcu(). Context: never sleeps. Cost: call_rcu(). nullptr is ignored.
+/// p->member: the common call_rcu() whose callback only frees. Batched as in the kernel: p
+/// joins the calling thread's page of pending frees, and one call_rcu() per page (509 objects,
+/// or the page's age reaching kfree_rcu_drain_ms at the next kfree_rcu()) frees them all. So
+/// up to one page per thread can wait past its grace period until the page fills, the thread
+/// exits, or rcu_barrier() runs (which frees them: call it before exit where leak checkers
+/// look). No ordering against call_rcu() callbacks. Requirements: p came from `new T`, is
+/// unreachable by new readers (unlinked or replaced), and the caller may call call_rcu().
+/// Context: never sleeps (the page's lock is only ever contended by rcu_barrier()'s brief
+/// take-over). Cost: a few stores and a vDSO coarse clock read; a call_rcu() per page.
+/// nullptr is ignored.
 template <auto Member, rcu_flavour_type F = rcu_flavour, class T>
 inline void kfree_rcu(T* p) noexcept {
   static_assert(std::is_same_v<typename detail::member_traits<Member>::type, rcu_head>,
                 "kfree_rcu<&T::member>: member must be a kprim::rcu_head");
   static_assert(std::is_same_v<typename detail::member_traits<Member>::owner, T>,
                 "kfree_rcu<&T::member>: member of another type");
-  if (p) call_rcu<F>(&(p->*Member), &detail::kfree_rcu_callback<Member>);
+  if (!p) return;
+#if KPRIM_DEBUG_RCU
+  detail::rcu_check_reader<F>("kfree_rcu() on a thread not registered with RCU");
+#endif
+  detail::kfree_rcu_queue<F>(&(p->*Member), &detail::kfree_rcu_callback<Member>);
 }
 
 /// kfree_rcu_mightsleep(p) - `delete p` after a grace period, for objects without an

@@ -20,6 +20,8 @@
 
 #include <urcu/pointer.h>
 
+#include <pthread.h>
+
 #include <concepts>
 #include <string_view>
 
@@ -34,14 +36,18 @@
 
 struct rcu_head;
 struct rcu_flavor_struct;
+struct call_rcu_data;
 
-/// KPRIM_URCU_DECLARE_UPDATE_SIDE(prefix) - declare prefix_call_rcu, prefix_barrier and
-/// prefix_flavor (see the file comment); repeating a declaration is harmless.
+/// KPRIM_URCU_DECLARE_UPDATE_SIDE(prefix) - declare prefix_call_rcu, prefix_barrier,
+/// prefix_flavor and the default callback thread's accessors (see the file comment);
+/// repeating a declaration is harmless.
 #define KPRIM_URCU_DECLARE_UPDATE_SIDE(P)                                   \
   extern "C" {                                                              \
   void P##_call_rcu(struct rcu_head* head, void (*func)(struct rcu_head*)); \
   void P##_barrier(void);                                                   \
   extern const struct rcu_flavor_struct P##_flavor;                        \
+  struct call_rcu_data* P##_get_default_call_rcu_data(void);                \
+  pthread_t P##_get_call_rcu_thread(struct call_rcu_data* crdp);            \
   }
 
 /// KPRIM_URCU_FLAVOUR_OPS(prefix) - the static member functions every flavour type has, each
@@ -59,7 +65,9 @@ struct rcu_flavor_struct;
   static void synchronize() noexcept { P##_synchronize_rcu(); }                                    \
   static void call(::rcu_head* head, void (*func)(::rcu_head*)) noexcept { P##_call_rcu(head, func); } \
   static void barrier() noexcept { P##_barrier(); }                                                \
-  static const ::rcu_flavor_struct* flavor() noexcept { return &P##_flavor; }
+  static const ::rcu_flavor_struct* flavor() noexcept { return &P##_flavor; }                   \
+  /* the thread that runs call_rcu() callbacks (started on first use): benchmarks time it */     \
+  static pthread_t callback_thread() noexcept { return P##_get_call_rcu_thread(P##_get_default_call_rcu_data()); }
 
 namespace kprim {
 
