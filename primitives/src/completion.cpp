@@ -1,8 +1,8 @@
-// Out-of-line kprim::completion (kprim/completion.hpp), after kernel/sched/completion.c:
-// `done` lives under the wait queue's lock; waiters sleep as exclusive entries on their own
-// futex words, so complete() wakes exactly one thread, after dropping the lock (see wait.hpp).
+// Out-of-line kprim::completion (kprim/completion.hpp). The kernel keeps `done` under the wait
+// queue's lock (kernel/sched/completion.c); here done and the sleeper count share one 64-bit
+// word and its low half is the futex word, so neither side ever takes a lock: complete() is one
+// CAS (and one FUTEX_WAKE if the CAS saw sleepers), a woken waiter one CAS.
 #include <kprim/completion.hpp>
-#include <kprim/futex.hpp>
 
 #include <memory>
 
@@ -10,51 +10,49 @@ namespace kprim {
 
 namespace {
 
-// Returns 0 (consumed), -EINTR or -ETIME. Mirrors do_wait_for_common(): after each wake-up
-// `done` is re-read under the lock and wins over a signal or timeout that arrived meanwhile.
-int wait_common(completion* x, unsigned state, long timeout) noexcept {
-  const detail::wait_deadline dl(timeout);
-  wait_queue_head_t* wq = &x->wait;
-  wq->lock.lock();
-  if (x->done == 0) {
-    wait_queue_entry e;
-    e.flags = WQ_FLAG_EXCLUSIVE;
-    do {
-      if (list_empty(&e.entry)) {  // first time, or woken but the unit went to try_wait
-        detail::wait_waker_done(&e);
-        list_add_tail(&e.entry, &wq->head);
-        wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) + 1,
-                            std::memory_order_relaxed);
-        e.woken.store(0, std::memory_order_relaxed);
-      }
-      wq->lock.unlock();
-      const int r = detail::sleep_on_word(e.woken, state, dl);
-      wq->lock.lock();
-      if (x->done != 0) break;
-      if (r != 0) {
-        if (!list_empty(&e.entry)) {
-          list_del_init(&e.entry);
-          wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - 1,
-                              std::memory_order_relaxed);
-        }
-        wq->lock.unlock();
-        detail::wait_waker_done(&e);
-        return r;
-      }
-    } while (true);
-    if (!list_empty(&e.entry)) {  // done set by a complete() that woke someone else
-      list_del_init(&e.entry);
-      wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - 1,
-                          std::memory_order_relaxed);
+constexpr std::uint64_t kOne = completion::one_sleeper;
+
+[[nodiscard]] constexpr std::uint32_t done_of(std::uint64_t v) noexcept {
+  return static_cast<std::uint32_t>(v);
+}
+
+// The value after one wait consumes a unit from v (done != 0): done - 1, or unchanged done
+// after complete_all(); `registered` also drops this waiter from the sleeper count.
+[[nodiscard]] constexpr std::uint64_t consumed(std::uint64_t v, bool registered) noexcept {
+  return v - (done_of(v) == UINT_MAX ? 0 : 1) - (registered ? kOne : 0);
+}
+
+// Try to consume a unit; v is the caller's latest view of the state (updated on failure).
+bool try_consume(completion* x, std::uint64_t& v, bool registered) noexcept {
+  while (done_of(v) != 0)
+    if (x->state.compare_exchange_weak(v, consumed(v, registered), std::memory_order_acquire,
+                                       std::memory_order_relaxed))
+      return true;
+  return false;
+}
+
+// Returns 0 (consumed), -EINTR or -ETIME. As in do_wait_for_common(), a unit present after an
+// interruption or a timeout wins over it: nothing complete() gave is lost to a waiter leaving.
+[[gnu::noinline]] int wait_slow(completion* x, unsigned state, const detail::wait_deadline& dl) noexcept {
+  std::uint64_t v = x->state.fetch_add(kOne, std::memory_order_relaxed) + kOne;  // register
+  std::uint32_t* word = x->done_word();
+  for (;;) {
+    if (try_consume(x, v, true)) return 0;
+    // done == 0 in v; the kernel re-checks it atomically with going to sleep.
+    const int r = detail::futex_sleep(word, 0, state, dl);
+    v = x->state.load(std::memory_order_relaxed);
+    if (r == 0) continue;
+    for (;;) {  // leaving: consume a unit if one arrived, else unregister
+      if (try_consume(x, v, true)) return 0;
+      if (x->state.compare_exchange_weak(v, v - kOne, std::memory_order_relaxed)) return r;
     }
-    if (x->done != UINT_MAX) --x->done;
-    wq->lock.unlock();
-    detail::wait_waker_done(&e);  // e dies here: its waker must be done with it
-    return 0;
   }
-  if (x->done != UINT_MAX) --x->done;
-  wq->lock.unlock();
-  return 0;
+}
+
+int wait_common(completion* x, unsigned state, const detail::wait_deadline& dl) noexcept {
+  std::uint64_t v = x->state.load(std::memory_order_relaxed);
+  if (try_consume(x, v, false)) return 0;  // the fast path: a unit is there
+  return wait_slow(x, state, dl);
 }
 
 long with_left(int r, const detail::wait_deadline& dl) noexcept {
@@ -62,6 +60,10 @@ long with_left(int r, const detail::wait_deadline& dl) noexcept {
   if (r != 0) return -ERESTARTSYS;
   const long left = dl.remaining();
   return left > 0 ? left : 1;
+}
+
+int untimed(completion* x, unsigned state) noexcept {
+  return wait_common(x, state, detail::wait_deadline(MAX_SCHEDULE_TIMEOUT));
 }
 
 }  // namespace
@@ -72,101 +74,60 @@ void init_completion(completion* x) noexcept {
 }
 
 void reinit_completion(completion* x) noexcept {
-  spin_guard<spinlock_t> g(x->wait.lock);
-  x->done = 0;
+  std::uint64_t v = x->state.load(std::memory_order_relaxed);
+  while (!x->state.compare_exchange_weak(v, v & ~std::uint64_t{0xffffffffu}, std::memory_order_relaxed)) {}
 }
 
 void wait_for_completion(completion* x) noexcept {
   might_sleep();
-  (void)wait_common(x, TASK_UNINTERRUPTIBLE, MAX_SCHEDULE_TIMEOUT);
+  (void)untimed(x, TASK_UNINTERRUPTIBLE);
 }
 
 unsigned long wait_for_completion_timeout(completion* x, long timeout) noexcept {
   might_sleep();
   const detail::wait_deadline dl(timeout);
-  return static_cast<unsigned long>(with_left(wait_common(x, TASK_UNINTERRUPTIBLE, timeout), dl));
+  return static_cast<unsigned long>(with_left(wait_common(x, TASK_UNINTERRUPTIBLE, dl), dl));
 }
 
 int wait_for_completion_interruptible(completion* x) noexcept {
   might_sleep();
-  return wait_common(x, TASK_INTERRUPTIBLE, MAX_SCHEDULE_TIMEOUT) == 0 ? 0 : -ERESTARTSYS;
+  return untimed(x, TASK_INTERRUPTIBLE) == 0 ? 0 : -ERESTARTSYS;
 }
 
 long wait_for_completion_interruptible_timeout(completion* x, long timeout) noexcept {
   might_sleep();
   const detail::wait_deadline dl(timeout);
-  return with_left(wait_common(x, TASK_INTERRUPTIBLE, timeout), dl);
+  return with_left(wait_common(x, TASK_INTERRUPTIBLE, dl), dl);
 }
 
 int wait_for_completion_killable(completion* x) noexcept {
   might_sleep();
-  return wait_common(x, TASK_KILLABLE, MAX_SCHEDULE_TIMEOUT) == 0 ? 0 : -ERESTARTSYS;
+  return untimed(x, TASK_KILLABLE) == 0 ? 0 : -ERESTARTSYS;
 }
 
 bool try_wait_for_completion(completion* x) noexcept {
-  spin_guard<spinlock_t> g(x->wait.lock);
-  if (x->done == 0) return false;
-  if (x->done != UINT_MAX) --x->done;
-  return true;
+  std::uint64_t v = x->state.load(std::memory_order_relaxed);
+  return try_consume(x, v, false);
 }
 
 bool completion_done(completion* x) noexcept {
-  spin_guard<spinlock_t> g(x->wait.lock);
-  return x->done != 0;
+  return done_of(x->state.load(std::memory_order_acquire)) != 0;
 }
-
-namespace {
-// Unqueue up to n waiters (0: all) and mark them (woken 0 -> 1) with the lock held; the
-// caller wakes the first kBatch after unlocking (wake_batch), the rest are woken here.
-constexpr int kBatch = 16;
-struct batch {
-  wait_queue_entry* e[kBatch];
-  int n = 0;
-};
-void wake_locked(wait_queue_head_t* wq, int n, batch& b) noexcept {
-  int woken = 0;
-  while (!list_empty(&wq->head)) {
-    list_head* pos = wq->head.next;
-    auto* e = reinterpret_cast<wait_queue_entry*>(reinterpret_cast<char*>(pos) -
-                                                  offsetof(wait_queue_entry, entry));
-    list_del_init(pos);
-    e->woken.store(1, std::memory_order_release);
-    if (b.n < kBatch) {
-      b.e[b.n++] = e;
-    } else {
-      futex_wake(e->woken, 1);
-      e->woken.store(2, std::memory_order_release);
-    }
-    ++woken;
-    if (n != 0 && woken == n) break;
-  }
-  wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - static_cast<unsigned>(woken),
-                      std::memory_order_relaxed);
-}
-void wake_batch(batch& b) noexcept {
-  for (int i = 0; i < b.n; ++i) {
-    futex_wake(b.e[i]->woken, 1);
-    b.e[i]->woken.store(2, std::memory_order_release);  // the owner may drop its entry now
-  }
-}
-}  // namespace
 
 void complete(completion* x) noexcept {
-  batch b;
-  x->wait.lock.lock();
-  if (x->done != UINT_MAX) ++x->done;
-  wake_locked(&x->wait, 1, b);
-  x->wait.lock.unlock();
-  wake_batch(b);
+  std::uint64_t v = x->state.load(std::memory_order_relaxed);
+  // Saturated by complete_all(): nothing to add, and every sleeper was already woken (a later
+  // one finds done != 0 and does not sleep). The release pairs with the waiter's acquire CAS.
+  while (done_of(v) != UINT_MAX &&
+         !x->state.compare_exchange_weak(v, v + 1, std::memory_order_release, std::memory_order_relaxed)) {}
+  if (done_of(v) != UINT_MAX && (v >> 32) != 0) detail::futex_wake_at(x->done_word(), 1);
 }
 
 void complete_all(completion* x) noexcept {
-  batch b;
-  x->wait.lock.lock();
-  x->done = UINT_MAX;
-  wake_locked(&x->wait, 0, b);
-  x->wait.lock.unlock();
-  wake_batch(b);
+  std::uint64_t v = x->state.load(std::memory_order_relaxed);
+  while (!x->state.compare_exchange_weak(v, v | 0xffffffffu, std::memory_order_release,
+                                         std::memory_order_relaxed)) {}
+  if ((v >> 32) != 0) detail::futex_wake_at(x->done_word(), INT_MAX);
 }
 
 }  // namespace kprim

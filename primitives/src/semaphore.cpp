@@ -1,6 +1,7 @@
-// Out-of-line kprim::semaphore (kprim/semaphore.hpp): every operation takes the spinlock, as in
-// kernel/locking/semaphore.c; sleepers wait on their own futex word, so up() wakes exactly one.
-#include <kprim/futex.hpp>
+// Out-of-line kprim::semaphore (kprim/semaphore.hpp). kernel/locking/semaphore.c takes the
+// spinlock for every operation; here the count has lock-free fast paths while nobody sleeps
+// (what makes sem_t cheap), and the lock is taken only to queue, hand over, or leave. Sleepers
+// wait on their own futex word, so up() wakes exactly one thread.
 #include <kprim/semaphore.hpp>
 
 #include <cstddef>
@@ -9,6 +10,8 @@
 namespace kprim {
 
 namespace {
+
+constexpr std::uint32_t kUnit = 2;  // one unit in `state` (count lives above SEM_WAITERS)
 
 // One sleeper, on its own stack, queued at the tail of wait_list.
 struct semaphore_waiter {
@@ -21,35 +24,54 @@ semaphore_waiter* first_waiter(semaphore* sem) noexcept {
                                              offsetof(semaphore_waiter, list));
 }
 
+// Take a unit if count > 0 (SEM_WAITERS is then clear by the invariant). v: the caller's view.
+bool take_unit(semaphore* sem, std::uint32_t& v) noexcept {
+  while (v >= kUnit)
+    if (sem->state.compare_exchange_weak(v, v - kUnit, std::memory_order_acquire, std::memory_order_relaxed))
+      return true;
+  return false;
+}
+
+// Under the lock, after unlinking a waiter: no sleeper left => SEM_WAITERS off (count is 0
+// while it is set and no fast path writes then, so a plain store is enough).
+void waiter_gone(semaphore* sem) noexcept {
+  if (list_empty(&sem->wait_list)) sem->state.store(0, std::memory_order_relaxed);
+}
+
 [[gnu::cold, gnu::noinline]] int down_common(semaphore* sem, unsigned state, long timeout) noexcept {
-  // Entered with sem->lock held and count == 0; returns with it released.
   const detail::wait_deadline dl(timeout);
   semaphore_waiter w;
-  list_add_tail(&w.list, &sem->wait_list);
+  sem->lock.lock();
+  std::uint32_t v = sem->state.load(std::memory_order_relaxed);
   for (;;) {
-    sem->lock.unlock();
-    const int r = detail::sleep_on_word(w.up, state, dl);
-    sem->lock.lock();
-    // up() sets w.up under this lock, so this read decides: handed a unit, or still queued.
-    if (w.up.load(std::memory_order_relaxed) != 0) {
+    if (take_unit(sem, v)) {  // an up() got in before the lock
       sem->lock.unlock();
       return 0;
     }
-    if (r != 0) {
-      list_del(&w.list);
-      sem->lock.unlock();
-      return r;  // -EINTR or -ETIME
-    }
+    // count == 0: announce a sleeper (fails, and we retry, if a fast up() adds a unit now).
+    if (v == SEM_WAITERS ||
+        sem->state.compare_exchange_weak(v, SEM_WAITERS, std::memory_order_relaxed, std::memory_order_relaxed))
+      break;
   }
+  list_add_tail(&w.list, &sem->wait_list);
+  sem->lock.unlock();
+  const int r = detail::sleep_on_word(w.up, state, dl);
+  if (r == 0) return 0;  // handed a unit; up()'s release pairs with sleep_on_word's acquire
+  sem->lock.lock();
+  // up() sets w.up under this lock, so this read decides: handed a unit, or still queued.
+  if (w.up.load(std::memory_order_acquire) == 0) {
+    list_del(&w.list);
+    waiter_gone(sem);
+    sem->lock.unlock();
+    return r;  // -EINTR or -ETIME
+  }
+  sem->lock.unlock();
+  return 0;
 }
 
 int down_state(semaphore* sem, unsigned state, long timeout) noexcept {
-  sem->lock.lock();
-  if (sem->count > 0) {  // count > 0 => nobody queued: taking it jumps no sleeper
-    --sem->count;
-    sem->lock.unlock();
-    return 0;
-  }
+  std::uint32_t v = sem->state.load(std::memory_order_relaxed);
+  if (take_unit(sem, v)) return 0;  // count > 0 => nobody queued: taking it jumps no sleeper
   return down_common(sem, state, timeout);
 }
 
@@ -81,23 +103,30 @@ int down_timeout(semaphore* sem, long timeout) noexcept {
 }
 
 int down_trylock(semaphore* sem) noexcept {
-  spin_guard<spinlock_t> g(sem->lock);
-  if (sem->count == 0) return 1;
-  --sem->count;
-  return 0;
+  std::uint32_t v = sem->state.load(std::memory_order_relaxed);
+  return take_unit(sem, v) ? 0 : 1;
 }
 
 void up(semaphore* sem) noexcept {
-  spin_guard<spinlock_t> g(sem->lock);
-  if (list_empty(&sem->wait_list)) {
-    ++sem->count;
-    return;
+  std::uint32_t v = sem->state.load(std::memory_order_relaxed);
+  while (!(v & SEM_WAITERS))  // nobody sleeps: count + 1 (release pairs with take_unit)
+    if (sem->state.compare_exchange_weak(v, v + kUnit, std::memory_order_release, std::memory_order_relaxed))
+      return;
+  std::uint32_t* word;
+  {
+    spin_guard<spinlock_t> g(sem->lock);
+    v = sem->state.load(std::memory_order_relaxed);
+    if (!(v & SEM_WAITERS)) {  // the last sleeper left before we locked: back to count
+      sem->state.fetch_add(kUnit, std::memory_order_release);
+      return;
+    }
+    semaphore_waiter* w = first_waiter(sem);
+    list_del(&w->list);
+    waiter_gone(sem);
+    word = reinterpret_cast<std::uint32_t*>(&w->up);
+    w->up.store(1, std::memory_order_release);  // hand-off: count stays 0; the last touch of w
   }
-  semaphore_waiter* w = first_waiter(sem);
-  list_del(&w->list);
-  w->up.store(1, std::memory_order_release);  // hand-off: count stays 0
-  // Under the lock: the sleeper returns only after taking the lock, so w is still alive here.
-  futex_wake(w->up, 1);
+  detail::futex_wake_at(word, 1);
 }
 
 }  // namespace kprim

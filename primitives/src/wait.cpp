@@ -14,19 +14,11 @@ namespace {
 std::atomic<bool> g_fatal_signal{false};
 static_assert(std::atomic<bool>::is_always_lock_free, "set_fatal_signal_pending is async-signal-safe");
 
-// The longest single FUTEX_WAIT of an untimed sleep. Untimed sleeps still pass a timeout so
-// that a caught signal always ends the wait with EINTR (a timed futex wait restarts through
-// the restart block, which the kernel turns into EINTR when a handler ran, SA_RESTART or not);
-// at expiry the sleep simply goes round again.
+// The longest single FUTEX_WAIT of an untimed interruptible or killable sleep. Those still pass
+// a timeout so that a caught signal always ends the wait with EINTR (a timed futex wait
+// restarts through the restart block, which the kernel turns into EINTR when a handler ran,
+// SA_RESTART or not); at expiry the sleep simply goes round again.
 constexpr long forever_slice_s = 3600;
-
-// One FUTEX_WAIT on word == 0 for at most `rel`. Returns 0 or the errno (EINTR, ETIMEDOUT,
-// EAGAIN when the word had already changed).
-int futex_wait_for(std::atomic<std::uint32_t>& word, const timespec& rel) noexcept {
-  const long r = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE,
-                           0u, &rel, nullptr, 0);
-  return r == 0 ? 0 : errno;
-}
 
 bool interrupts(unsigned state) noexcept {
   if (state & TASK_INTERRUPTIBLE) return true;
@@ -40,15 +32,8 @@ bool fatal_signal_pending() noexcept { return g_fatal_signal.load(std::memory_or
 
 namespace detail {
 
-void wait_waker_done(wait_queue_entry* e) noexcept {
-  // The window is one FUTEX_WAKE; spin briefly, then yield (the waker may be preempted, or on
-  // this CPU: a pure spin would then last a whole time slice).
-  for (unsigned i = 0; e->woken.load(std::memory_order_acquire) == 1; ++i) {
-    if (i < 128)
-      cpu_relax();
-    else
-      sched_yield();
-  }
+void futex_wake_at(std::uint32_t* addr, int n) noexcept {
+  ::syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
 }
 
 wait_deadline::wait_deadline(long timeout) noexcept
@@ -64,26 +49,38 @@ long wait_deadline::remaining() const noexcept {
   return static_cast<long>((us + 999) / 1000);  // round up: not yet due reads as >= 1
 }
 
+int futex_sleep(std::uint32_t* addr, std::uint32_t expected, unsigned state,
+                const wait_deadline& dl) noexcept {
+  // A killable sleep with a fatal signal already recorded does not sleep at all, like the
+  // kernel's signal_pending_state() check before schedule().
+  if ((state & TASK_WAKEKILL) && fatal_signal_pending()) return -EINTR;
+  timespec rel{};
+  timespec* timeout = &rel;
+  if (dl.forever) {
+    if (state & (TASK_INTERRUPTIBLE | TASK_WAKEKILL))
+      rel.tv_sec = forever_slice_s;
+    else
+      timeout = nullptr;  // signals cannot end it: no hrtimer on the hot path
+  } else {
+    const auto left = dl.at - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return -ETIME;
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    rel.tv_sec = static_cast<time_t>(ns / 1000000000);
+    rel.tv_nsec = static_cast<long>(ns % 1000000000);
+  }
+  if (::syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, timeout, nullptr, 0) == 0) return 0;
+  const int err = errno;
+  if (err == ETIMEDOUT) return dl.forever ? 0 : -ETIME;
+  if (err == EINTR && interrupts(state)) return -EINTR;
+  return 0;  // EAGAIN (the word changed) or an EINTR this state ignores
+}
+
 int sleep_on_word(std::atomic<std::uint32_t>& word, unsigned state,
                   const wait_deadline& dl) noexcept {
-  // A killable sleep entered with a fatal signal already recorded does not sleep at all,
-  // like the kernel's signal_pending_state() check before schedule().
-  if ((state & TASK_WAKEKILL) && fatal_signal_pending() && word.load(std::memory_order_acquire) == 0)
-    return -EINTR;
-  while (word.load(std::memory_order_acquire) == 0) {  // pairs with the waker's release store
-    timespec rel{};
-    if (dl.forever) {
-      rel.tv_sec = forever_slice_s;
-    } else {
-      const auto left = dl.at - std::chrono::steady_clock::now();
-      if (left <= std::chrono::steady_clock::duration::zero()) return -ETIME;
-      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-      rel.tv_sec = static_cast<time_t>(ns / 1000000000);
-      rel.tv_nsec = static_cast<long>(ns % 1000000000);
-    }
-    const int err = futex_wait_for(word, rel);
-    if (err == EINTR && interrupts(state) && word.load(std::memory_order_acquire) == 0)
-      return -EINTR;
+  // The acquire loads pair with the waker's release store of the word.
+  while (word.load(std::memory_order_acquire) == 0) {
+    const int r = futex_sleep(reinterpret_cast<std::uint32_t*>(&word), 0, state, dl);
+    if (r != 0 && word.load(std::memory_order_acquire) == 0) return r;
   }
   return 0;
 }
@@ -125,7 +122,6 @@ wait_queue_entry* entry_of(list_head* p) noexcept {
 
 
 void prepare(wait_queue_head_t* wq, wait_queue_entry* e, bool exclusive) noexcept {
-  detail::wait_waker_done(e);
   {
     spin_guard<spinlock_t> g(wq->lock);
     if (list_empty(&e->entry)) {
@@ -139,7 +135,9 @@ void prepare(wait_queue_head_t* wq, wait_queue_entry* e, bool exclusive) noexcep
       wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) + 1,
                           std::memory_order_relaxed);
     }
-    e->woken.store(0, std::memory_order_relaxed);  // asleep again (set_current_state)
+    // Asleep again (set_current_state). A waker that marked the entry's previous round may
+    // still send its FUTEX_WAKE: that is one spurious return, which sleep_on_word absorbs.
+    e->woken.store(0, std::memory_order_relaxed);
   }
   // set_current_state()'s smp_mb(): pairs with the waker's barrier before waitqueue_active()
   // (wq_has_sleeper); the spinlock alone would let the caller's condition load move up.
@@ -156,24 +154,23 @@ void prepare_to_wait_exclusive(wait_queue_head_t* wq, wait_queue_entry* e, unsig
 }
 
 void finish_wait(wait_queue_head_t* wq, wait_queue_entry* e) noexcept {
-  {
-    spin_guard<spinlock_t> g(wq->lock);
-    if (!list_empty(&e->entry)) {
-      list_del_init(&e->entry);
-      wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-      return;  // still queued: no waker has it
-    }
+  // woken != 0 is stored by the waker after it unlinked `e`, and the waker never touches `e`
+  // again: nothing to undo and no lock to take (acquire: its list writes happened before).
+  if (e->woken.load(std::memory_order_acquire) != 0) return;
+  spin_guard<spinlock_t> g(wq->lock);
+  if (!list_empty(&e->entry)) {
+    list_del_init(&e->entry);
+    wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
-  detail::wait_waker_done(e);  // a waker took it: it may still be in futex_wake() on e->woken
 }
 
 int __wake_up(wait_queue_head_t* wq, int nr_exclusive) noexcept {
-  // The first kBatch sleepers are unqueued and marked under the lock but woken after it (the
-  // kernel's wake_q), so a woken thread does not find the lock still held by its waker; any
-  // beyond are woken under the lock. Marking (woken 0 -> 1) happens under the lock, so a waiter
-  // that looks sees its entry off the queue and woken != 0 together.
+  // Sleepers are unqueued and marked under the lock; the first kBatch are woken after it (the
+  // kernel's wake_q), so a woken thread does not find the lock still held by its waker, any
+  // beyond under it. Only the futex words' addresses are kept: once marked, an entry may be
+  // gone (see the header).
   constexpr int kBatch = 16;
-  wait_queue_entry* batch[kBatch];
+  std::uint32_t* batch[kBatch];
   int batched = 0, woken = 0;
   wq->lock.lock();
   list_head* pos = wq->head.next;
@@ -181,14 +178,13 @@ int __wake_up(wait_queue_head_t* wq, int nr_exclusive) noexcept {
     list_head* next = pos->next;
     wait_queue_entry* e = entry_of(pos);
     const bool exclusive = (e->flags & WQ_FLAG_EXCLUSIVE) != 0;
+    auto* word = reinterpret_cast<std::uint32_t*>(&e->woken);
     list_del_init(pos);  // autoremove: a second wake-up cannot pick the same sleeper
-    e->woken.store(1, std::memory_order_release);  // woken: 0 -> 1
-    if (batched < kBatch) {
-      batch[batched++] = e;
-    } else {
-      futex_wake(e->woken, 1);
-      e->woken.store(2, std::memory_order_release);
-    }
+    e->woken.store(1, std::memory_order_release);  // the last touch of e
+    if (batched < kBatch)
+      batch[batched++] = word;
+    else
+      detail::futex_wake_at(word, 1);
     ++woken;
     if (exclusive && --nr_exclusive == 0) break;
     pos = next;
@@ -196,11 +192,7 @@ int __wake_up(wait_queue_head_t* wq, int nr_exclusive) noexcept {
   wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - static_cast<unsigned>(woken),
                       std::memory_order_relaxed);
   wq->lock.unlock();
-  // The entries stay alive while woken == 1 (their owners wait in wait_waker_done()).
-  for (int i = 0; i < batched; ++i) {
-    futex_wake(batch[i]->woken, 1);
-    batch[i]->woken.store(2, std::memory_order_release);  // 1 -> 2: the owner may go
-  }
+  for (int i = 0; i < batched; ++i) detail::futex_wake_at(batch[i], 1);
   return woken;
 }
 

@@ -28,7 +28,7 @@ TEST(Completion, CompleteReleasesOneWaiterEach) {
       kprim::wait_for_completion(&done);
       passed.fetch_add(1);
     });
-  eventually([&] { return done.wait.nr_queued.load() == kWaiters; });
+  eventually([&] { return done.sleepers() == kWaiters; });
   for (int i = 1; i <= kWaiters; ++i) {
     kprim::complete(&done);
     eventually([&] { return passed.load() == i; });
@@ -49,7 +49,7 @@ TEST(Completion, CompleteAllReleasesPresentAndFutureUntilReinit) {
       kprim::wait_for_completion(&done);
       passed.fetch_add(1);
     });
-  eventually([&] { return done.wait.nr_queued.load() > 0; });
+  eventually([&] { return done.sleepers() > 0; });
   kprim::complete_all(&done);
   for (auto& t : ts) t.join();
   EXPECT_EQ(passed.load(), n);
@@ -114,7 +114,7 @@ TEST_P(CompletionSignal, InterruptibleReturnsRestartSys) {
   DECLARE_COMPLETION(c);
   const long r = kprim::test::interrupt_wait([&] { return kprim::wait_for_completion_interruptible(&c); });
   EXPECT_EQ(r, -kprim::ERESTARTSYS);
-  EXPECT_EQ(c.wait.nr_queued.load(), 0u);
+  EXPECT_EQ(c.sleepers(), 0u);
   kprim::complete(&c);
   EXPECT_TRUE(kprim::try_wait_for_completion(&c)) << "the complete() was not lost to a gone waiter";
   const long r2 = kprim::test::interrupt_wait(

@@ -41,7 +41,7 @@ TEST(Semaphore, CountsUnitsUnderOversubscription) {
     }
   });
   EXPECT_LE(max_inside.load(), kUnits);
-  EXPECT_EQ(sem.count, kUnits);
+  EXPECT_EQ(sem.count(), kUnits);
   EXPECT_EQ(sleepers(sem), 0u);
 }
 
@@ -51,7 +51,7 @@ TEST(Semaphore, TrylockConvention) {
   EXPECT_EQ(kprim::down_trylock(&sem), 0);
   EXPECT_EQ(kprim::down_trylock(&sem), 1) << "1 means failure, as in the kernel";
   kprim::up(&sem);
-  EXPECT_EQ(sem.count, 1u);
+  EXPECT_EQ(sem.count(), 1u);
 }
 
 // Sleepers queued one by one (each observed asleep before the next starts) are served in
@@ -81,7 +81,7 @@ TEST(Semaphore, FifoHandOff) {
   for (auto& t : ts) t.join();
   ASSERT_EQ(order.size(), kWaiters);
   for (unsigned i = 0; i < kWaiters; ++i) EXPECT_EQ(order[i], i);
-  EXPECT_EQ(sem.count, 0u);
+  EXPECT_EQ(sem.count(), 0u);
 }
 
 TEST(Semaphore, DownTimeoutHonoured) {
@@ -94,7 +94,7 @@ TEST(Semaphore, DownTimeoutHonoured) {
   EXPECT_EQ(sleepers(sem), 0u);
   kprim::up(&sem);
   EXPECT_EQ(kprim::down_timeout(&sem, 1), 0);
-  EXPECT_EQ(sem.count, 0u);
+  EXPECT_EQ(sem.count(), 0u);
 }
 
 class SemSignal : public ::testing::TestWithParam<bool> {};
@@ -106,7 +106,7 @@ TEST_P(SemSignal, InterruptibleReturnsEintrAndTakesNothing) {
   EXPECT_EQ(r, -EINTR);
   EXPECT_EQ(sleepers(sem), 0u);
   kprim::up(&sem);
-  EXPECT_EQ(sem.count, 1u) << "no stale waiter received the unit";
+  EXPECT_EQ(sem.count(), 1u) << "no stale waiter received the unit";
   EXPECT_EQ(kprim::down_trylock(&sem), 0);
 }
 
@@ -116,7 +116,7 @@ TEST_P(SemSignal, KillableOnlyOnFatal) {
   EXPECT_EQ(kill_wait([&] { return kprim::down_killable(&sem); }, [&] { return sleepers(sem) == 1; }),
             -EINTR);
   EXPECT_EQ(sleepers(sem), 0u);
-  EXPECT_EQ(sem.count, 0u);
+  EXPECT_EQ(sem.count(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(SaRestart, SemSignal, ::testing::Bool(),

@@ -8,12 +8,17 @@
 //
 // Design. A wait_queue_head_t is a spinlock_t and a list of wait_queue_entry, each with its own
 // 32-bit futex word `woken` (0: asleep or about to be, 1: woken). Every waker removes the entry
-// it wakes from the list (the kernel's autoremove_wake_function) and sets woken = 1 under the
-// queue's lock, then, after unlocking (the kernel's wake_q: the woken thread does not meet a
-// lock still held by its waker), calls FUTEX_WAKE on that word and sets woken = 2. A waiter
-// whose entry was taken waits for 2 before it reuses or drops the entry (finish_wait(),
-// prepare_to_wait*()), so a waker never touches an entry whose owner has returned. Waking
-// one sleeper is one futex word and one system call: nobody else wakes up (no herd).
+// it wakes from the list (the kernel's autoremove_wake_function) and sets woken = 1 (release)
+// under the queue's lock, then, after unlocking (the kernel's wake_q: the woken thread does not
+// meet a lock still held by its waker), calls FUTEX_WAKE on the word's address. It never reads
+// or writes the entry after the unlock: the owner may already have returned and the entry died.
+// A FUTEX_WAKE on such an address is harmless - the kernel only looks the address up; at worst a
+// later futex sleeper at the same address wakes spuriously, which every futex wait must absorb
+// (futex.hpp; glibc's own sem_post and pthread_cond rely on the same rule). So the woken
+// sleeper's success path takes no lock at all: it sees woken != 0, re-checks its condition and,
+// when it holds, finish_wait() sees woken != 0 too (the entry is off the list) and returns at
+// once (the kernel's list_empty_careful() check). Waking one sleeper is one futex word and one
+// system call: nobody else wakes up (no herd).
 //
 // Interruptible sleeps in user space ("a pending signal"). kprim installs no signal handler and
 // never changes a program's dispositions or masks. A sleep is interrupted when a signal is
@@ -76,6 +81,19 @@ struct wait_deadline {
   [[nodiscard]] long remaining() const noexcept;
 };
 
+/// futex_sleep() - one FUTEX_WAIT on *addr == expected, bounded by `dl`. Returns 0 after a
+/// wake-up, a spurious return or a changed word (the caller re-checks its condition), -EINTR
+/// when a caught signal interrupted a sleep whose `state` allows it (see the header), -ETIME
+/// at the deadline. An untimed TASK_UNINTERRUPTIBLE sleep passes no timeout (no hrtimer to arm
+/// and cancel on the wake-up path); every other sleep passes one, so that a caught signal ends
+/// it with EINTR whatever SA_RESTART says.
+int futex_sleep(std::uint32_t* addr, std::uint32_t expected, unsigned state,
+                const wait_deadline& dl) noexcept;
+
+/// futex_wake_at() - FUTEX_WAKE up to n sleepers on `addr`. The address need not be live any
+/// more (see the header: a dead entry's word is a harmless target).
+void futex_wake_at(std::uint32_t* addr, int n) noexcept;
+
 /// sleep_on_word() - sleep while word == 0. Returns 0 once word != 0 (acquire), -EINTR when a
 /// caught signal interrupts a sleep whose `state` allows it (see the header), -ETIME at the
 /// deadline. Spurious futex returns are absorbed here.
@@ -89,8 +107,9 @@ inline constexpr unsigned WQ_FLAG_EXCLUSIVE = 0x01;
 
 /// wait_queue_entry - one sleeper. State: on its head's list <=> it may still be woken;
 /// woken: 0 -> 1 by the waker (release, under the head's lock, together with list removal),
-/// 1 -> 2 by the waker once it no longer touches the entry, 2 -> 0 only by prepare_to_wait*()
-/// under the lock. Lives on the waiter's stack.
+/// 1 -> 0 only by prepare_to_wait*() under the lock. woken != 0 (acquire) tells the owner,
+/// without the lock, that the entry is off the list and no waker will touch it again.
+/// Lives on the waiter's stack.
 struct wait_queue_entry {
   wait_queue_entry() noexcept { INIT_LIST_HEAD(&entry); }
   wait_queue_entry(const wait_queue_entry&) = delete;
@@ -133,13 +152,15 @@ void prepare_to_wait(wait_queue_head_t* wq, wait_queue_entry* e, unsigned state)
 void prepare_to_wait_exclusive(wait_queue_head_t* wq, wait_queue_entry* e,
                                unsigned state) noexcept;
 /// finish_wait() - unqueue `e` if still queued. Must be called before `e` goes out of scope;
-/// after it returns no waker touches `e`. Context: takes the spinlock.
+/// after it returns no waker touches `e`. Context: lock-free when a waker already removed `e`
+/// (woken != 0: the common case after a wake-up), else takes the spinlock.
 void finish_wait(wait_queue_head_t* wq, wait_queue_entry* e) noexcept;
 
 /// __wake_up() - wake every non-exclusive waiter and up to nr_exclusive exclusive ones
 /// (0: all), in queue order. Returns how many were woken. Ordering: the lock acquisition
 /// orders the caller's earlier condition stores before any woken waiter's re-check.
-/// Context: spinlock plus one FUTEX_WAKE per woken waiter; never sleeps.
+/// Context: spinlock plus one FUTEX_WAKE per woken waiter (after the unlock for the first 16);
+/// never sleeps.
 int __wake_up(wait_queue_head_t* wq, int nr_exclusive) noexcept;
 inline int wake_up(wait_queue_head_t* wq) noexcept { return __wake_up(wq, 1); }
 inline int wake_up_nr(wait_queue_head_t* wq, int nr) noexcept { return __wake_up(wq, nr); }
@@ -162,10 +183,6 @@ inline int wake_up_interruptible_all(wait_queue_head_t* wq) noexcept { return __
 }
 
 namespace detail {
-
-/// wait_waker_done() - wait until a waker that took `e` off its queue (woken 1) has finished
-/// with it (woken 2). Call before reusing or dropping an entry found off the queue.
-void wait_waker_done(wait_queue_entry* e) noexcept;
 
 /// wait_sleep() - sleep on e->woken. 0: woken (the entry is off the queue). Otherwise the
 /// error (-EINTR/-ETIME); if the entry was still queued it is removed and the error returned;
@@ -194,6 +211,9 @@ int __wait_event(wait_queue_head_t* wq, Cond&& cond, unsigned state, bool exclus
       ret = cond() ? 0 : late;
       break;
     }
+    // Woken: the waker took `e` off the queue. Re-check before queueing again, so the common
+    // case (the condition now holds) ends with a lock-free finish_wait().
+    if (cond()) break;
   }
   finish_wait(wq, &e);
   return ret;
