@@ -47,9 +47,11 @@ import subprocess
 import tempfile
 
 from . import KbenchError
+from .emulation import refuse_emulated
 from .compare import (INSTRUCTIONS, NO_DATA_IN_A, NO_DATA_IN_B, ONLY_IN_A, ONLY_IN_B, absolute,
                       cell, check_kinds, injection, judge_row, ratio, run_info, union_names)
 from .aa import pair_floor
+from .aa import pairs as aa_pairs
 from .names import ere_escape, short
 from .results import load
 from .tables import fmt_change, fmt_p, render
@@ -67,8 +69,10 @@ class Gate:
     def __init__(self, baseline, current, thresholds):
         """``baseline`` and ``current`` are Results; ``thresholds`` from :func:`load_thresholds`.
 
-        Raises :class:`KbenchError` for an injected baseline (context ``kprim_inject``).
+        Raises :class:`KbenchError` for an injected baseline (context ``kprim_inject``) and for
+        an emulated run on either side (context ``kprim_emulated``: qemu-user timings).
         """
+        refuse_emulated("gate", baseline, current)
         check_kinds(baseline, current)
         if injection(baseline):
             raise KbenchError(f"gate: baseline {baseline.path} is an INJECTED run (kprim_inject "
@@ -81,6 +85,12 @@ class Gate:
         self.cur_runs = [current.cases()]
         #: Paired re-runs (:meth:`add_paired_rerun`): baseline and current re-measured together.
         self.base_fresh, self.cur_fresh = [], []
+        #: The A/A floors of the paired re-runs (:func:`pair_floor` of each pair of files).
+        self.fresh_noise = []
+        #: True when the re-runs are paired (run_gate sets it with --rerun-baseline): rows
+        #: SAME only by a wide A/A floor are then re-measured too, and the re-runs carry the
+        #: A/A pairs of the pending points' family and thread count (their own floor).
+        self.paired = False
         self.noise = {} if self.callgrind else pair_floor(baseline, current, thresholds["alpha"])
         self.reruns = 0
         self.strict = False
@@ -106,6 +116,8 @@ class Gate:
         tolerance, choice, ignore = settings_for(self.thresholds, name.base, self.callgrind)
         in_base, in_cur = name.base in self.base_runs[0], name.base in self.cur_runs[0]
         noise = self.noise.get((name.family, name.threads), 0.0)
+        if base_runs is not None:
+            noise = self._fresh_noise(name, noise)
         row = {"benchmark": name.base, "name": name, "metric": "-", "a": None, "b": None,
                "change": None, "p_value": None, "tolerance": tolerance, "noise": noise,
                "informational": informational(self.thresholds, name.base), "why": ""}
@@ -122,6 +134,11 @@ class Gate:
                                cur_runs or self.cur_runs, tolerance, self.thresholds["alpha"],
                                noise)
             row.update(judged)
+            row["noise"] = noise
+            # SAME although beyond the tolerance: only the A/A floor of these runs, wider
+            # than the tolerance, made it SAME (paired re-runs measure it again, pending()).
+            row["floor_same"] = judged["verdict"] == "SAME" and judged["change"] is not None \
+                and abs(judged["change"]) > tolerance
             if judged["verdict"] == NO_DATA_IN_B:
                 row["verdict"] = NO_DATA
                 row["why"] = "no valid trial in the current run (errors or abandoned workers)"
@@ -129,6 +146,19 @@ class Gate:
                 row["verdict"] = SKIPPED
                 row["why"] = "figure not measurable in both runs"
         return row
+
+    def _fresh_noise(self, name, fallback):
+        """The A/A floor of the paired re-runs at ``name``'s family and thread count: the
+        median over the re-runs that measured an A/A pair there, else ``fallback`` (the first
+        runs' floor). The re-runs are judged on their own noise: a floor widened by a noisy
+        first run (a loaded machine, minutes before) must not excuse what back-to-back
+        re-runs resolve, nor a quiet first run's floor be applied to noisier re-runs."""
+        key = (name.family, name.threads)
+        floors = sorted(f[key] for f in self.fresh_noise if key in f)
+        if not floors:
+            return fallback
+        mid = len(floors) // 2
+        return floors[mid] if len(floors) % 2 else (floors[mid - 1] + floors[mid]) / 2
 
     def unknown(self):
         """Parsed names of the benchmarks whose verdict is UNKNOWN."""
@@ -138,11 +168,15 @@ class Gate:
         """Parsed names the re-runs measure: UNKNOWN rows, and SLOWER rows not yet confirmed
         by a re-run (a slowdown seen in one run of hundreds of points may be that run's bad
         draw; pooled repetitions confirm or clear it). Informational rows, which cannot fail
-        the gate, are not re-run unless :attr:`strict`."""
+        the gate, are not re-run unless :attr:`strict`. With paired re-runs (:attr:`paired`)
+        a row SAME only by an A/A floor wider than its tolerance (``floor_same``: its change
+        is beyond the tolerance) is re-measured once too: on a loaded machine a run's A/A
+        floor can reach tens of percent, and a real slowdown inside it would pass unseen."""
         return [row["name"] for row in self.rows.values()
                 if (self.strict or not row["informational"])
                 and (row["verdict"] == "UNKNOWN"
-                     or (row["verdict"] == "SLOWER" and not row.get("confirmed")))]
+                     or (row["verdict"] == "SLOWER" and not row.get("confirmed"))
+                     or (self.paired and row.get("floor_same") and not row.get("reruns")))]
 
     def add_rerun(self, results):
         """Pool a re-run's repetitions into the current side and re-judge the pending rows.
@@ -175,6 +209,7 @@ class Gate:
                                   f"current run was on {self.current.fingerprint!r}")
         self.base_fresh.append(base_results.cases())
         self.cur_fresh.append(cur_results.cases())
+        self.fresh_noise.append(pair_floor(base_results, cur_results, self.thresholds["alpha"]))
         self.reruns += 1
         for name in self.pending():
             if not all(name.base in runs[-1] for runs in (self.base_fresh, self.cur_fresh)):
@@ -199,6 +234,9 @@ class Gate:
             elif row.get("first_verdict") == "SLOWER" and row["verdict"] != "SLOWER":
                 row["why"] += (f"; SLOWER in the current run alone, not confirmed with "
                                f"{pooled} {how}")
+            elif row.get("first_verdict") == "SAME" and pooled:
+                row["why"] += (f"; re-measured ({pooled} {how}): SAME in the first runs only "
+                               "by their A/A floor")
             if row["verdict"] == "UNKNOWN":
                 if pooled:
                     row["why"] += f"; undecided after {pooled} re-run(s)"
@@ -225,10 +263,18 @@ class Gate:
         """A Google Benchmark filter regex selecting the :meth:`pending` benchmarks (and the
         reference contender of those gated on a ratio to it)."""
         names = set()
-        for name in self.pending():
+        pending = self.pending()
+        for name in pending:
             names.add(short(name.base))
             if self.rows[name.base]["metric"].startswith("ratio_to_"):
                 names.add(short(name.with_contender(self.thresholds["reference"]).base))
+        if self.paired:
+            # The A/A pairs at the pending points' family and thread count: the paired
+            # re-runs' own floor (_fresh_noise).
+            keys = {(n.family, n.threads) for n in pending}
+            for stem, twin_case in aa_pairs(self.cur_runs[0]):
+                if (stem.name.family, stem.name.threads) in keys:
+                    names.update((short(stem.name.base), short(twin_case.name.base)))
         return "^(" + "|".join(ere_escape(n) for n in sorted(names)) + ")(/.*)?$"
 
 
@@ -315,6 +361,7 @@ def run_gate(args):
     gate = Gate(load(args.baseline), load(args.current), thresholds)
     gate.strict = bool(args.strict)
     limit = thresholds["max_reruns"] if args.max_reruns is None else args.max_reruns
+    gate.paired = bool(args.rerun and getattr(args, "rerun_baseline", None))
     if args.rerun:
         with tempfile.TemporaryDirectory(prefix="kbench-gate-") as workdir:
             while gate.pending() and gate.reruns < limit:

@@ -445,6 +445,45 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
         self.assertIn("confirmed with 1 paired re-run(s) of baseline and current",
                       why_of(proc.stdout, QS2))
 
+    def test_paired_reruns_remeasure_a_slowdown_hidden_by_a_wide_floor(self):
+        # Both first runs noisy at threads:2 (a loaded machine): their A/A floor is wider than
+        # the 10% tolerance and a -15% point is SAME by it alone. Paired re-runs measure it
+        # again (with the A/A pair of its family and thread count, their own floor) and,
+        # back to back on a quiet machine, find it SLOWER; without them it stays SAME.
+        noisy = {2: 0.15}
+        base = fx.write(self.dir, "nb.json", fx.schema2_document(seed=4, sigma=noisy))
+        slow = fx.write(self.dir, "ns.json", fx.scaled(fx.schema2_document(seed=3, sigma=noisy),
+                                                        {QS2 + "/": 0.85}))
+        first = self.gate(slow, baseline=base)
+        self.assertEqual(first.returncode, 0, first.stdout)
+        self.assertEqual(verdict_of(first.stdout, QS2), "SAME", first.stdout)
+        self.assertIn("(A/A noise; tolerance ±10%)", why_of(first.stdout, QS2))
+        slow_now = fx.write(self.dir, "slow-now.json",
+                            fx.scaled(fx.schema2_document(seed=9), {QS2 + "/": 0.85}))
+        base_now = fx.write(self.dir, "base-now.json", fx.schema2_document(seed=10))
+        log = os.path.join(self.dir, "filters.log")
+        proc = self.gate(slow, "--rerun",
+                         f'echo "$KBENCH_GATE_FILTER" >> {shlex.quote(log)}; '
+                         f"cp {shlex.quote(slow_now)} {{out}}",
+                         "--rerun-baseline", f"cp {shlex.quote(base_now)} {{out}}",
+                         baseline=base)
+        self.assertEqual(proc.returncode, 1, proc.stdout)
+        self.assertEqual(verdict_of(proc.stdout, QS2), "SLOWER", proc.stdout)
+        self.assertIn("confirmed with 1 paired re-run(s)", why_of(proc.stdout, QS2))
+        self.assertNotIn("(A/A noise; tolerance", why_of(proc.stdout, QS2).split(";")[0])
+        with open(log, encoding="utf-8") as handle:
+            filters = handle.read().split()
+        self.assertEqual(len(filters), 1, filters)
+        self.assertIn("kprim_qspinlock_aa/threads:2", filters[0].replace("\\", ""))
+        # The same re-run of an unchanged current run clears the SAME-by-floor rows it
+        # re-measures: no alarm.
+        same_now = fx.write(self.dir, "same-now.json", fx.schema2_document(seed=11))
+        unchanged = fx.write(self.dir, "nu.json", fx.schema2_document(seed=3, sigma=noisy))
+        proc = self.gate(unchanged, "--rerun", f"cp {shlex.quote(same_now)} {{out}}",
+                         "--rerun-baseline", f"cp {shlex.quote(base_now)} {{out}}",
+                         baseline=base)
+        self.assertEqual(proc.returncode, 0, proc.stdout)
+
     def test_rerun_baseline_needs_rerun(self):
         proc = self.gate(self.base, "--rerun-baseline", "true")
         self.assertEqual(proc.returncode, 2)

@@ -13,21 +13,29 @@ runs them (its default 5 repetitions x 100 ms, random interleaving) and merged b
 - the same for ``locks/uncontended/kprim_qspinlock/threads:1``;
 - an injected file as the baseline is refused (exit 2).
 
-The injection size is computed from the baseline: the fraction times the point's median wall
-time per operation (``real_time``; the critical section is serialised, so NS ns inside it add
-about NS ns to each operation). It is skipped unless ``KPRIM_BENCH_DIR`` names the build's
-bench/ directory (set by the ctest entry).
+The injection is the relative form ``--kprim_inject=REGEX:P%``: the binary probes the point
+with and without the injected work, back to back, and sizes NS so that the point's time per
+operation grows by P% (a NS computed from the baseline's time per operation added less than
+asked: 4.5 ns of work made a point 1.85 ns slower). The NS it settled on (counter
+``kprim_inject_ns`` of the injected entries) is what the injected build's re-runs use, so the
+current run and its re-runs carry one injection. It is skipped unless ``KPRIM_BENCH_DIR``
+names the build's bench/ directory (set by the ctest entry).
 
 ``python3 -m tests.test_gate_e2e --trials N [--pooled]`` (from tools/, with ``KPRIM_BENCH_DIR``
 set) measures the same thing N times at the target sizes (20%, 10%), each trial with a fresh
 baseline and started once the machine has been idle for 3 s (waiting at most a minute):
-unchanged gates that raised an alarm, injected gates that caught it. The gates use paired
-re-runs (``--rerun-baseline``: the same binary without the injection), ``--pooled`` the
-current-only re-runs.
+unchanged gates that raised an alarm, injected gates that caught it, and per injected gate the
+slowdown achieved: the per-operation time change the gate's own row measured (on the paired
+re-runs when it made any, else on the baseline against the current run) and the one the
+binary's probes measured. The gates use paired re-runs (``--rerun-baseline``: the same binary
+without the injection), ``--pooled`` the current-only re-runs. ``--only unchanged|contended|
+uncontended`` runs one batch; ``--budget S`` starts no trial after S seconds
+(``/work/plan/measure/H1.sh`` runs the three batches within 8 minutes).
 """
 
 import json
 import os
+import re
 import shlex
 import statistics
 import subprocess
@@ -105,11 +113,16 @@ def gate(baseline, current, inject=None, paired=True):
     return subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False)
 
 
+def cells_of(line):
+    """The cells of one Markdown table row (a ``\\|`` inside a cell is not a separator)."""
+    return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+
+
 def verdicts(report):
     """``{benchmark: verdict}`` from the rows of a gate report's Markdown tables."""
     out = {}
     for line in report.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        cells = cells_of(line)
         if len(cells) > 2 and cells[0] in VERDICTS:
             out[cells[1]] = cells[0]
     return out
@@ -118,21 +131,12 @@ def verdicts(report):
 def row_of(report, point):
     """The cells after the benchmark name of ``point``'s row (figure, sides, change, p, why)."""
     for line in report.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        cells = cells_of(line)
         if len(cells) > 2 and cells[0] in VERDICTS and cells[1] == point:
             return " | ".join(cells[2:])
     return "-"
 
 
-def per_op_ns(path, point):
-    """Median wall ns per operation (``real_time``, over all threads) of ``point``."""
-    with open(path, encoding="utf-8") as handle:
-        doc = json.load(handle)
-    values = [e["real_time"] for e in doc["benchmarks"]
-              if e.get("run_type") != "aggregate" and e["name"].startswith(point + "/")]
-    if not values:
-        raise AssertionError(f"{point} not in {path}")
-    return statistics.median(values)
 
 
 def twin(point):
@@ -140,15 +144,54 @@ def twin(point):
     return point.replace("/kprim_qspinlock/", "/kprim_qspinlock_aa/")
 
 
-def injection(baseline, point, fraction):
-    """``--kprim_inject`` value adding ``fraction`` of ``point``'s time per operation (in ns
-    with 3 decimals, at least 0.001) to the point and its A/A twin, nothing else.
+def injection(point, fraction):
+    """``--kprim_inject`` value making ``point`` and its A/A twin, nothing else, ``fraction``
+    slower per operation (the relative form, sized by the binary's probes).
 
     The twin runs the same code, so a real regression of the contender slows both; slowing
     only one would also widen the run's own A/A noise, the floor of SAME, by the slowdown.
     """
-    ns = max(0.001, round(fraction * per_op_ns(baseline, point), 3))
-    return "^" + point.replace("/kprim_qspinlock/", "/kprim_qspinlock(_aa)?/") + f"/:{ns:.3f}"
+    return injected_regex(point) + f":{100 * fraction:.3f}%"
+
+
+def injected_regex(point):
+    """The REGEX part of :func:`injection`: the point and its twin."""
+    return "^" + point.replace("/kprim_qspinlock/", "/kprim_qspinlock(_aa)?/") + "/"
+
+
+def settled(path, point):
+    """``(NS, probe change)`` the relative injection settled on for ``point`` in results file
+    ``path`` (counters ``kprim_inject_ns``, ``kprim_inject_probe_change``)."""
+    with open(path, encoding="utf-8") as handle:
+        doc = json.load(handle)
+    for entry in doc["benchmarks"]:
+        if entry["name"].startswith(point + "/") and "kprim_inject_ns" in entry:
+            return float(entry["kprim_inject_ns"]), float(entry.get("kprim_inject_probe_change",
+                                                                     0.0))
+    raise AssertionError(f"{path}: {point} has no kprim_inject_ns counter")
+
+
+def fixed_injection(path, point):
+    """``--kprim_inject=REGEX:NS`` with the NS the current run at ``path`` settled on: the
+    injected build of the re-runs (one injection for the current run and its re-runs)."""
+    ns = max(0.001, round(settled(path, point)[0], 3))
+    return injected_regex(point) + f":{ns:.3f}"
+
+
+def achieved(report, point):
+    """The per-operation time change of ``point`` the gate's row measured (from its ops/s
+    change c: 1 / (1 + c) - 1), and whether that came from paired re-runs; ``(None, False)``
+    when the row has no change."""
+    for line in report.splitlines():
+        cells = cells_of(line)
+        if len(cells) > 7 and cells[0] in VERDICTS and cells[1] == point:
+            text = cells[5].rstrip("%").replace("\u2212", "-")
+            try:
+                change = float(text) / 100
+            except ValueError:
+                return None, False
+            return 1.0 / (1.0 + change) - 1.0, "paired re-run" in cells[7]
+    return None, False
 
 
 class RunInjectFlagTest(unittest.TestCase):
@@ -185,14 +228,19 @@ class GateEndToEndTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     def check_injected(self, point):
-        inject = injection(self.baseline, point, TEST_SLOWDOWN)
+        inject = injection(point, TEST_SLOWDOWN)
         # The injected run measures only the injected point and its twin (the baseline's other
         # points are MISSING, which never fails the gate): this VM's state drifts between runs
         # seconds apart (the host moves its vCPUs), and an unrelated point measured in that
         # other state can come out SLOWER; the unchanged test below is where that is judged.
         only = "^" + point.replace("/kprim_qspinlock/", "/kprim_qspinlock(_aa)?/") + "/"
         current = run(self.tmp.name, "injected-" + point.split("/")[1], inject=inject, flt=only)
-        proc = gate(self.baseline, current, inject=inject)
+        ns, probe = settled(current, point)
+        self.assertGreater(ns, 0.0)
+        # The probes measured the asked slowdown within a third of it (they are 3 pairs of
+        # short trials; the gate below is what must see it).
+        self.assertLess(abs(probe - TEST_SLOWDOWN), TEST_SLOWDOWN / 3, f"{inject}: {probe}")
+        proc = gate(self.baseline, current, inject=fixed_injection(current, point))
         self.assertEqual(proc.returncode, 1, f"--kprim_inject={inject}\n{proc.stdout}"
                                              f"{proc.stderr}")
         slower = {b for b, v in verdicts(proc.stdout).items() if v == "SLOWER"}
@@ -258,45 +306,102 @@ def wait_quiet(limit_s=60, busy=0.15):
     return waited, False
 
 
-def measure(trials):
+BATCHES = ("unchanged", "contended", "uncontended")
+
+
+def measure(trials, batches=BATCHES, budget_s=None):
     """The targets' figures: per trial one unchanged and two injected gates against a fresh
-    baseline; prints each gate's outcome and the counts."""
+    baseline (or the ``batches`` named); prints each gate's outcome, the slowdown the gate
+    measured (paired re-runs, else the first runs) and the probes' one, then the counts.
+    With ``budget_s`` no trial starts once that many seconds have passed (the counts are then
+    over the trials done)."""
+    import time
+    started = time.monotonic()
     alarms, caught = 0, {CONTENDED: 0, UNCONTENDED: 0}
+    seen = {CONTENDED: [], UNCONTENDED: []}
+    points = [p for p, b in ((CONTENDED, "contended"), (UNCONTENDED, "uncontended"))
+              if b in batches]
     with tempfile.TemporaryDirectory(prefix="kbench-gate-e2e-") as tmp:
+        done = 0
         for trial in range(1, trials + 1):
-            waited, quiet = wait_quiet()
+            if budget_s is not None and time.monotonic() - started > budget_s:
+                print(f"time budget of {budget_s:g} s spent: {done} of {trials} trials done",
+                      flush=True)
+                break
+            done = trial
+            waited, quiet = wait_quiet(limit_s=60 if budget_s is None else 10)
             print(f"trial {trial}: waited {waited} s for a quiet machine"
                   + ("" if quiet else " (never quiet: measured anyway)"), flush=True)
             baseline = run(tmp, f"t{trial}-baseline")
-            current = run(tmp, f"t{trial}-unchanged")
-            proc = gate(baseline, current, paired=PAIRED)
-            got = verdicts(proc.stdout)
-            alarms += proc.returncode != 0
-            print(f"trial {trial}: unchanged exit {proc.returncode}; not SAME: "
-                  + ", ".join(f"{b} {v} ({row_of(proc.stdout, b)})" for b, v in sorted(got.items())
-                              if v != "SAME"), flush=True)
-            for point in (CONTENDED, UNCONTENDED):
-                inject = injection(baseline, point, SLOWDOWN[point])
-                current = run(tmp, f"t{trial}-inj-{point.split('/')[1]}", inject=inject)
-                proc = gate(baseline, current, inject=inject, paired=PAIRED)
+            if "unchanged" in batches:
+                current = run(tmp, f"t{trial}-unchanged")
+                proc = gate(baseline, current, paired=PAIRED)
+                got = verdicts(proc.stdout)
+                alarms += proc.returncode != 0
+                print(f"trial {trial}: unchanged exit {proc.returncode}; not SAME: "
+                      + ", ".join(f"{b} {v} ({row_of(proc.stdout, b)})"
+                                  for b, v in sorted(got.items()) if v != "SAME"), flush=True)
+            for point in points:
+                inject = injection(point, SLOWDOWN[point])
+                only = injected_regex(point)
+                current = run(tmp, f"t{trial}-inj-{point.split('/')[1]}", inject=inject,
+                              flt=only)
+                ns, probe = settled(current, point)
+                proc = gate(baseline, current, inject=fixed_injection(current, point),
+                            paired=PAIRED)
                 got = verdicts(proc.stdout)
                 hit = proc.returncode == 1 and got.get(point) == "SLOWER" and \
-                    sorted(b for b, v in got.items() if v == "SLOWER") == \
-                    sorted({point, twin(point)})
+                    {b for b, v in got.items() if v == "SLOWER"} <= {point, twin(point)}
                 caught[point] += hit
-                print(f"trial {trial}: --kprim_inject={inject}: exit {proc.returncode}, "
-                      f"{point}: {got.get(point)} ({row_of(proc.stdout, point)}); not SAME: "
-                      f"{sorted(b for b, v in got.items() if v != 'SAME')}", flush=True)
-    print(f"re-runs: {'paired (--rerun-baseline)' if PAIRED else 'pooled (current only)'}")
-    print(f"unchanged gates with an alarm: {alarms}/{trials}")
-    for point, count in caught.items():
-        print(f"{SLOWDOWN[point]:.0%} on {point} caught: {count}/{trials}")
+                slow, paired = achieved(proc.stdout, point)
+                if slow is not None:
+                    seen[point].append(slow)
+                print(f"trial {trial}: --kprim_inject={inject} (NS {ns:.3f}, probes "
+                      f"{probe:+.1%}): exit {proc.returncode}, {point}: {got.get(point)}, "
+                      f"achieved ns/op "
+                      + ("-" if slow is None else f"{slow:+.1%}")
+                      + (" (paired re-runs)" if paired else " (first runs)")
+                      + f" ({row_of(proc.stdout, point)}); SLOWER: "
+                      f"{sorted(b for b, v in got.items() if v == 'SLOWER')}", flush=True)
+    trials = done
+    print(f"re-runs: {'paired (--rerun-baseline)' if PAIRED else 'pooled (current only)'}; "
+          f"{time.monotonic() - started:.0f} s")
+    print("| batch | trials | alarms / caught | achieved ns/op slowdown (median, min..max) |")
+    print("|---|---|---|---|")
+    if "unchanged" in batches:
+        print(f"| unchanged | {trials} | {alarms}/{trials} alarms | - |")
+    for point in points:
+        got = seen[point]
+        spread = (f"{statistics.median(got):+.1%} ({min(got):+.1%}..{max(got):+.1%})"
+                  if got else "-")
+        print(f"| {SLOWDOWN[point]:.0%} on {short_point(point)} | {trials} | "
+              f"{caught[point]}/{trials} caught | {spread} |")
     return 0
 
 
+def short_point(point):
+    """``contended t:2`` / ``uncontended t:1`` for the table."""
+    return f"{point.split('/')[1]} t:{point.split('threads:')[1].split('/')[0]}"
+
+
 if __name__ == "__main__":
-    if len(sys.argv) in (3, 4) and sys.argv[1] == "--trials" and BENCH_DIR:
-        # --trials N [--pooled]: --pooled re-runs the current side only (no --rerun-baseline)
-        PAIRED = sys.argv[3:] != ["--pooled"]
-        sys.exit(measure(int(sys.argv[2])))
+    # --trials N [--pooled] [--only unchanged|contended|uncontended] [--budget SECONDS]
+    argv = sys.argv[1:]
+    if argv[:1] == ["--trials"] and len(argv) >= 2 and BENCH_DIR:
+        rest = argv[2:]
+        budget = None
+        if "--budget" in rest and rest.index("--budget") + 1 < len(rest):
+            at = rest.index("--budget")
+            budget = float(rest[at + 1])
+            del rest[at:at + 2]
+        PAIRED = "--pooled" not in rest
+        only = BATCHES
+        if "--only" in rest:
+            only = (rest[rest.index("--only") + 1],) if rest.index("--only") + 1 < len(rest) \
+                else ()
+        if not set(only) <= set(BATCHES) or not only or \
+                set(rest) - {"--pooled", "--only", *BATCHES}:
+            sys.exit("usage: python3 -m tests.test_gate_e2e --trials N [--pooled] "
+                     "[--only unchanged|contended|uncontended] [--budget SECONDS]")
+        sys.exit(measure(int(argv[1]), only, budget))
     unittest.main()

@@ -150,14 +150,22 @@ bool parse_options(int& argc, char** argv, options& out, std::string& error, std
       if (colon == std::string_view::npos) return bad("expects REGEX:NS, no ':' found");
       const std::string pattern(val.substr(0, colon));
       if (pattern.empty()) return bad("expects REGEX:NS with a non-empty REGEX");
-      double ns = 0;
-      if (!parse_ns(val.substr(colon + 1), ns))
-        return bad("expects REGEX:NS with NS in ns, 0.001..1000000 (at most 3 decimals)");
+      double ns = 0, fraction = 0;
+      std::string_view size = val.substr(colon + 1);
+      if (!size.empty() && size.back() == '%') {
+        // The relative form: P% of the point's own time per operation (calibrate_relative()).
+        if (!parse_ns(size.substr(0, size.size() - 1), fraction) || fraction < 0.1 || fraction > 1000)
+          return bad("expects REGEX:P% with P in percent, 0.1..1000 (at most 3 decimals)");
+        fraction /= 100;
+      } else if (!parse_ns(size, ns)) {
+        return bad("expects REGEX:NS with NS in ns, 0.001..1000000 (at most 3 decimals), or REGEX:P%");
+      }
       std::string why;
       auto re = std::make_shared<const injection>(pattern, why);
       if (!re->ok) return bad(("REGEX is not a POSIX extended regular expression: " + why).c_str());
       out.inject = std::string(val);
       out.inject_ns = ns;
+      out.inject_fraction = fraction;
       out.inject_re = std::move(re);
     } else if (key == "--kprim_locks") {
       if (!parse_uint(val, 1, 65536, v)) return bad("expects a lock count, 1..65536");
@@ -249,14 +257,56 @@ const inject_rate& inject_calibration() noexcept {
   return rate;
 }
 
-void inject_into(const options& o, const case_id& id, trial_config& cfg) {
-  const double ns = injected_ns(o, id.name() + registered_suffix);
-  if (ns <= 0) return;
+void set_inject_ns(trial_config& cfg, double ns) noexcept {
+  if (ns <= 0) {
+    cfg.inject_q8 = cfg.inject_fixed_q8 = 0;
+    return;
+  }
   const inject_rate& r = inject_calibration();
   // Budget per operation and a call's fixed cost, both in 1/256 units; at least 1 so an
   // injected trial always takes the injecting loop.
   cfg.inject_q8 = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::llround(ns * r.units_per_ns * 256)));
   cfg.inject_fixed_q8 = static_cast<std::uint64_t>(std::llround(r.fixed_ns * r.units_per_ns * 256));
+}
+
+void inject_into(const options& o, const case_id& id, trial_config& cfg) {
+  const double ns = injected_ns(o, id.name() + registered_suffix);
+  if (ns > 0) set_inject_ns(cfg, ns);
+}
+
+std::shared_ptr<relative_injection> relative_injection_for(const options& o, const case_id& id) {
+  if (o.inject_re == nullptr || o.inject_fraction <= 0 || !o.inject_re->matches(id.name() + registered_suffix))
+    return nullptr;
+  // Keyed by the name with a twin's "_aa" dropped: X and X_aa share one state. Registration
+  // and the trials run on the main thread, so the map needs no lock.
+  static std::vector<std::pair<std::string, std::weak_ptr<relative_injection>>> states;
+  case_id key = id;
+  constexpr std::string_view twin = "_aa";
+  if (key.contender.size() > twin.size() && key.contender.ends_with(twin)) key.contender.resize(key.contender.size() - twin.size());
+  const std::string name = key.name();
+  for (auto& [k, weak] : states)
+    if (k == name)
+      if (auto shared = weak.lock()) return shared;
+  auto made = std::make_shared<relative_injection>();
+  made->fraction = o.inject_fraction;
+  states.emplace_back(name, made);
+  return made;
+}
+
+double next_relative_ns(double ns, double fraction, std::span<const relative_probe> round, double& change) noexcept {
+  std::vector<double> ratios;
+  for (const relative_probe& p : round)
+    if (p.plain_ns > 0 && p.injected_ns > 0) ratios.push_back(p.injected_ns / p.plain_ns - 1);
+  change = 0;
+  if (ratios.empty()) return ns;
+  std::sort(ratios.begin(), ratios.end());
+  const std::size_t m = ratios.size();
+  change = m % 2 ? ratios[m / 2] : (ratios[m / 2 - 1] + ratios[m / 2]) / 2;
+  // Proportional: the injected work's cost is about linear in NS. A measured change at or
+  // below zero (the work hidden, or noise) triples NS; the factor is bounded either way so
+  // one noisy round cannot throw NS far off.
+  const double factor = change > 0 ? std::clamp(fraction / change, 1.0 / 3, 3.0) : 3.0;
+  return std::clamp(ns * factor, 0.001, 1000000.0);
 }
 
 void report_loop(benchmark::State& state, const loop_result& r) {
@@ -435,7 +485,8 @@ void print_kprim_help() {
       "  --kprim_locks=N            locks the workers spread over, 1..65536 (default 1)\n"
       "  --kprim_latency=on|off     per-operation latency percentiles (default on)\n"
       "  --kprim_inject=REGEX:NS    fault injection: NS ns (0.001..1000000) of work inside the critical\n"
-      "                             section of benchmarks whose name matches the POSIX regex\n"
+      "                             section of benchmarks whose name matches the POSIX regex;\n"
+      "                             REGEX:P% sizes NS in the run so their ns/op grows by P% (0.1..1000)\n"
       "environment: KPRIM_PROGRESS_FILE=PATH appends one byte per finished trial (./kbench run's progress)\n",
       stdout);
   for (const family_flag& f : g_help_family)

@@ -131,7 +131,9 @@ TEST(Options, RejectsBadValuesAndUnknownFlagsWithOneLine) {
                           "--kprim_inject=locks", "--kprim_inject", "--kprim_inject=locks:0", "--kprim_inject=locks:1000001",
                           "--kprim_inject=locks:x", "--kprim_inject=locks:", "--kprim_inject=:500", "--kprim_inject=(locks:500",
                           "--kprim_inject=a{2,1}:5", "--kprim_inject=locks:0.0", "--kprim_inject=locks:0.0001",
-                          "--kprim_inject=locks:1.", "--kprim_inject=locks:.5", "--kprim_inject=locks:1e3"}) {
+                          "--kprim_inject=locks:1.", "--kprim_inject=locks:.5", "--kprim_inject=locks:1e3",
+                          "--kprim_inject=locks:%", "--kprim_inject=locks:0.05%", "--kprim_inject=locks:1001%",
+                          "--kprim_inject=locks:-5%", "--kprim_inject=locks:5%%", "--kprim_inject=locks:x%"}) {
     std::string a0 = "bench", a1 = bad;
     char* argv[] = {a0.data(), a1.data(), nullptr};
     int argc = 2;
@@ -659,6 +661,64 @@ TEST(Inject, ParsesRegexAndNanoseconds) {
   EXPECT_DOUBLE_EQ(parsed("--kprim_inject=a:2.5").inject_ns, 2.5);
 }
 
+TEST(Inject, RelativeFormIsAFractionSharedByTheControlTwin) {
+  const auto o = parsed("--kprim_inject=^test/inject/counting(_aa)?/:20%");
+  EXPECT_DOUBLE_EQ(o.inject_fraction, 0.20);
+  EXPECT_EQ(o.inject_ns, 0.0);
+  EXPECT_EQ(o.inject, "^test/inject/counting(_aa)?/:20%");
+  EXPECT_DOUBLE_EQ(parsed("--kprim_inject=a:0.1%").inject_fraction, 0.001);
+  EXPECT_DOUBLE_EQ(parsed("--kprim_inject=a:1000%").inject_fraction, 10.0);
+  // The NS form's budget is not set by the relative form: the probes size it.
+  kb::trial_config cfg;
+  kb::inject_into(o, kb::case_id{"test", "inject", "counting", 1, {}}, cfg);
+  EXPECT_EQ(cfg.inject_q8, 0u);
+  const auto x = kb::relative_injection_for(o, kb::case_id{"test", "inject", "counting", 1, {}});
+  const auto twin = kb::relative_injection_for(o, kb::case_id{"test", "inject", "counting_aa", 1, {}});
+  const auto other = kb::relative_injection_for(o, kb::case_id{"test", "inject", "counting", 2, {}});
+  ASSERT_NE(x, nullptr);
+  EXPECT_EQ(x, twin);  // one state: identical code, identical injection
+  ASSERT_NE(other, nullptr);
+  EXPECT_NE(other, x);
+  EXPECT_DOUBLE_EQ(x->fraction, 0.20);
+  EXPECT_EQ(kb::relative_injection_for(o, kb::case_id{"test", "plain", "counting", 1, {}}), nullptr);
+  EXPECT_EQ(kb::relative_injection_for(parsed("--kprim_inject=^test/:5"), kb::case_id{"test", "inject", "counting", 1, {}}),
+            nullptr);
+}
+
+TEST(Inject, RelativeStepScalesByAskedOverMeasured) {
+  double change = -1;
+  // Measured +10% (median of the pairs) at 2 ns, 20% asked: twice the NS.
+  const kb::relative_probe half[] = {{10, 11}, {10, 11.1}, {20, 21}};
+  EXPECT_NEAR(kb::next_relative_ns(2.0, 0.20, half, change), 4.0, 1e-9);
+  EXPECT_NEAR(change, 0.10, 1e-9);
+  // Far too little (+1%): the factor stops at 3; nothing measured (<= 0): 3 as well.
+  const kb::relative_probe tiny[] = {{10, 10.1}};
+  EXPECT_NEAR(kb::next_relative_ns(2.0, 0.20, tiny, change), 6.0, 1e-9);
+  const kb::relative_probe none[] = {{10, 9.9}};
+  EXPECT_NEAR(kb::next_relative_ns(2.0, 0.20, none, change), 6.0, 1e-9);
+  EXPECT_LT(change, 0.0);
+  // Far too much (+100%): at most a third.
+  const kb::relative_probe much[] = {{10, 20}, {10, 20}};
+  EXPECT_NEAR(kb::next_relative_ns(3.0, 0.20, much, change), 1.0, 1e-9);
+  // Failed probes (0 ns) are left out; none left keeps NS.
+  const kb::relative_probe failed[] = {{0, 20}, {10, 0}};
+  EXPECT_EQ(kb::next_relative_ns(3.0, 0.20, failed, change), 3.0);
+  EXPECT_EQ(change, 0.0);
+}
+
+TEST(Inject, CalibrateRelativeSettlesAPositiveNs) {
+  kb::trial_config cfg;
+  cfg.duration = 20ms;
+  kb::relative_injection rel;
+  rel.fraction = 1.0;  // double the time per operation: far above any load's noise
+  auto make = [] { return std::make_unique<counting>(); };
+  kb::calibrate_relative(rel, cfg, make);
+  EXPECT_TRUE(rel.calibrated);
+  EXPECT_GT(rel.ns, 0.0);
+  // The probes measured a slowdown at the NS kept (loose: a shared machine's probes are short).
+  EXPECT_GT(rel.probe_change, 0.3);
+}
+
 TEST(Inject, BudgetIsNanosecondsTimesTheCalibratedRate) {
   const auto& rate = kb::inject_calibration();
   ASSERT_GT(rate.units_per_ns, 0.0);
@@ -717,3 +777,4 @@ TEST(TransferFloor, PositiveWhereTwoPusCanBePinnedElseZero) {
   }
   EXPECT_EQ(kprim::bench::transfer_floor_ns(0, 3), 0.0);
 }
+

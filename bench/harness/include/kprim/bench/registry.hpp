@@ -9,6 +9,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <memory>
 #include <span>
@@ -76,6 +77,13 @@ struct injection;  // a compiled --kprim_inject REGEX (registry.cpp)
 ///                            below one call's fixed cost is spent on a share of the
 ///                            operations, see inject_work(); the name is unchanged, context
 ///                            kprim_inject, kprim_inject_unit)
+///   --kprim_inject=REGEX:P%  the same, sized in this process so that the matching trials'
+///                            time per operation grows by P% (0.1..1000, up to 3 decimals):
+///                            before the first such trial, probe trials of the same workload
+///                            with and without the injection, back to back, settle NS
+///                            (calibrate_relative()); each injected entry records counters
+///                            kprim_inject_ns (the NS used) and kprim_inject_probe_change (the
+///                            per-operation time change the probes measured at that NS)
 /// main() also turns on Google Benchmark's --benchmark_enable_random_interleaving unless the
 /// command line (or BENCHMARK_ENABLE_RANDOM_INTERLEAVING) sets it.
 struct options {
@@ -87,7 +95,8 @@ struct options {
   std::uint32_t locks = 1;
   bool latency = true;
   std::string inject;                    ///< the --kprim_inject value as given, "" when none
-  double inject_ns = 0;                  ///< its NS
+  double inject_ns = 0;                  ///< its NS (0 for the relative form)
+  double inject_fraction = 0;            ///< the relative form's P / 100 (0 for the NS form)
   std::shared_ptr<const injection> inject_re;  ///< its compiled REGEX (null when none)
   bool random_interleaving = false;  ///< Google Benchmark's setting, filled in by main()
 };
@@ -138,8 +147,82 @@ const inject_rate& inject_calibration() noexcept;
 
 /// inject_into() - set cfg's inject budget (trial_config::inject_q8) when `id` matches:
 /// NS x inject_calibration() units per operation. register_trial() applies it, so every
-/// family gets it.
+/// family gets it. The relative form (REGEX:P%) leaves cfg alone: relative_injection_for().
 void inject_into(const options& o, const case_id& id, trial_config& cfg);
+
+/// set_inject_ns() - cfg's inject budget for `ns` ns per operation (0: none).
+void set_inject_ns(trial_config& cfg, double ns) noexcept;
+
+/// relative_injection - the state of one benchmark under --kprim_inject=REGEX:P%.
+struct relative_injection {
+  double fraction = 0;        ///< P / 100: the per-operation time increase asked for
+  bool calibrated = false;    ///< calibrate_relative() has run
+  double ns = 0;              ///< the NS the probes settled on
+  double probe_change = 0;    ///< the change of ns per operation the probes measured at `ns`
+};
+
+/// relative_injection_for() - the shared state of `id` under the relative form, or null when
+/// `o` has none or `id` does not match. A control twin (contender X_aa) shares X's state:
+/// identical code gets the identical injection, and is probed once.
+std::shared_ptr<relative_injection> relative_injection_for(const options& o, const case_id& id);
+
+/// relative_probe - one pair of probe trials: per-operation ns without and with the injection.
+struct relative_probe {
+  double plain_ns = 0;
+  double injected_ns = 0;
+};
+
+/// next_relative_ns() - calibrate_relative()'s step: from a round of probe pairs at `ns`,
+/// the measured change (median over the pairs of injected / plain - 1, written to `change`)
+/// and the NS to try next (ns x asked / measured, the factor kept within 1/3..3). Pairs with
+/// a non-positive time are left out; none left gives `ns` back and change 0.
+double next_relative_ns(double ns, double fraction, std::span<const relative_probe> round, double& change) noexcept;
+
+/// calibrate_relative() - settle rel.ns (see relative_injection): one plain probe trial sizes a
+/// first guess (P% of its ns per operation); then up to 4 rounds of 3 probe pairs (plain and
+/// injected back to back, the order alternating, so a drift of the machine is common to both
+/// halves), each round moving ns by next_relative_ns(), until a round measures within a tenth
+/// of the asked change (at least 0.5 points). The NS kept is the measured one closest to the
+/// asked change. Probe trials last half the trial time (10..50 ms); about 1.3 s at most.
+template <class Make>
+void calibrate_relative(relative_injection& rel, const trial_config& cfg, Make& make) {
+  trial_config probe = cfg;
+  probe.duration = std::clamp<std::chrono::nanoseconds>(cfg.duration / 2, std::chrono::milliseconds(10),
+                                                        std::chrono::milliseconds(50));
+  auto per_op = [&](double ns) {
+    trial_config c = probe;
+    set_inject_ns(c, ns);
+    auto w = make();
+    trial_result r = run_trial(c, *w);
+    const std::uint64_t total = r.total();
+    if (r.abandoned) detail::keep_alive(std::shared_ptr<void>(std::move(w)));
+    return r.abandoned || !r.error.empty() || total == 0 ? 0.0 : r.trial_s * 1e9 / static_cast<double>(total);
+  };
+  double ns = std::max(0.001, rel.fraction * per_op(0));
+  double best_ns = ns, best_change = 0, best_miss = -1;
+  const double close = std::max(0.1 * rel.fraction, 0.005);
+  for (int round = 0; round < 4; ++round) {
+    relative_probe pairs[3];
+    for (int i = 0; i < 3; ++i) {
+      if ((round + i) % 2) {
+        pairs[i].injected_ns = per_op(ns);
+        pairs[i].plain_ns = per_op(0);
+      } else {
+        pairs[i].plain_ns = per_op(0);
+        pairs[i].injected_ns = per_op(ns);
+      }
+    }
+    double change = 0;
+    const double next = next_relative_ns(ns, rel.fraction, pairs, change);
+    const double miss = std::abs(change - rel.fraction);
+    if (best_miss < 0 || miss < best_miss) best_ns = ns, best_change = change, best_miss = miss;
+    if (miss <= close) break;
+    ns = next;
+  }
+  rel.ns = best_ns;
+  rel.probe_change = best_change;
+  rel.calibrated = true;
+}
 
 /// The counter a benchmark publishes for Google Benchmark's cpu_time: the CPU ns its workers
 /// spent per operation. kprim's reporters (main()) move it into each run's cpu time and drop
@@ -211,12 +294,23 @@ void register_trial(const case_id& id, const trial_config& base, Make make) {
   using W = typename decltype(make())::element_type;
   trial_config cfg = base;
   inject_into(current_options(), id, cfg);
+  std::shared_ptr<relative_injection> rel = relative_injection_for(current_options(), id);
   benchmark::RegisterBenchmark(id.name().c_str(),
-                               [cfg, make](benchmark::State& state) {
+                               [cfg, make, rel](benchmark::State& state) mutable {
+                                 trial_config run = cfg;
+                                 if (rel) {
+                                   // Sized once, at the first injected trial of the pair.
+                                   if (!rel->calibrated) calibrate_relative(*rel, cfg, make);
+                                   set_inject_ns(run, rel->ns);
+                                 }
                                  for (auto _ : state) {
                                    auto w = make();
-                                   trial_result r = run_trial(cfg, *w);
-                                   report(state, r, cfg.threads);
+                                   trial_result r = run_trial(run, *w);
+                                   report(state, r, run.threads);
+                                   if (rel && !state.error_occurred()) {
+                                     state.counters["kprim_inject_ns"] = rel->ns;
+                                     state.counters["kprim_inject_probe_change"] = rel->probe_change;
+                                   }
                                    if (r.abandoned) {
                                      detail::keep_alive(std::shared_ptr<void>(std::move(w)));
                                    } else if constexpr (publishing_workload<W>) {
