@@ -9,9 +9,17 @@
 //                updated in place, as a seqlock only protects data readers copy out, never
 //                pointers they follow into freed memory). hash adds liburcu's lock-free
 //                rculfhash as a peer.
-//   read_empty   an empty read-side critical section; `nolock` (an empty loop) is the baseline;
-//                rcu_qsbr announces a quiescent state after every section, rcu_qsbr_qs64 once
-//                per 64.
+//   read_empty   an empty read-side critical section; `nolock` (an empty loop) is the baseline.
+//                qsbr is used as intended: rcu_read_lock()/unlock() emit nothing, and a reader
+//                announces a quiescent state once per `qs_every` operations (rcu_qsbr: 64, the
+//                batch of requests a server loop would serve between two; the counter records
+//                it); rcu_qsbr_qs1 announces one after every section (the cost of the
+//                announcement itself).
+//   Every RCU row of list/hash also reports its flavour's call_rcu() callback thread:
+//   cb_thread_cpu_pct (its CPU time over the trial's wall time, x100: the share of one CPU it
+//   took from the readers) and cb_thread_ns_per_op (that CPU time per operation). kfree_rcu()
+//   batches deferred frees a page at a time (kprim/rcu.hpp), so the thread runs one callback
+//   per page.
 //   grace_period one thread calls synchronize_rcu() in a loop while the others read:
 //                gp_p50_ns / gp_p99_ns / gp_max_ns / gp_count are the grace-period latencies.
 //   callback_storm every thread kfree_rcu()s fresh objects as fast as it can:
@@ -33,6 +41,7 @@
 #include <oneapi/tbb/queuing_rw_mutex.h>
 #include <oneapi/tbb/spin_rw_mutex.h>
 #include <pthread.h>
+#include <time.h>
 
 #include <atomic>
 #include <memory>
@@ -71,55 +80,117 @@ static_assert(sizeof(op_state) <= rw::body_state_bytes, "queue-lock rows keep th
 
 // ---- Synchronisation policies: the contender table's rows ------------------------------------
 
-/// Registers the calling worker thread with flavour F once (the harness runs a fresh thread per
-/// trial; the registration ends with the thread).
+/// Registers the calling worker thread with flavour F (the harness runs a fresh thread per
+/// trial; the registration ends with the thread). Out of line and given no pointer, so the
+/// per-operation check stays one load and a branch and the worker does not escape.
 template <class F>
-void rcu_register_once(worker& t) {
-  op_state& s = t.node<op_state>();
-  if (likely(s.registered)) return;
+[[gnu::noinline, gnu::cold]] void rcu_register_slow() {
   static thread_local std::optional<kprim::rcu_thread<F>> reg;
   reg.emplace();
+}
+template <class F>
+inline void rcu_register_once(worker& t) {
+  op_state& s = t.node<op_state>();
+  if (likely(s.registered)) return;
+  rcu_register_slow<F>();
   s.registered = true;
 }
 
+/// The qsbr rows' cadence: one quiescent state per this many operations.
+constexpr unsigned qsbr_qs_every = 64;
+
 /// RCU of flavour F: lock-free readers; updaters serialised by a spinlock; old copies freed
-/// after a grace period (kfree_rcu). qsbr readers announce a quiescent state after each
-/// operation, as a qsbr program's main loop would.
-template <kprim::rcu_flavour_type F>
+/// after a grace period (kfree_rcu). qsbr threads announce a quiescent state once every
+/// QsEvery operations (reads and updates alike), at the end of an operation, as a qsbr server
+/// loop does between batches of requests; the registration check and the countdown share one
+/// branch at the start of an operation.
+template <kprim::rcu_flavour_type F, unsigned QsEvery = qsbr_qs_every>
 struct rcu_sync {
   using flavour = F;
+  static constexpr unsigned qs_every = F::needs_quiescent_states ? QsEvery : 0;
   static constexpr auto name =
       kprim::bench::fixed_string("rcu_") + kprim::bench::fixed_string<F::name.size() + 1>::of(F::name);
   kprim::spinlock_t update_lock;
   ~rcu_sync() { kprim::rcu_barrier<F>(); }  // no callbacks outlive the trial
+  void enter(worker& t) {
+    if constexpr (F::needs_quiescent_states) {
+      // t.cur counts down (a field of the worker itself, which the compiler can keep in a
+      // register; node storage it cannot): 0 at the thread's first operation.
+      if (unlikely(t.cur == 0)) {  // first operation of the thread, or a batch is done
+        if (likely(t.node<op_state>().registered)) kprim::rcu_quiescent_state<F>();
+        rcu_register_once<F>(t);
+        t.cur = QsEvery;
+      }
+      --t.cur;
+    } else {
+      rcu_register_once<F>(t);
+    }
+  }
   void read_lock(worker& t) {
-    rcu_register_once<F>(t);
+    enter(t);
     kprim::rcu_read_lock<F>();
   }
-  void read_unlock(worker&) {
-    kprim::rcu_read_unlock<F>();
-    if constexpr (F::needs_quiescent_states) kprim::rcu_quiescent_state<F>();
-  }
+  void read_unlock(worker&) { kprim::rcu_read_unlock<F>(); }
   void write_lock(worker& t) {
-    rcu_register_once<F>(t);
+    enter(t);
     kprim::spin_lock(&update_lock);
   }
-  void write_unlock(worker&) {
-    kprim::spin_unlock(&update_lock);
-    if constexpr (F::needs_quiescent_states) kprim::rcu_quiescent_state<F>();
-  }
+  void write_unlock(worker&) { kprim::spin_unlock(&update_lock); }
   void retire(elem* e) { kprim::kfree_rcu<&elem::rcu, F>(e); }
 };
 
-/// qsbr announcing a quiescent state once per 64 read-side sections instead of after each:
-/// the read side proper (rcu_read_lock()/unlock() are empty in qsbr) with the announcement
-/// amortised, as a server loop does it once per batch of requests (read_empty only).
-struct rcu_qsbr_qs64 : rcu_sync<kprim::rcu_qsbr> {
-  static constexpr const char* name = "rcu_qsbr_qs64";
-  void read_unlock(worker& t) {
-    kprim::rcu_read_unlock<kprim::rcu_qsbr>();
-    if ((++t.cur & 63) == 0) kprim::rcu_quiescent_state<kprim::rcu_qsbr>();
+/// memb freeing each old copy with its own call_rcu() (what kfree_rcu() did before it batched):
+/// the batching's A/B row (hash only), its callback thread's share beside rcu_memb's.
+struct rcu_memb_call_rcu : rcu_sync<kprim::rcu_memb> {
+  static constexpr const char* name = "rcu_memb_call_rcu";
+  static void free_elem(kprim::rcu_head* h) { delete container_of(h, elem, rcu); }
+  void retire(elem* e) { kprim::call_rcu<kprim::rcu_memb>(&e->rcu, &free_elem); }
+};
+
+/// qsbr announcing a quiescent state after every section: the cost of the announcement itself
+/// (read_empty only).
+struct rcu_qsbr_qs1 : rcu_sync<kprim::rcu_qsbr, 1> {
+  static constexpr const char* name = "rcu_qsbr_qs1";
+};
+
+/// publish_qs_every() - the qsbr cadence of row S as the `qs_every` counter (qsbr rows only).
+template <class S>
+void publish_qs_every(benchmark::State& st) {
+  if constexpr (requires { S::qs_every; })
+    if (S::qs_every != 0) st.counters["qs_every"] = S::qs_every;
+}
+
+/// Times the CPU the call_rcu() callback thread of row S's flavour uses (RCU rows only; a
+/// no-op for lock rows): started at construction, published as cb_thread_cpu_pct and
+/// cb_thread_ns_per_op.
+template <class S>
+class callback_thread_clock {
+ public:
+  callback_thread_clock() {
+    if constexpr (requires { typename S::flavour; }) {
+      if (pthread_getcpuclockid(S::flavour::callback_thread(), &clk_) == 0) {
+        cpu0_ = now(clk_);
+        wall0_ = now(CLOCK_MONOTONIC);
+        ok_ = true;
+      }
+    }
   }
+  void publish(benchmark::State& st, const kprim::bench::trial_result& r) const {
+    if (!ok_) return;
+    const double cpu = now(clk_) - cpu0_, wall = now(CLOCK_MONOTONIC) - wall0_;
+    st.counters["cb_thread_cpu_pct"] = wall > 0 ? 100.0 * cpu / wall : 0.0;
+    st.counters["cb_thread_ns_per_op"] = r.total() ? cpu / static_cast<double>(r.total()) : 0.0;
+  }
+
+ private:
+  static double now(clockid_t c) {
+    timespec ts{};
+    clock_gettime(c, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+  }
+  clockid_t clk_{};
+  double cpu0_ = 0, wall0_ = 0;
+  bool ok_ = false;
 };
 
 /// A reader-writer lock row of contenders/rw_locks.hpp (its name is the row's): readers
@@ -268,6 +339,10 @@ class read_mostly_body {
     sync_.write_unlock(t);
     if constexpr (!updates_in_place<S>) sync_.retire(s.old);
   }
+  void publish(benchmark::State& st, const kprim::bench::trial_result& r) const {
+    publish_qs_every<S>(st);
+    cb_clock_.publish(st, r);
+  }
   std::string check(std::uint64_t) {
     std::uint64_t n = 0, sum = 0;
     ds_.for_each([&](elem& e) {
@@ -282,6 +357,7 @@ class read_mostly_body {
  private:
   S sync_;  // destroyed after ds_ (declared first): RCU callbacks drain before elements go
   DS ds_;
+  callback_thread_clock<S> cb_clock_;
   std::uint32_t write_ppm_;
   std::uint64_t updates_ = 0;
 };
@@ -366,6 +442,7 @@ struct read_empty_body {
   S sync;
   void acquire(worker& t) { sync.read_lock(t); }
   void release(worker& t) { sync.read_unlock(t); }
+  void publish(benchmark::State& st, const kprim::bench::trial_result&) const { publish_qs_every<S>(st); }
 };
 
 /// grace_period_body<F> - worker 0 runs synchronize_rcu() back to back and times each one;
@@ -374,7 +451,7 @@ template <class F>
 class grace_period_body {
  public:
   void acquire(worker& t) {
-    if (t.tid == 0) {  // synchronize_rcu() needs no registration
+    if (t.tid == 0) {  // synchronize_rcu() needs no registration (qsbr: worker 0 never registers)
       const auto t0 = kprim::bench::clock::now();
       kprim::synchronize_rcu<F>();
       gp_hist_.record(static_cast<std::uint64_t>(
@@ -497,11 +574,12 @@ void register_all() {
   const auto read_empty = []<class S>() { register_read_empty<S>(); };
   register_read_empty<nolock>();
   rcu_flavours::for_each(read_empty);
-  register_read_empty<rcu_qsbr_qs64>();
+  register_read_empty<rcu_qsbr_qs1>();
   rwlocks::for_each(read_empty);
   register_read_mostly_table<rcu_flavours>();
   register_read_mostly_table<rwlocks>();
   register_read_mostly_table<contender_table<kprim_seqlock>>();
+  contender_table<rcu_memb_call_rcu>::for_each([]<class S>() { register_read_mostly<hash_ds, S>(); });
   for (auto [label, ppm] : write_fractions)
     for (unsigned n : current_options().threads)
       register_trial(case_id{"rcu", "hash", lfht_body::name, n, {{"writes", label}}}, base_config(n),

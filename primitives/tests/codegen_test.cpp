@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -147,6 +148,53 @@ TEST(CodegenDebugLayer, ReleaseLockFastPathsHaveNoHooks) {
     for (const auto& i : on[f]) tls |= i.find("tls_context") != std::string::npos;
     EXPECT_TRUE(tls) << f << ": KPRIM_DEBUG_LOCKING=1 shows no hook, so the release check proves nothing";
   }
+}
+// Issue 15: qsbr as intended. A release rcu_read_lock()/rcu_read_unlock() of the qsbr flavour
+// emits no instruction (alone or as a pair), and a read through them is the bare load; with
+// the debug layer on (KPRIM_DEBUG_LOCKING=1: its RCU depth; or debug RCU checks, no NDEBUG)
+// they emit code, so the check can fail. memb: kprim's pair is exactly liburcu's inline fast
+// path (kprim adds nothing around it).
+const char* const kRcuTu = R"(
+#include <kprim/rcu.hpp>
+extern "C" {
+void kp_rcu_pair() { kprim::rcu_read_lock(); kprim::rcu_read_unlock(); }
+void kp_rcu_lock() { kprim::rcu_read_lock(); }
+void kp_rcu_unlock() { kprim::rcu_read_unlock(); }
+int kp_rcu_read(int* const* p) { kprim::rcu_read_guard g; return *kprim::rcu_dereference(*p); }
+int kp_plain_read(int* const* p) { return *__atomic_load_n(p, __ATOMIC_CONSUME); }
+#if defined(KPRIM_RCU_FLAVOUR_MEMB)
+void kp_urcu_pair() { urcu_memb_read_lock(); urcu_memb_read_unlock(); }
+#endif
+}
+)";
+
+TEST(CodegenRcu, ReleaseQsbrReadSectionEmitsNothing) {
+  const std::string urcu = "-fcf-protection=none -D_LGPL_SOURCE=1 -fno-extern-tls-init ";
+  const std::string qsbr = urcu + "-DKPRIM_RCU_FLAVOUR_QSBR=1 ";
+  kprim_test::listing rel, lockdep, debug, memb;
+  ASSERT_EQ(kprim_test::compile_listing(KPRIM_CXX, qsbr + "-DNDEBUG -DKPRIM_DEBUG_LOCKING=0", kRcuTu, rel), "");
+  ASSERT_EQ(kprim_test::compile_listing(KPRIM_CXX, qsbr + "-DNDEBUG -DKPRIM_DEBUG_LOCKING=1", kRcuTu, lockdep), "");
+  ASSERT_EQ(kprim_test::compile_listing(KPRIM_CXX, qsbr + "-DKPRIM_DEBUG_LOCKING=0", kRcuTu, debug), "");
+  ASSERT_EQ(kprim_test::compile_listing(KPRIM_CXX, urcu + "-DKPRIM_RCU_FLAVOUR_MEMB=1 -DNDEBUG -DKPRIM_DEBUG_LOCKING=0",
+                                        kRcuTu, memb), "");
+  kprim_test::print_listing("qsbr read side, release", rel);
+  kprim_test::print_listing("memb read side, release", memb);
+  for (const char* f : {"kp_rcu_pair", "kp_rcu_lock", "kp_rcu_unlock"})
+    EXPECT_EQ(rel[f], std::vector<std::string>{"ret"}) << f << ": a release qsbr read-side primitive emits code";
+  ASSERT_FALSE(rel["kp_plain_read"].empty());
+  EXPECT_EQ(rel["kp_rcu_read"], rel["kp_plain_read"]) << "a qsbr read section adds code around the load";
+  bool depth = false;
+  for (const auto& i : lockdep["kp_rcu_lock"]) depth |= i.find("tls_context") != std::string::npos;
+  EXPECT_TRUE(depth) << "KPRIM_DEBUG_LOCKING=1 tracks no RCU depth: the release check proves nothing";
+  EXPECT_GT(debug["kp_rcu_lock"].size(), 1u) << "debug RCU checks (no NDEBUG) emit nothing";
+  ASSERT_GT(memb["kp_urcu_pair"].size(), 1u) << "memb's read side has code (its nesting counter)";
+  // Local label numbers differ between two functions: compare with them blanked.
+  const auto unlabelled = [](std::vector<std::string> v) {
+    for (auto& i : v) i = std::regex_replace(i, std::regex(R"(\.L[0-9]+)"), ".L");
+    return v;
+  };
+  EXPECT_EQ(unlabelled(memb["kp_rcu_pair"]), unlabelled(memb["kp_urcu_pair"]))
+      << "kprim adds code around liburcu's memb read side";
 }
 #else
 TEST(Codegen, OnlyCheckedOnX86_64) { GTEST_SKIP() << "these x86-64 expectations need an x86-64 compiler; codegen_arch_test.cpp checks arm64"; }
