@@ -201,7 +201,9 @@ class RunInjectFlagTest(unittest.TestCase):
         for value, needle in (("x", "REGEX:NS"), (":5", "empty REGEX"), ("a(:5", "bad regex"),
                               ("a:0", "1..1000000"), ("a:1000001", "1..1000000"),
                               ("a:5x", "1..1000000"), ("a:", "1..1000000"),
-                              ("a:0.0001", "0.001..1000000"), ("a:1.", "at most 3 decimals")):
+                              ("a:0.0001", "0.001..1000000"), ("a:1.", "at most 3 decimals"),
+                              ("a:0.05%", "0.1..1000"), ("a:1001%", "0.1..1000"),
+                              ("a:5%%", "P%"), ("a:x%", "percent")):
             proc = subprocess.run(["bash", os.path.join(ROOT, "kbench"), "run", "--inject",
                                    value], capture_output=True, text=True, timeout=60,
                                   check=False)
