@@ -49,7 +49,7 @@ def sync(store, directory):
     if not os.path.isdir(directory):
         raise KbenchError(f"history: {directory} is not a directory")
     known = store.known_files()
-    seen = added = 0
+    seen, todo = 0, []
     for path in sorted(glob.glob(os.path.join(directory, "**", "*.json"), recursive=True)):
         if not RUN_FILE.match(os.path.basename(path)):
             continue
@@ -58,13 +58,10 @@ def sync(store, directory):
             st = os.stat(path)
         except OSError:
             continue
-        if known.get(os.path.abspath(path)) == (st.st_size, st.st_mtime_ns):
-            continue
-        try:
-            store.ingest(path)
-            added += 1
-        except KbenchError as err:
-            print(f"kbench: warning: skipping {err}", file=sys.stderr)
+        if known.get(os.path.abspath(path)) != (st.st_size, st.st_mtime_ns):
+            todo.append(path)
+    added = sum(1 for _ in store.ingest_many(todo, on_error=lambda err: print(
+        f"kbench: warning: skipping {err}", file=sys.stderr)))
     return seen, added
 
 

@@ -5,6 +5,7 @@ Every reader in this package goes through :func:`load`, so bad input becomes one
 """
 
 import datetime
+import functools
 import json
 import math
 import os
@@ -78,10 +79,13 @@ class BenchName:
         return BenchName(self.family, self.workload, self.contender, params, self.aggregate)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_name(name):
     """Parse a Google Benchmark name of the kprim grammar into a :class:`BenchName`.
 
-    Raises :class:`KbenchError` when the name does not follow the grammar.
+    Cached: a :class:`BenchName` is immutable, and ``ingest`` of a year of nightly runs parses
+    the same few thousand names in every file. Raises :class:`KbenchError` when the name does
+    not follow the grammar (errors are not cached).
     """
     match = NAME_RE.match(name) if isinstance(name, str) else None
     if not match:
@@ -210,22 +214,24 @@ def _fail(path, message):
     raise KbenchError(f"{path}: {message}")
 
 
-def load(path, allow_empty=False, expand=True):
+def load(path, allow_empty=False, expand=True, raw=None):
     """Read and validate one results file; return a :class:`Results`.
 
     ``expand=False`` leaves schema-2 entries as written (redundant fields not restored, see
     :func:`expand_entries`): the store keeps them so, and restores them when it rebuilds a run.
+    ``raw``: the file's bytes when the caller has read them already (the store hashes them).
 
     Raises :class:`KbenchError` (one line naming the file) when the file is missing or
     unreadable, is not JSON or is truncated, lacks ``context``/``benchmarks``, comes from a
     schema version newer than :data:`SCHEMA_VERSION`, has no benchmarks (unless
     ``allow_empty``), or holds a name outside the kprim grammar.
     """
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as err:
-        raise KbenchError(f"cannot read {path}: {err.strerror or err}") from None
+    if raw is None:
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except OSError as err:
+            raise KbenchError(f"cannot read {path}: {err.strerror or err}") from None
     try:
         doc = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -17,17 +17,25 @@ Tables (the same on both backends):
   ingesting a file twice is a no-op), path, size and mtime (``history`` skips known files
   without reading them), UTC ``stamp`` (from the file name, else the context's ``date``),
   ``git_sha``, ``dirty``, ``injected`` (a ``--inject`` fault-injection run), ``run_args``,
-  schema version and the whole context (JSON);
+  schema version, the whole context (JSON) and ``document``: the file's bytes, zlib-compressed
+  (about a fifth of the file), from which :meth:`Store.load_run` rebuilds the run exactly as
+  :func:`results.load` reads the file;
 - ``benchmarks``: one row per base name, its parts parsed (family, workload, contender,
   threads, the other parameters as ``key:value/...``);
 - ``samples``: one row per entry of a file (every repetition, aggregates where a file has
   only those): position in the file, repetition index, aggregate name, ``valid`` (completed:
-  no error, not abandoned), ``ops_per_s`` and ``ns_per_op`` as columns, and the entry's
-  counters as written (JSON, less its name). Schema-2 files leave redundant counters out;
-  :meth:`Store.load_run` restores them exactly as :func:`results.load` does;
+  no error, not abandoned), ``ops_per_s`` and ``ns_per_op``, keyed by (run, benchmark,
+  position). The entry's other counters are in the run's ``document``: one JSON string per
+  sample cost more than half of an ingest and made the store as large as the files;
 - ``cases``: per run and benchmark the summary of the valid repetitions' ``ops_per_s`` (n,
   median, min, max, quartiles, dropped count), the figures ``history`` and
   :meth:`Store.series` read.
+
+Ingest speed (``./kbench ingest`` of many files): worker processes read, hash, parse and
+compress the files; the one process holding the connection writes them, one transaction per
+file (SQLite: ``executemany`` into WITHOUT ROWID tables in key order; PostgreSQL: ``COPY``).
+A file whose bytes are already stored is not parsed. The figures are in the README (results
+store) with the command that measures them (``tests/history_scale.py``).
 
 Concurrency: each file is ingested in one transaction (SQLite: WAL journal, ``BEGIN
 IMMEDIATE`` and a 10-minute busy timeout, so concurrent writers queue; PostgreSQL: READ
@@ -38,16 +46,20 @@ file ingested by both is stored once.
 
 import datetime
 import hashlib
+import io
 import json
 import os
 import re
+import sys
+import zlib
 
 from . import KbenchError
 from .names import ROOT, RUN_FILE, SUFFIX
-from .results import NOT_DERIVED_KEY, Results, expand_entries, load, metric_value
+from .results import NOT_DERIVED_KEY, Results, load, metric_value
 
-#: Store schema version (``meta`` table); a newer store is refused.
-STORE_VERSION = 1
+#: Store schema version (``meta`` table); a newer store is refused, an older one is rebuilt
+#: from the files it names (version 1 kept every sample's counters as JSON, no document).
+STORE_VERSION = 2
 
 #: Environment variable naming the store when ``--store`` is not given.
 ENV = "KBENCH_STORE"
@@ -62,6 +74,9 @@ PROVENANCE_KEYS = ("host_name", "num_cpus", "mhz_per_cpu", "kprim_cpu_model", "k
 
 _ID = "@ID@"
 _REAL = "@REAL@"
+_BLOB = "@BLOB@"
+_KEYED = "@KEYED@"  # SQLite: WITHOUT ROWID (the primary key is the table's only b-tree)
+_TABLES = ("samples", "cases", "runs", "benchmarks", "machines")
 _DDL = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
     f"CREATE TABLE IF NOT EXISTS machines (id {_ID}, fingerprint TEXT NOT NULL UNIQUE, "
@@ -69,20 +84,24 @@ _DDL = (
     f"CREATE TABLE IF NOT EXISTS runs (id {_ID}, machine BIGINT NOT NULL REFERENCES machines(id),"
     " file_sha TEXT NOT NULL UNIQUE, path TEXT, size BIGINT, mtime_ns BIGINT, stamp TEXT NOT NULL,"
     " git_sha TEXT, dirty INTEGER, injected INTEGER, inject TEXT, run_args TEXT,"
-    " schema_version INTEGER, context TEXT, ingested TEXT)",
+    f" schema_version INTEGER, context TEXT, ingested TEXT, document {_BLOB})",
     "CREATE INDEX IF NOT EXISTS runs_by_machine ON runs (machine, stamp)",
     f"CREATE TABLE IF NOT EXISTS benchmarks (id {_ID}, name TEXT NOT NULL UNIQUE, family TEXT,"
     " workload TEXT, contender TEXT, threads INTEGER, params TEXT)",
     f"CREATE TABLE IF NOT EXISTS cases (run BIGINT NOT NULL REFERENCES runs(id), benchmark BIGINT"
     f" NOT NULL REFERENCES benchmarks(id), n INTEGER, dropped INTEGER, from_aggregate INTEGER,"
     f" median {_REAL}, low {_REAL}, high {_REAL}, q1 {_REAL}, q3 {_REAL},"
-    " PRIMARY KEY (run, benchmark))",
+    f" PRIMARY KEY (run, benchmark)) {_KEYED}",
     "CREATE INDEX IF NOT EXISTS cases_by_benchmark ON cases (benchmark)",
     f"CREATE TABLE IF NOT EXISTS samples (run BIGINT NOT NULL REFERENCES runs(id), benchmark"
-    " BIGINT NOT NULL REFERENCES benchmarks(id), position INTEGER, repetition INTEGER,"
-    f" aggregate TEXT, valid INTEGER, ops_per_s {_REAL}, ns_per_op {_REAL}, counters TEXT)",
-    "CREATE INDEX IF NOT EXISTS samples_by_run ON samples (run, benchmark)",
+    " BIGINT NOT NULL REFERENCES benchmarks(id), position INTEGER NOT NULL, repetition INTEGER,"
+    f" aggregate TEXT, valid INTEGER, ops_per_s {_REAL}, ns_per_op {_REAL},"
+    f" PRIMARY KEY (run, benchmark, position)) {_KEYED}",
 )
+_SAMPLE_COLUMNS = ("run", "benchmark", "position", "repetition", "aggregate", "valid",
+                   "ops_per_s", "ns_per_op")
+_CASE_COLUMNS = ("run", "benchmark", "n", "dropped", "from_aggregate", "median", "low", "high",
+                 "q1", "q3")
 
 _URL_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 
@@ -129,11 +148,19 @@ def _connect_sqlite(path):
     try:
         conn = sqlite3.connect(path, timeout=600, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 600000")
+        # 16 KiB pages (set before WAL, effective only for a new file): a run's 1.2 MB of rows
+        # is a quarter of the page writes and b-tree splits of the 4 KiB default.
+        conn.execute("PRAGMA page_size = 16384")
         conn.execute("PRAGMA journal_mode = WAL")
         # NORMAL in WAL mode: a commit survives a crash of the process (the store can be
         # rebuilt from the files after a power loss in any case).
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # A 64 MiB page cache: one ingest transaction writes a few MiB of b-tree pages.
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        # Checkpoint every 64 MiB of WAL (default 4 MiB: after every few files of an ingest).
+        conn.execute("PRAGMA wal_autocheckpoint = 4096")
     except sqlite3.Error as err:
         raise KbenchError(f"store {path}: cannot open SQLite database: {err}") from None
     return conn
@@ -174,21 +201,16 @@ def _stamp_of(path, context):
     return when.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _file_sha(path):
-    """``(sha256 hex, size, mtime_ns)`` of a file; :class:`KbenchError` when unreadable."""
+def _read(path):
+    """``(bytes, sha256 hex, size, mtime_ns)`` of a file (read once: hashed, then parsed);
+    :class:`KbenchError` when unreadable."""
     try:
         with open(path, "rb") as handle:
             st = os.fstat(handle.fileno())
-            digest = hashlib.sha256()
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+            raw = handle.read()
     except OSError as err:
         raise KbenchError(f"cannot read {path}: {err.strerror or err}") from None
-    return digest.hexdigest(), st.st_size, st.st_mtime_ns
-
-
-#: One encoder for every sample's counters (json.dumps builds a new one per call).
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+    return raw, hashlib.sha256(raw).hexdigest(), st.st_size, st.st_mtime_ns
 
 
 def _quantile(ordered, q):
@@ -209,17 +231,30 @@ def _summary(values):
             _quantile(ordered, 0.25), _quantile(ordered, 0.75))
 
 
+_SCALE_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def _number(entry, key):
+    """``metric_value(entry, key)`` for the two columns, inlined (called twice per sample)."""
+    value = entry.get(key)
+    if value is None or value is True or value is False or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
 def _throughput(entry, skip):
     """``(ops_per_s, ns_per_op)`` of an entry as written, as :func:`results.load` restores
     them: a stored ``ns_per_op`` (e.g. per object) wins over ``real_time``, ``ops_per_s`` =
     1e9 / ``ns_per_op`` unless stored; a key the run did not derive (context
     ``kprim_not_derived``) is not recomputed."""
-    ns = metric_value(entry, "ns_per_op")
+    ns = _number(entry, "ns_per_op")
     if ns is None and "ns_per_op" not in skip:
-        real = metric_value(entry, "real_time")
-        scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}.get(entry.get("time_unit", "ns"))
+        real = _number(entry, "real_time")
+        scale = _SCALE_NS.get(entry.get("time_unit", "ns"))
         ns = real * scale if real and real > 0 and scale else None
-    ops = metric_value(entry, "ops_per_s") if "ops_per_s" in entry else None
+    ops = _number(entry, "ops_per_s")
+    if ops is None and "ops_per_s" in entry:
+        ops = metric_value(entry, "ops_per_s")
     if ops is None and "ops_per_s" not in skip and ns and ns > 0:
         ops = 1e9 / ns
     elif ops is None:
@@ -228,34 +263,48 @@ def _throughput(entry, skip):
 
 
 def _rows(results):
-    """Sample rows (less run and benchmark ids) and ``{base: summary row}`` of a file loaded
-    without expansion."""
-    samples, counts, cases, bases = [], {}, {}, {}
+    """Sample rows ``(base, position, repetition, aggregate, valid, ops_per_s, ns_per_op)``
+    and ``{base: summary row}`` of a file loaded without expansion."""
+    samples, counts, cases = [], {}, {}
     skip = {k for k in str(results.context.get(NOT_DERIVED_KEY) or "").split(",") if k}
+    reps, dropped, stand_in, bases = {}, {}, {}, {}
+    fast = "ns_per_op" not in skip and "ops_per_s" not in skip
     for position, (entry, name) in enumerate(zip(results.benchmarks, results.names)):
-        base = bases.get(entry["name"])
-        if base is None:
-            base = bases[entry["name"]] = name.base
-        aggregate = name.aggregate  # the name's _<aggregate> suffix (None: a repetition)
         key = entry["name"]
-        rep = entry.get("repetition_index", counts.get(key, 0))
+        base = bases.get(key)
+        if base is None:
+            base = bases[key] = name.base
+        aggregate = name.aggregate  # the name's _<aggregate> suffix (None: a repetition)
+        rep = entry.get("repetition_index")
+        if rep is None:
+            rep = counts.get(key, 0)
         if entry.get("run_type") != "aggregate":
             counts[key] = counts.get(key, 0) + 1
-        valid = not entry.get("error_occurred") and not metric_value(entry, "abandoned")
-        ops, ns = _throughput(entry, skip)
-        counters = _ENCODE({k: v for k, v in entry.items() if k != "name"})
+        get = entry.get
+        abandoned = get("abandoned")
+        valid = not get("error_occurred") and (abandoned is None
+                                               or not metric_value(entry, "abandoned"))
+        # The common entry (schema 2: real_time only) inline; _throughput for the others.
+        real = get("real_time")
+        if (fast and get("ns_per_op") is None and get("ops_per_s") is None
+                and (type(real) is float or type(real) is int) and real > 0
+                and get("time_unit", "ns") == "ns"):
+            ns = float(real)
+            ops = 1e9 / ns
+        else:
+            ops, ns = _throughput(entry, skip)
         samples.append((base, position, rep if isinstance(rep, int) else None, aggregate,
-                        int(valid), ops, ns, counters))
-    # Per base name the summary of the valid repetitions, as Results.cases() selects them:
-    # completed repetitions; the median (else mean) aggregate only for a benchmark with no
-    # repetition at all (never when repetitions exist but were all dropped).
-    reps, dropped, stand_in = {}, {}, {}
-    for base, _, _, aggregate, valid, ops, _, _ in samples:
+                        int(valid), ops, ns))
+        # Per base name the summary of the valid repetitions, as Results.cases() selects
+        # them: completed repetitions; the median (else mean) aggregate only for a benchmark
+        # with no repetition at all (never when repetitions exist but were all dropped).
         if aggregate is not None:
             if aggregate in ("median", "mean") and ops is not None:
                 stand_in.setdefault(base, {})[aggregate] = ops
         elif valid:
-            values = reps.setdefault(base, [])
+            values = reps.get(base)
+            if values is None:
+                values = reps[base] = []
             if ops is not None:
                 values.append(ops)
         else:
@@ -265,34 +314,84 @@ def _rows(results):
         if values is None and base not in dropped and base in stand_in:
             named = stand_in[base]
             values, from_aggregate = [named.get("median", named.get("mean"))], 1
-        n, *stats = _summary(values or [])
-        cases[base] = (n, dropped.get(base, 0), from_aggregate, *stats)
+        n, *summary = _summary(values or [])
+        cases[base] = (n, dropped.get(base, 0), from_aggregate, *summary)
     return samples, cases
 
 
-def _prepare(item):
-    """``(path, sha, size, mtime_ns)`` -> the arguments of :meth:`Store._insert` (parsing
-    only, no store access: runs in a worker process for :meth:`Store.ingest_many`)."""
-    path, sha, size, mtime_ns = item
-    parsed = load(path, expand=False)
+#: What a worker of :meth:`Store.ingest_many` returns for a file already stored.
+_KNOWN = "known"
+
+
+def _prepare(path, known=frozenset(), read=None):
+    """Read (unless ``read`` is :func:`_read`'s result), hash, parse and compress one file:
+    the arguments of :meth:`Store._insert`, or ``(_KNOWN, sha)`` when ``known`` holds its
+    SHA-256 (no store access: runs in a worker process for :meth:`Store.ingest_many`)."""
+    raw, sha, size, mtime_ns = read or _read(path)
+    if sha in known:
+        return (_KNOWN, sha)
+    parsed = load(path, expand=False, raw=raw)
     stamp = _stamp_of(path, parsed.context)
     samples, cases = _rows(parsed)
     light = Results(parsed.path, parsed.context, [], [])  # what _insert reads, cheap to pickle
-    return (path, sha, size, mtime_ns, stamp, light, samples, cases)
+    # Level 1: 3.6 MB -> 0.8 MB in 30 ms; level 6 saves a fifth more for twice the time.
+    return (path, sha, size, mtime_ns, stamp, light, samples, cases, zlib.compress(raw, 1))
 
 
-_WORKER_STORE = None
+_WORKER_KNOWN = frozenset()
 
 
-def _worker_open(url):
-    """Pool initializer of :meth:`Store.ingest_many`: the worker's own connection."""
-    global _WORKER_STORE
-    _WORKER_STORE = open_store(url)
+def _worker_init(known):
+    """Pool initializer of :meth:`Store.ingest_many`: the SHA-256s stored when it started."""
+    global _WORKER_KNOWN
+    _WORKER_KNOWN = known
 
 
-def _worker_ingest(path):
-    """One file in a worker: ``(run id, new)`` or the :class:`KbenchError`."""
-    return _WORKER_STORE._ingest_or_error(path)
+def _worker_prepare(path):
+    """One file in a worker: :func:`_prepare`'s result or the :class:`KbenchError`."""
+    try:
+        return _prepare(path, _WORKER_KNOWN)
+    except KbenchError as err:
+        return err
+
+
+_PG_SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _ahead(pool, paths, depth):
+    """:func:`_worker_prepare` of each path in order, at most ``depth`` files in flight (a
+    parsed file is a few MiB: the workers must not run a year of runs ahead of the writer)."""
+    import collections
+    pending, todo = collections.deque(), iter(paths)
+    for path in todo:
+        pending.append(pool.apply_async(_worker_prepare, (path,)))
+        if len(pending) >= depth:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
+def _copy_text(rows):
+    """``rows`` in PostgreSQL's COPY text format (None -> ``\\N``; the strings are
+    benchmark-name parts and aggregate names, escaped all the same)."""
+    out = io.StringIO()
+    for row in rows:
+        cells = []
+        for value in row:
+            if value is None:
+                cells.append("\\N")
+            elif isinstance(value, float):
+                text = repr(value)
+                cells.append(_PG_SPECIAL.get(text, text))
+            elif isinstance(value, str):
+                cells.append(value.replace("\\", "\\\\").replace("\t", "\\t")
+                             .replace("\n", "\\n").replace("\r", "\\r"))
+            else:
+                cells.append(str(value))
+        out.write("\t".join(cells))
+        out.write("\n")
+    out.seek(0)
+    return out
 
 
 class Store:
@@ -301,7 +400,9 @@ class Store:
     def __init__(self, conn, url, postgres):
         self.conn, self.url, self.postgres = conn, url, postgres
         self._bench_ids = {}
-        self._schema()
+        stale = self._schema()
+        if stale:
+            self._rebuild(stale)
 
     # --- plumbing ------------------------------------------------------------------------
     def __enter__(self):
@@ -386,27 +487,50 @@ class Store:
         raise KbenchError(f"store {_redact(self.url)}: {what}: {first}") from None
 
     def _schema(self):
-        """Create the tables (idempotent; concurrent openers serialised by a lock)."""
+        """Create the tables (idempotent; concurrent openers serialised by a lock). A store
+        of an older version is emptied: return the paths of its runs (to re-ingest)."""
+        stale = []
         try:
             cur = self._begin()
             if self.postgres:
                 cur.execute("SELECT pg_advisory_xact_lock(4711017)")
-            for ddl in _DDL:
-                ddl = ddl.replace(_ID, "BIGSERIAL PRIMARY KEY" if self.postgres
-                                  else "INTEGER PRIMARY KEY")
-                cur.execute(ddl.replace(_REAL, "DOUBLE PRECISION" if self.postgres else "REAL"))
+            cur.execute(_DDL[0])
             cur.execute(self._sql("SELECT value FROM meta WHERE key = ?"), ("store_version",))
             row = cur.fetchone()
-            if row is None:
-                cur.execute(self._sql("INSERT INTO meta (key, value) VALUES (?, ?)"),
-                            ("store_version", str(STORE_VERSION)))
-            elif int(row[0]) > STORE_VERSION:
+            if row is not None and int(row[0]) > STORE_VERSION:
                 self._rollback()
                 raise KbenchError(f"store {_redact(self.url)}: version {row[0]} is newer than "
                                   f"this tool's {STORE_VERSION}; update tools/")
+            if row is not None and int(row[0]) < STORE_VERSION:
+                cur.execute("SELECT path FROM runs ORDER BY stamp, id")
+                stale = [path for (path,) in cur.fetchall()]
+                for table in _TABLES:
+                    cur.execute(f"DROP TABLE IF EXISTS {table}")
+                cur.execute(self._sql("DELETE FROM meta WHERE key = ?"), ("store_version",))
+                row = None
+            for ddl in _DDL[1:]:
+                cur.execute(ddl.replace(_ID, "BIGSERIAL PRIMARY KEY" if self.postgres
+                                        else "INTEGER PRIMARY KEY")
+                            .replace(_REAL, "DOUBLE PRECISION" if self.postgres else "REAL")
+                            .replace(_BLOB, "BYTEA" if self.postgres else "BLOB")
+                            .replace(_KEYED, "" if self.postgres else "WITHOUT ROWID"))
+            if row is None:
+                cur.execute(self._sql("INSERT INTO meta (key, value) VALUES (?, ?)"),
+                            ("store_version", str(STORE_VERSION)))
             self._commit()
         except self._errors() as err:
             self._fail("cannot create the tables", err)
+        return stale
+
+    def _rebuild(self, paths):
+        """Re-ingest the files an older store held (those still readable); one note line."""
+        present = [p for p in paths if os.path.isfile(p)]
+        print(f"kbench: store {_redact(self.url)}: rebuilt for store version {STORE_VERSION}; "
+              f"re-ingesting {len(present)} of its {len(paths)} results files",
+              file=sys.stderr)
+        for _ in self.ingest_many(present, on_error=lambda err: print(
+                f"kbench: warning: not re-ingested: {err}", file=sys.stderr)):
+            pass
 
     # --- writing -------------------------------------------------------------------------
     def run_id_of_sha(self, sha):
@@ -422,41 +546,58 @@ class Store:
 
     def _ingest(self, path):
         """:meth:`ingest`, returning ``(run id, new)``."""
-        sha, size, mtime_ns = _file_sha(path)
-        known = self.run_id_of_sha(sha)
+        read = _read(path)
+        known = self.run_id_of_sha(read[1])
         if known is not None:
             return known, False
-        return self._store(_prepare((path, sha, size, mtime_ns))), True
+        return self._write(_prepare(path, read=read))
 
-    def ingest_many(self, paths, jobs=None):
+    def _write(self, prepared):
+        """Store one :func:`_prepare` result; return ``(run id, new)``."""
+        if prepared[0] == _KNOWN:
+            known = self.run_id_of_sha(prepared[1])
+            if known is not None:
+                return known, False
+            raise KbenchError(f"store {_redact(self.url)}: a stored run vanished meanwhile")
+        try:
+            return self._insert(*prepared)
+        except self._errors() as err:
+            self._fail(f"cannot ingest {prepared[0]}", err)
+
+    def ingest_many(self, paths, jobs=None, on_error=None):
         """Store several files (see :meth:`ingest`); yield ``(path, run id, new)`` in order.
 
-        With several files, ``jobs`` worker processes (default: the CPU count, at most 4) each
-        open the store and ingest files, so parsing runs in parallel while the write
-        transactions queue. An unusable file raises :class:`KbenchError` once every other
-        file has been tried (those are stored; the message counts them)."""
+        With several files, ``jobs`` worker processes (default: the CPU count, at most 4) read,
+        hash, parse and compress them while this process writes them, one transaction per
+        file. An unusable file raises :class:`KbenchError` once every other file has been
+        tried (those are stored; the message counts them), unless ``on_error`` is given: then
+        it is called with the error and the other files go on."""
         paths = list(paths)
         jobs = min(jobs or os.cpu_count() or 1, 4, len(paths))
         if jobs > 1:
             import multiprocessing
+            known = frozenset(sha for (sha,) in self._query("SELECT file_sha FROM runs"))
             pool = multiprocessing.get_context("fork").Pool(
-                jobs, initializer=_worker_open, initargs=(self.url,))
-            done = pool.imap(_worker_ingest, paths, chunksize=1)
+                jobs, initializer=_worker_init, initargs=(known,))
+            done = (item if isinstance(item, KbenchError) else self._write_or_error(item)
+                    for item in _ahead(pool, paths, 2 * jobs))
         else:
             pool, done = None, (self._ingest_or_error(p) for p in paths)
         failed, stored = None, 0
         try:
             for path, item in zip(paths, done):
                 if isinstance(item, KbenchError):
+                    if on_error is not None:
+                        on_error(item)
                     failed = failed or item
                     continue
                 stored += 1
                 yield (path, *item)
         finally:
             if pool is not None:
-                pool.close()
+                pool.terminate()
                 pool.join()
-        if failed is not None:
+        if failed is not None and on_error is None:
             others = f" ({stored} other file{'s' if stored != 1 else ''} stored)" if stored else ""
             raise KbenchError(f"{failed}{others}")
 
@@ -467,15 +608,15 @@ class Store:
         except KbenchError as err:
             return err
 
-    def _store(self, prepared):
-        """Write one :func:`_prepare` result; return the run id."""
+    def _write_or_error(self, prepared):
+        """:meth:`_write`, a :class:`KbenchError` returned instead of raised."""
         try:
-            return self._insert(*prepared)
-        except self._errors() as err:
-            self._fail(f"cannot ingest {prepared[0]}", err)
+            return self._write(prepared)
+        except KbenchError as err:
+            return err
 
-    def _insert(self, path, sha, size, mtime_ns, stamp, results, samples, cases):
-        """The ingest transaction of :meth:`ingest`."""
+    def _insert(self, path, sha, size, mtime_ns, stamp, results, samples, cases, document):
+        """The ingest transaction of :meth:`ingest`: ``(run id, new)``."""
         ctx = results.context
         cur = self._begin()
         fingerprint = results.fingerprint or results.machine_id
@@ -493,29 +634,42 @@ class Store:
             version = int(str(ctx.get("kprim_schema_version")))
         except ValueError:
             version = None
+        if self.postgres:
+            import psycopg2
+            document = psycopg2.Binary(document)
         cur.execute(self._sql(
             "INSERT INTO runs (machine, file_sha, path, size, mtime_ns, stamp, git_sha, dirty, "
-            "injected, inject, run_args, schema_version, context, ingested) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (file_sha) DO NOTHING "
+            "injected, inject, run_args, schema_version, context, ingested, document) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (file_sha) DO NOTHING "
             "RETURNING id"),
             (machine, sha, os.path.abspath(path), size, mtime_ns, stamp,
              str(ctx.get("kprim_git_sha", "")), int(str(ctx.get("kprim_git_dirty", "0")) == "1"),
              int(bool(inject)), inject, str(ctx.get("kprim_run_args", "")), version,
              json.dumps(ctx, separators=(",", ":")),
-             datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")))
+             datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
+             document))
         row = cur.fetchone()
         if row is None:  # another process stored the same file meanwhile
             self._rollback()
-            return self.run_id_of_sha(sha)
+            return self.run_id_of_sha(sha), False
         run = row[0]
         ids = self._benchmark_ids(cur, {s[0] for s in samples} | set(cases))
-        self._many(cur, "INSERT INTO cases (run, benchmark, n, dropped, from_aggregate, median, "
-                   "low, high, q1, q3)", [(run, ids[b], *c) for b, c in cases.items()], 10)
-        self._many(cur, "INSERT INTO samples (run, benchmark, position, repetition, aggregate, "
-                   "valid, ops_per_s, ns_per_op, counters)",
-                   [(run, ids[s[0]], *s[1:]) for s in samples], 9)
+        # No sorting: every key starts with the new run id, so all of a file's rows land in
+        # the right-most pages of the (run, ...) b-trees, which stay in the page cache.
+        self._bulk(cur, "cases", _CASE_COLUMNS, [(run, ids[b], *c) for b, c in cases.items()])
+        self._bulk(cur, "samples", _SAMPLE_COLUMNS, [(run, ids[s[0]], *s[1:]) for s in samples])
         self._commit()
-        return run
+        return run, True
+
+    def _bulk(self, cur, table, columns, rows):
+        """Insert ``rows`` into a table of a run just created (no conflicts possible)."""
+        if not rows:
+            return
+        if self.postgres:
+            cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", _copy_text(rows))
+        else:
+            cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                            f"({','.join('?' * len(columns))})", rows)
 
     def _benchmark_ids(self, cur, bases):
         """``{base name: id}`` for ``bases``, inserting the new ones (in name order)."""
@@ -595,28 +749,13 @@ class Store:
         return out
 
     def load_run(self, run_id):
-        """The run as :func:`results.load` gives it (redundant counters restored)."""
-        from .results import parse_name
-        rows = self._query("SELECT path, context FROM runs WHERE id = ?", (run_id,))
+        """The run as :func:`results.load` gives it (redundant counters restored), rebuilt
+        from the stored document."""
+        rows = self._query("SELECT path, document FROM runs WHERE id = ?", (run_id,))
         if not rows:
             raise KbenchError(f"store: no run {run_id}")
-        path, context = rows[0][0], json.loads(rows[0][1])
-        names = self.benchmark_names()
-        entries, parsed = [], []
-        for bench, aggregate, counters in self._query(
-                "SELECT benchmark, aggregate, counters FROM samples WHERE run = ? "
-                "ORDER BY position", (run_id,)):
-            entry = {"name": names[bench] + (f"_{aggregate}" if aggregate else ""),
-                     **json.loads(counters)}
-            entries.append(entry)
-            parsed.append(parse_name(entry["name"]))
-        try:
-            version = int(str(context.get("kprim_schema_version")))
-        except ValueError:
-            version = 0
-        if version >= 2:
-            expand_entries(entries, parsed, context)
-        return Results(path, context, entries, parsed)
+        path, document = rows[0]
+        return load(path, raw=zlib.decompress(bytes(document)))
 
     def counts(self):
         """``{table: rows}`` of machines, runs, benchmarks, cases and samples."""

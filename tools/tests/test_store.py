@@ -10,7 +10,7 @@ import tempfile
 import unittest
 
 from kprim_tools import KbenchError, results, stats
-from kprim_tools.store import open_store
+from kprim_tools.store import STORE_VERSION, open_store
 from tests import fixtures as fx
 from tests import pgserver
 
@@ -87,6 +87,30 @@ class StoreCases(fx.ErrorAssertions):
                 summary = stats.summarize(case.values("ops_per_s"))
                 self.assertEqual(stored[base], (summary.n, summary.median, summary.low,
                                                 summary.high), base)
+
+    def test_older_store_version_is_rebuilt_from_its_files(self):
+        with open_store(self.url) as store:
+            for path in self.files:
+                store.ingest(path)
+            before = store.counts()
+            cur = store.conn.cursor()
+            cur.execute(store._sql("UPDATE meta SET value = ? WHERE key = ?"),
+                        ("1", "store_version"))
+            cur.execute(store._sql("DELETE FROM samples WHERE run = ?"), (1,))
+            store.conn.commit() if store.postgres else None
+        os.unlink(self.files[-1])  # a file gone since: left out, the others come back
+        proc = fx.cli("ingest", "--store", self.url, self.files[0])
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("re-ingesting 4 of its 5 results files", proc.stderr)
+        self.assertIn("already stored", proc.stdout)
+        with open_store(self.url) as store:
+            after = store.counts()
+            self.assertEqual(after["runs"], 4)
+            self.assertEqual(after["samples"], sum(len(results.load(p).benchmarks)
+                                                   for p in self.files[:4]))
+            self.assertLess(after["samples"], before["samples"])
+            version = store._query("SELECT value FROM meta WHERE key = 'store_version'")
+            self.assertEqual(int(version[0][0]), STORE_VERSION)
 
     def test_not_a_results_file_stores_nothing(self):
         bad = fx.write(self.tmp.name, "20261201T000000Z-x.json", {"hello": 1})
