@@ -223,7 +223,16 @@ def _cmd_report(args):
     from . import report
     if args.out:
         _output_dir(args.out, "report --out")
-    path = report.build_report(args.file, args.out, ROOT)
+    if args.store:
+        # A store named explicitly must be usable (checked before the plots are drawn); the
+        # default one may be absent: the page then says so instead of showing sparklines.
+        from .store import open_store, resolve_url
+        where = resolve_url(args.store)
+        if "://" not in where and not os.path.isfile(where.removeprefix("sqlite:")):
+            raise KbenchError(f"report --store: {where.removeprefix('sqlite:')} is not a "
+                              "store file (./kbench ingest creates one)")
+        open_store(where).close()
+    path = report.build_report(args.file, args.out, ROOT, store=args.store)
     print(path)
     return 0
 
@@ -394,6 +403,11 @@ def build_parser():
     p = sub.add_parser("report", help="static HTML report plots/<machine-id>/index.html")
     p.add_argument("file", nargs="?", help="results file (default: newest under results/)")
     p.add_argument("--out", help="output directory (default plots/<machine-id>/)")
+    p.add_argument("--store", metavar="URL",
+                   help="results store the history sparklines are read from: postgresql://..., "
+                        "sqlite:PATH or a file (default $KBENCH_STORE, else results/"
+                        "kbench.sqlite; a missing default store means no sparklines, a missing "
+                        "--store is an error)")
     p.set_defaults(func=_cmd_report)
 
     from .export import FORMATS

@@ -148,6 +148,33 @@ class ReportTest(unittest.TestCase, fx.ErrorAssertions):
         screenshot(os.path.join(empty, "index.html"), png)
         self.assertLess(plot_colour_pixels(png), 500, "without its images the page has no plot")
 
+    def test_report_store_option(self):
+        import json
+        from kprim_tools.store import open_store
+        store_path = os.path.join(self.dir, "cli.sqlite")
+        with open_store(store_path) as store:
+            with open(self.results, encoding="utf-8") as handle:
+                doc = json.load(handle)
+            doc["context"]["date"] = "2026-11-20T00:00:00+00:00"
+            store.ingest(fx.write(self.dir, "20261120T000000Z-older.json", doc))
+            store.ingest(self.results)
+        out = os.path.join(self.dir, "viacli")
+        proc = fx.cli("report", self.results, "--out", out, "--store", store_path,
+                      env={**os.environ, "KBENCH_STORE": os.path.join(self.dir, "other.sqlite")})
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(os.path.join(out, "index.html"), encoding="utf-8") as handle:
+            self.assertIn("<svg class='spark'", handle.read(), "sparklines from --store")
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "other.sqlite")))
+        bad = os.path.join(self.dir, "bad")
+        for store, message in ((os.path.join(self.dir, "absent.sqlite"), "is not a store file"),
+                               ("mysql://h/db", "unknown scheme 'mysql'"),
+                               ("postgresql://kbench@127.0.0.1:1/x", "cannot connect")):
+            proc = fx.cli("report", self.results, "--out", bad, "--store", store)
+            self.assertOneLineError(proc, message)
+            self.assertFalse(os.path.exists(os.path.join(bad, "index.html")),
+                             "refused before any plot is drawn")
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "absent.sqlite")))
+
     def test_no_store_means_no_sparkline(self):
         out = os.path.join(self.dir, "plots")
         page = report.build_report(self.results, out, fx.ROOT,
