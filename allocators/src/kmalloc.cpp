@@ -16,6 +16,7 @@ constexpr std::size_t large_header = 64;  ///< slab_head at the mapping base, bl
 }  // namespace
 
 kmem_cache_s* kmalloc_cache_init(unsigned index) noexcept {
+  if (in_kprim_irq()) return nullptr;  // creating a cache takes mutexes and allocates
   std::lock_guard<std::mutex> g(g_kmalloc_init_lock);
   kmem_cache_s* s = kmalloc_caches[index].load(std::memory_order_relaxed);
   if (s != nullptr) return s;

@@ -499,6 +499,81 @@ void debug_free(kmem_cache_s* s, void* p) noexcept {
   release_slabs(s, release);
 }
 
+// ---- kprim interrupt handlers: never the magazines, never a lock wait -----------------------
+/// Debug caches: the state word of an object freed in a handler, until the drain.
+constexpr unsigned char slab_irq_deferred = 0xdd;
+// A handler may have interrupted this thread anywhere in the code above (a magazine half
+// popped, the depot or node mutex held), so it uses neither the per-thread cache nor a lock it
+// would wait for. See "Interrupt handlers" in kprim/slab.hpp.
+
+/// irq_alloc() - one object for a handler: the node mutex is only try-locked (busy, by the
+/// interrupted code or another thread: nullptr, as GFP_ATOMIC may return), then a slab object
+/// (a new slab is mapped with the lock held: mmap is a system call, safe in a handler).
+void* irq_alloc(kmem_cache_s* s) noexcept {
+  void* p = nullptr;
+  if (s->debug) return debug_alloc(s, GFP_ATOMIC);
+  if (slab_alloc_bulk(s, &p, 1, GFP_ATOMIC) == 0) return nullptr;
+  return p;
+}
+
+/// irq_defer_free() - a handler's free: push objp on the cache's deferred list (lock-free).
+/// Only pushes race with each other (process context takes the whole list with one exchange),
+/// so the compare-and-swap has no ABA. objp keeps its debug state (still "allocated") until
+/// the drain frees it with every check.
+void irq_defer_free(kmem_cache_s* s, void* objp) noexcept {
+  kasan_window w(s, objp);
+  if (s->debug) {
+    // A second deferred free would link the object into the list twice (a cycle): catch it
+    // here with a state word of its own, which the drain turns back into "allocated" before
+    // debug_free's checks. A state word that is neither is left for debug_free to report.
+    if (state_word_is(s, objp, SLUB_RED_INACTIVE) || state_word_is(s, objp, slab_irq_deferred))
+      slab_bug(s, "double free", objp);
+    if (state_word_is(s, objp, SLUB_RED_ACTIVE))
+      std::memset(static_cast<unsigned char*>(objp) + s->state_offset, slab_irq_deferred, 8);
+  }
+  void* head = s->irq_freelist.load(std::memory_order_relaxed);
+  do {
+    freepointer(s, objp) = head;
+  } while (!s->irq_freelist.compare_exchange_weak(head, objp, std::memory_order_release, std::memory_order_relaxed));
+}
+
+/// drain_irq_frees() - give the handlers' deferred frees back to their slabs. Process context
+/// only (takes the node mutex, may release slabs).
+void drain_irq_frees(kmem_cache_s* s) noexcept {
+  if (s->irq_freelist.load(std::memory_order_relaxed) == nullptr) return;
+  void* p = s->irq_freelist.exchange(nullptr, std::memory_order_acquire);
+  auto next_of = [s](void* obj) {
+    kasan_window w(s, obj);
+    return freepointer(s, obj);
+  };
+  if (s->debug) {
+    while (p != nullptr) {
+      void* next = next_of(p);
+      {
+        kasan_window w(s, p);
+        if (state_word_is(s, p, slab_irq_deferred))
+          std::memset(static_cast<unsigned char*>(p) + s->state_offset, SLUB_RED_ACTIVE, 8);
+      }
+      debug_free(s, p);
+      p = next;
+    }
+    return;
+  }
+  if (p == nullptr) return;
+  slab* release = nullptr;
+  std::size_t n = 0;
+  s->node_lock.lock();
+  while (p != nullptr) {
+    void* next = next_of(p);
+    slab_put(s, p, &release);
+    ++n;
+    p = next;
+  }
+  s->inuse_objs -= n;
+  s->node_lock.unlock();
+  release_slabs(s, release);
+}
+
 std::size_t round_up(std::size_t x, std::size_t a) noexcept { return (x + a - 1) / a * a; }
 
 /// The kernel's calculate_alignment(): SLAB_HWCACHE_ALIGN aligns to a cache line, or to the
@@ -548,7 +623,12 @@ void unmap_region(void* p, std::size_t size) noexcept {
 
 void* kmem_cache_alloc_slow(kmem_cache_s* s, gfp_t gfp) noexcept {
   void* p = nullptr;
-  if (s->debug) {
+  const bool irq = in_kprim_irq();
+  if (!irq && gfpflags_allow_blocking(gfp)) drain_irq_frees(s);
+  if (irq) {
+    p = irq_alloc(s);
+    if (p == nullptr) return nullptr;
+  } else if (s->debug) {
     p = debug_alloc(s, gfp);
   } else if (s->direct) {
     if (slab_alloc_bulk(s, &p, 1, gfp) == 0) return nullptr;
@@ -595,6 +675,8 @@ void* kmem_cache_alloc_slow(kmem_cache_s* s, gfp_t gfp) noexcept {
 }
 
 void kmem_cache_free_slow(kmem_cache_s* s, void* objp) noexcept {
+  if (in_kprim_irq()) return irq_defer_free(s, objp);
+  drain_irq_frees(s);
   if (s->debug) return debug_free(s, objp);
   if (s->direct) return slab_free_bulk(s, &objp, 1);
   cpu_cache* c = tls_cpu_caches[s->hot.id];
@@ -709,7 +791,16 @@ kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t 
 
 int kmem_cache_alloc_bulk(kmem_cache_t* s, gfp_t gfp, std::size_t size, void** p) noexcept {
   std::size_t got = 0;
-  if (s->debug) {
+  if (in_kprim_irq()) {
+    for (; got < size; ++got) {
+      p[got] = irq_alloc(s);
+      if (p[got] == nullptr) break;
+    }
+    if (got < size) {
+      for (std::size_t i = 0; i < got; ++i) irq_defer_free(s, p[i]);  // no lock wait in a handler
+      return 0;
+    }
+  } else if (s->debug) {
     for (; got < size; ++got) {
       p[got] = debug_alloc(s, gfp);
       if (p[got] == nullptr) break;
@@ -743,6 +834,10 @@ int kmem_cache_alloc_bulk(kmem_cache_t* s, gfp_t gfp, std::size_t size, void** p
 
 void kmem_cache_free_bulk(kmem_cache_t* s, std::size_t size, void** p) noexcept {
   for (std::size_t i = 0; i < size; ++i) kasan_slab_free(s, p[i]);
+  if (in_kprim_irq()) {
+    for (std::size_t i = 0; i < size; ++i) irq_defer_free(s, p[i]);
+    return;
+  }
   if (s->debug) {
     for (std::size_t i = 0; i < size; ++i) debug_free(s, p[i]);
     return;
@@ -757,6 +852,7 @@ void kmem_cache_free_bulk(kmem_cache_t* s, std::size_t size, void** p) noexcept 
 }
 
 std::size_t kmem_cache_shrink(kmem_cache_t* s) noexcept {
+  drain_irq_frees(s);
   if (cpu_cache* c = tls_cpu_caches[s->hot.id]) {
     magazine_flush(s, c->loaded);
     magazine_flush(s, c->previous);
@@ -787,6 +883,7 @@ std::size_t kmem_cache_shrink(kmem_cache_t* s) noexcept {
 
 std::size_t kmem_cache_destroy(kmem_cache_t* s) noexcept {
   if (s == nullptr) return 0;
+  drain_irq_frees(s);
   {
     std::lock_guard<std::mutex> g(g_registry_lock);
     while (s->cpus != nullptr) cpu_cache_release(s->cpus);
@@ -843,6 +940,7 @@ slabinfo kmem_cache_get_info(kmem_cache_t* s) noexcept {
   i.objperslab = s->objperslab;
   i.pagesperslab = s->slab_size / page_size;
   i.magazine_rounds = s->debug ? 0 : s->magazine_rounds;
+  drain_irq_frees(s);  // handlers' deferred frees count as free, as they are
   {
     std::lock_guard<std::mutex> g(s->depot_lock);
     i.depot_objs = s->depot_objs;

@@ -89,6 +89,12 @@ struct kmem_cache_s {
 
   /// Per-thread caches of this cache (registry lock).
   detail::cpu_cache* cpus = nullptr;
+
+  /// Objects freed in kprim interrupt handlers, linked through their free pointers: pushed
+  /// lock-free by handlers, taken whole (exchange) by process context, which puts them back
+  /// in their slabs. Until then they count as allocated (inuse_objs). Own line: handlers on
+  /// every thread push here.
+  alignas(64) std::atomic<void*> irq_freelist{nullptr};
 };
 
 namespace detail {

@@ -26,7 +26,8 @@ inline constexpr unsigned KMALLOC_NR_CACHES = KMALLOC_SHIFT_HIGH - KMALLOC_SHIFT
 
 namespace detail {
 
-/// The size-class caches, created on first use (kmalloc_cache_init) and never destroyed.
+/// The size-class caches, created on first use (kmalloc_cache_init; nullptr in a kprim
+/// interrupt handler, which must not take its mutex) and never destroyed.
 extern constinit std::atomic<kmem_cache_s*> kmalloc_caches[KMALLOC_NR_CACHES];
 [[gnu::cold]] kmem_cache_s* kmalloc_cache_init(unsigned index) noexcept;
 [[gnu::cold]] void* kmalloc_large(std::size_t size, gfp_t gfp) noexcept;
@@ -55,7 +56,7 @@ inline slab_head* kmalloc_head(const void* p) noexcept {
   if (unlikely(size == 0)) return ZERO_SIZE_PTR;
   const unsigned i = detail::kmalloc_index(size);
   kmem_cache_s* s = detail::kmalloc_caches[i].load(std::memory_order_acquire);
-  if (unlikely(s == nullptr)) s = detail::kmalloc_cache_init(i);
+  if (unlikely(s == nullptr) && (s = detail::kmalloc_cache_init(i)) == nullptr) return nullptr;
   return kmem_cache_alloc(s, gfp);
 }
 

@@ -22,6 +22,18 @@
 // allocated ones are poisoned; the allocator's own accesses to free objects (free pointer,
 // patterns, ctor) open the shadow briefly, so SLAB_POISON/SLAB_RED_ZONE and ASan coexist.
 //
+// Interrupt handlers (kprim/irq.hpp): a kprim handler may interrupt its thread anywhere, in
+// the middle of this thread's magazine pop or of a slow path holding the depot or node mutex.
+// So in a handler (detail::in_kprim_irq(): one TLS load on each fast path) allocation and free
+// never touch the per-thread magazines and never wait for a lock: kmem_cache_alloc try-locks
+// the node mutex and takes one object from a slab (nullptr if the interrupted code, or another
+// thread, holds it), kmem_cache_free pushes the object onto the cache's lock-free deferred-free
+// list (a Treiber push through the object's free pointer; only pushes race, so no ABA), which
+// process context drains into the slabs on its next slow path, shrink, get_info or destroy
+// (the kernel's kfree_nolock()/defer_free). GFP_KERNEL in a handler is reported by the debug
+// layer (might_sleep) and treated as GFP_ATOMIC. The first kmalloc() of a size class creates
+// its cache (a mutex): in a handler, before any process-context use, it returns nullptr.
+//
 // Thread model: per-thread, not per-CPU (kprim/percpu's rseq path cannot pop a pointer from a
 // magazine and commit in one store without an rseq critical section of its own). A thread's
 // magazines are flushed back to the slabs when it exits.
@@ -31,6 +43,7 @@
 
 #include <kprim/compiler.hpp>
 #include <kprim/context.hpp>
+#include <kprim/detail/irq_state.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -193,7 +206,8 @@ kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t 
 
 /// kmem_cache_alloc() - one object from cache `s`, constructed if the cache has a ctor.
 /// Context: GFP_KERNEL may sleep on the depot/node mutexes and map pages; GFP_ATOMIC never
-/// waits for a lock and returns nullptr if it would have to. Cost: fast path a pop from this
+/// waits for a lock and returns nullptr if it would have to. In a kprim interrupt handler:
+/// async-signal-safe (see "Interrupt handlers" above). Cost: fast path a pop from this
 /// thread's magazine (no lock, no atomic); a miss trades magazines with the depot (one lock)
 /// or refills a magazine from the slabs (one lock per magazine). Returns nullptr on failure.
 /// The object is aligned as requested at creation; its bytes are undefined unless the cache
@@ -203,7 +217,7 @@ kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t 
   if (gfpflags_allow_blocking(gfp)) might_sleep();  // the kernel's might_alloc()
 #endif
   detail::cpu_cache* c = detail::tls_cpu_caches[detail::hot(s).id];
-  if (likely(c != nullptr)) {
+  if (likely(c != nullptr) && likely(!detail::in_kprim_irq())) {
     detail::magazine* m = c->loaded;
     if (likely(m->rounds != 0)) {
       void* p = m->objs()[--m->rounds];
@@ -225,12 +239,13 @@ kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t 
 /// Requirements: objp came from kmem_cache_alloc(s) (or the bulk variant) and is not already
 /// free (debug caches report a violation naming the cache and abort; others corrupt silently,
 /// as the kernel's do); objp is in constructed state if the cache has a ctor.
-/// Context: never fails; may sleep on the depot mutex when the magazines are full.
+/// Context: never fails; may sleep on the depot mutex when the magazines are full. In a kprim
+/// interrupt handler: async-signal-safe and lock-free (deferred to process context).
 /// Cost: fast path a push onto this thread's magazine, the same for a cross-thread free.
 inline void kmem_cache_free(kmem_cache_t* s, void* objp) noexcept {
   detail::kasan_slab_free(s, objp);
   detail::cpu_cache* c = detail::tls_cpu_caches[detail::hot(s).id];
-  if (likely(c != nullptr)) {
+  if (likely(c != nullptr) && likely(!detail::in_kprim_irq())) {
     detail::magazine* m = c->loaded;
     if (likely(m->rounds != m->capacity)) {
       m->objs()[m->rounds++] = objp;
