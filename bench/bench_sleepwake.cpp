@@ -12,15 +12,30 @@
 //               (--kprim_cs), up; a harness trial (time-bounded, watchdog).
 //   herd      - N sleepers, one event per round (a token), exclusive wake_up() against
 //               notify_all(): counters woken_per_event (threads that woke, each round) and
-//               futile_per_event (of those, the ones that found no token).
-// A/A controls: pingpong/completion and counting/kprim_semaphore have `_aa` twins (the same
-// code registered twice; pingpong's via the same naming register_control() uses).
+//               futile_per_event (of those, the ones that found no token), both estimated from
+//               condition evaluations - a thread re-entering its wait can take the next token
+//               before the sleeper woken for it runs, which reads as a futile wake-up - and,
+//               for wake_up(), wakeups_per_event: the sleepers it took off the queue (exact).
+//   prodcons  - a bounded buffer of 16 items, P producers and C consumers (P = C = n/2 across
+//               the thread sweep, so oversubscribed at 2x and 4x nproc): kprim semaphores
+//               (empty/full + a spinlock), sem_t the same way, kprim wait queues (exclusive
+//               wait_event on not-full/not-empty), std::condition_variable (mutex + two
+//               condvars), tbb::concurrent_bounded_queue. Bounded by the trial time: producers
+//               stop at the deadline, a closer pushes one end marker per consumer, a watchdog
+//               gives up on a trial that does not drain within 5 s. Validated: the count and
+//               the sum of the items consumed equal those produced (every item exactly once),
+//               else the run is an error. ops = items consumed.
+// A/A controls: pingpong/completion, counting/kprim_semaphore and prodcons/kprim_semaphore have
+// `_aa` twins (the same code registered twice; pingpong's and prodcons' via the same naming
+// register_control() uses).
 // Primitives: primitives/include/kprim/{completion,wait,semaphore}.hpp.
 #include <kprim/bench/registry.hpp>
 #include <kprim/completion.hpp>
 #include <kprim/futex.hpp>
 #include <kprim/semaphore.hpp>
 #include <kprim/wait.hpp>
+
+#include <oneapi/tbb/concurrent_queue.h>
 
 #include <pthread.h>
 #include <semaphore.h>
@@ -247,10 +262,11 @@ struct herd_kprim {
   kprim::wait_queue_head_t wq;
   template <class Pred>
   void wait(Pred p) { kprim::wait_event_exclusive(wq, p); }
+  /// Returns the sleepers wake_up() took off the queue: the exact count of threads woken.
   template <class F>
-  void post(F make_available) {
+  int post(F make_available) {
     make_available();
-    kprim::wake_up(&wq);
+    return kprim::wake_up(&wq);
   }
   template <class F>
   void post_all(F make_available) {
@@ -269,13 +285,15 @@ struct herd_cv {
     std::unique_lock g(m);
     c.wait(g, p);
   }
+  /// notify_all() does not say how many it woke: -1 (the counters estimate it).
   template <class F>
-  void post(F make_available) {
+  int post(F make_available) {
     {
       std::lock_guard g(m);
       make_available();
     }
     c.notify_all();
+    return -1;
   }
   template <class F>
   void post_all(F make_available) { post(make_available); }
@@ -314,11 +332,13 @@ void register_herd(unsigned sleepers) {
       // Let the sleepers fall asleep before the first event.
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       std::uint64_t events = 0;
+      long long woken_exact = 0;  // sum of post()'s counts, -1 when unknown
       const auto begin = clock::now();
       auto now = begin;
       bool stuck = false;
       while (now - begin < budget && !stuck) {
-        h.post([&] { tokens.fetch_add(1, std::memory_order_acq_rel); });
+        const int w = h.post([&] { tokens.fetch_add(1, std::memory_order_acq_rel); });
+        woken_exact = (w < 0 || woken_exact < 0) ? -1 : woken_exact + w;
         ++events;
         // The next event once this one is consumed (bounded: a stuck round ends the trial).
         const auto posted = clock::now();
@@ -345,7 +365,215 @@ void register_herd(unsigned sleepers) {
       state.counters["events"] = static_cast<double>(events);
       state.counters["futile_per_event"] = events ? futile / static_cast<double>(events) : 0;
       state.counters["woken_per_event"] = events ? (futile + static_cast<double>(events)) / static_cast<double>(events) : 0;
+      if (woken_exact >= 0)  // exact, where the primitive says whom it woke
+        state.counters["wakeups_per_event"] = events ? static_cast<double>(woken_exact) / static_cast<double>(events) : 0;
       if (stuck) state.SkipWithError("a herd round was not consumed within 1 s");
+    }
+  })->Iterations(1)->UseManualTime()->Unit(benchmark::kNanosecond);
+}
+
+
+// ---- Bounded producer/consumer buffer. Items are never 0: 0 is the end marker. ----
+
+constexpr unsigned kCapacity = 16;
+
+/// A ring of kCapacity items; the caller's lock guards it.
+struct ring {
+  std::uint64_t slot[kCapacity];
+  std::uint64_t head = 0, tail = 0;
+  [[nodiscard]] bool full() const noexcept { return tail - head == kCapacity; }
+  [[nodiscard]] bool empty() const noexcept { return tail == head; }
+  void put(std::uint64_t v) noexcept { slot[tail++ % kCapacity] = v; }
+  std::uint64_t get() noexcept { return slot[head++ % kCapacity]; }
+};
+
+/// Counting semaphores `empty` (free slots) and `full` (items), the ring under a spinlock:
+/// the textbook buffer, with the semaphore type the only difference between the two rows.
+template <class Sem>
+struct pc_semaphores {
+  Sem empty{kCapacity}, full{0};
+  kprim::spinlock_t lock;
+  ring r;
+  void push(std::uint64_t v) {
+    empty.down();
+    {
+      kprim::spin_guard<kprim::spinlock_t> g(lock);
+      r.put(v);
+    }
+    full.up();
+  }
+  std::uint64_t pop() {
+    full.down();
+    std::uint64_t v;
+    {
+      kprim::spin_guard<kprim::spinlock_t> g(lock);
+      v = r.get();
+    }
+    empty.up();
+    return v;
+  }
+};
+struct kprim_sem_units {
+  kprim::semaphore s;
+  explicit kprim_sem_units(unsigned n) : s(n) {}
+  void down() { kprim::down(&s); }
+  void up() { kprim::up(&s); }
+};
+struct sem_t_units {
+  sem_t s;
+  explicit sem_t_units(unsigned n) { sem_init(&s, 0, n); }
+  ~sem_t_units() { sem_destroy(&s); }
+  void down() {
+    while (sem_wait(&s) != 0) {}
+  }
+  void up() { sem_post(&s); }
+};
+struct pc_kprim_sem : pc_semaphores<kprim_sem_units> {
+  static constexpr auto name = fixed_string("kprim_semaphore");
+};
+struct pc_kprim_sem_aa : pc_kprim_sem {
+  static constexpr auto name = fixed_string("kprim_semaphore_aa");
+};
+struct pc_sem_t : pc_semaphores<sem_t_units> {
+  static constexpr auto name = fixed_string("sem_t");
+};
+/// Wait queues: the condition itself moves the item under the ring's lock (the kernel's
+/// wait_event(wq, try_to_take())), exclusive so that one wake_up() wakes one waiter.
+struct pc_waitqueue {
+  static constexpr auto name = fixed_string("kprim_waitqueue");
+  kprim::wait_queue_head_t not_full, not_empty;
+  kprim::spinlock_t lock;
+  ring r;
+  void push(std::uint64_t v) {
+    kprim::wait_event_exclusive(not_full, [&] {
+      kprim::spin_guard<kprim::spinlock_t> g(lock);
+      if (r.full()) return false;
+      r.put(v);
+      return true;
+    });
+    kprim::wake_up(&not_empty);
+  }
+  std::uint64_t pop() {
+    std::uint64_t v = 0;
+    kprim::wait_event_exclusive(not_empty, [&] {
+      kprim::spin_guard<kprim::spinlock_t> g(lock);
+      if (r.empty()) return false;
+      v = r.get();
+      return true;
+    });
+    kprim::wake_up(&not_full);
+    return v;
+  }
+};
+struct pc_std_cv {
+  static constexpr auto name = fixed_string("std_condition_variable");
+  std::mutex m;
+  std::condition_variable not_full, not_empty;
+  ring r;
+  void push(std::uint64_t v) {
+    std::unique_lock g(m);
+    not_full.wait(g, [&] { return !r.full(); });
+    r.put(v);
+    g.unlock();
+    not_empty.notify_one();
+  }
+  std::uint64_t pop() {
+    std::unique_lock g(m);
+    not_empty.wait(g, [&] { return !r.empty(); });
+    const std::uint64_t v = r.get();
+    g.unlock();
+    not_full.notify_one();
+    return v;
+  }
+};
+struct pc_tbb {
+  static constexpr auto name = fixed_string("tbb_concurrent_bounded_queue");
+  tbb::concurrent_bounded_queue<std::uint64_t> q;
+  pc_tbb() { q.set_capacity(kCapacity); }
+  void push(std::uint64_t v) { q.push(v); }
+  std::uint64_t pop() {
+    std::uint64_t v = 0;
+    q.pop(v);
+    return v;
+  }
+};
+using buffers = kprim::bench::contender_table<pc_kprim_sem, pc_kprim_sem_aa, pc_sem_t, pc_waitqueue,
+                                              pc_std_cv, pc_tbb>;
+
+/// What a prodcons trial's threads share; held by shared_ptr so that workers abandoned by the
+/// watchdog never touch freed memory.
+struct pc_shared {
+  std::atomic<unsigned> ready{0}, finished{0};
+  std::atomic<bool> go{false}, stop{false};
+  std::atomic<std::uint64_t> produced_n{0}, produced_sum{0}, consumed_n{0}, consumed_sum{0};
+};
+
+template <class Q>
+void register_prodcons(unsigned producers, unsigned consumers) {
+  using namespace kprim::bench;
+  case_id id{"sleepwake", "prodcons", std::string(Q::name), producers + consumers,
+             {{"producers", std::to_string(producers)}, {"consumers", std::to_string(consumers)},
+              {"capacity", std::to_string(kCapacity)}}};
+  const auto budget = std::chrono::milliseconds(current_options().trial_ms);
+  benchmark::RegisterBenchmark(id.name().c_str(), [budget, producers, consumers](benchmark::State& state) {
+    for (auto _ : state) {
+      auto q = std::make_shared<Q>();
+      auto sh = std::make_shared<pc_shared>();
+      const unsigned workers = producers + consumers + 1;  // + the closer
+      std::vector<std::thread> ts;
+      for (unsigned p = 0; p < producers; ++p)
+        ts.emplace_back([q, sh, p] {
+          sh->ready.fetch_add(1);
+          while (!sh->go.load(std::memory_order_acquire)) std::this_thread::yield();
+          std::uint64_t seq = 0, sum = 0;
+          while (!sh->stop.load(std::memory_order_relaxed)) {
+            const std::uint64_t v = (std::uint64_t{p + 1} << 40) | ++seq;
+            q->push(v);
+            sum += v;
+          }
+          sh->produced_n.fetch_add(seq);
+          sh->produced_sum.fetch_add(sum);
+          sh->finished.fetch_add(1, std::memory_order_acq_rel);
+        });
+      for (unsigned c = 0; c < consumers; ++c)
+        ts.emplace_back([q, sh] {
+          sh->ready.fetch_add(1);
+          std::uint64_t n = 0, sum = 0;
+          for (std::uint64_t v; (v = q->pop()) != 0; ++n) sum += v;
+          sh->consumed_n.fetch_add(n);
+          sh->consumed_sum.fetch_add(sum);
+          sh->finished.fetch_add(1, std::memory_order_acq_rel);
+        });
+      // The closer: once every producer has stopped, one end marker per consumer.
+      ts.emplace_back([q, sh, producers, consumers] {
+        while (sh->finished.load(std::memory_order_acquire) < producers)
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
+        for (unsigned c = 0; c < consumers; ++c) q->push(0);
+        sh->finished.fetch_add(1, std::memory_order_acq_rel);
+      });
+      while (sh->ready.load() < producers + consumers) std::this_thread::yield();
+      const auto begin = clock::now();
+      sh->go.store(true, std::memory_order_release);
+      std::this_thread::sleep_for(budget);
+      sh->stop.store(true, std::memory_order_relaxed);
+      const auto limit = clock::now() + std::chrono::seconds(5);
+      while (sh->finished.load(std::memory_order_acquire) < workers && clock::now() < limit)
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      const auto end = clock::now();
+      if (sh->finished.load() < workers) {
+        for (auto& t : ts) t.detach();
+        kprim::bench::detail::keep_alive(q);
+        kprim::bench::detail::keep_alive(sh);
+        state.SkipWithError("prodcons: the buffer did not drain within 5 s of the stop");
+        continue;
+      }
+      for (auto& t : ts) t.join();
+      const std::uint64_t items = sh->consumed_n.load();
+      report_loop(state, {static_cast<double>(items), std::chrono::duration<double>(end - begin).count(),
+                          producers + consumers});
+      state.counters["items"] = static_cast<double>(items);
+      if (items != sh->produced_n.load() || sh->consumed_sum.load() != sh->produced_sum.load())
+        state.SkipWithError("prodcons: the items consumed are not the items produced (count or checksum)");
     }
   })->Iterations(1)->UseManualTime()->Unit(benchmark::kNanosecond);
 }
@@ -354,6 +582,8 @@ void register_all() {
   events::for_each([]<class E>() { register_pingpong<E>(); });
   counters_table::for_each([]<class S>() { register_counting<S>(); });
   for (unsigned n : {8u, 64u}) herd_table::for_each([n]<class H>() { register_herd<H>(n); });
+  for (unsigned n : kprim::bench::current_options().threads)
+    if (n >= 2) buffers::for_each([n]<class Q>() { register_prodcons<Q>(n / 2, n - n / 2); });
 }
 
 }  // namespace

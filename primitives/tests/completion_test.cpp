@@ -93,6 +93,36 @@ TEST(Completion, NoLostCompleteUnderOversubscription) {
   EXPECT_FALSE(kprim::completion_done(&work));
 }
 
+// Waiters that time out every millisecond race complete(): a timed-out waiter must take a
+// unit that arrived (never drop it) and must not consume one it does not report. Every one of
+// the kCompletes units is consumed exactly once: a lost unit leaves `consumed` short forever
+// (ctest's timeout), a unit consumed twice or left in `done` fails the checks.
+TEST(Completion, NoCompleteLostToTimedOutWaiters) {
+  DECLARE_COMPLETION(c);
+  const unsigned kCompletes = 4000 / kprim::test::sanitizer_slowdown;
+  std::atomic<unsigned> consumed{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ts;
+  for (unsigned t = 0; t < kprim::test::oversubscribed_threads(); ++t)
+    ts.emplace_back([&, t] {
+      while (!stop.load()) {
+        const bool got = (t % 2) ? kprim::wait_for_completion_timeout(&c, 1) != 0
+                                 : kprim::try_wait_for_completion(&c);
+        if (got) consumed.fetch_add(1);
+      }
+    });
+  for (unsigned i = 0; i < kCompletes; ++i) {
+    kprim::complete(&c);
+    if (i % 16 == 0) std::this_thread::yield();
+  }
+  eventually([&] { return consumed.load() >= kCompletes; });
+  stop.store(true);
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(consumed.load(), kCompletes);
+  EXPECT_FALSE(kprim::completion_done(&c));
+  EXPECT_EQ(c.sleepers(), 0u) << "every waiter that left unregistered";
+}
+
 TEST(Completion, TimeoutHonoured) {
   DECLARE_COMPLETION(c);
   const auto t0 = std::chrono::steady_clock::now();

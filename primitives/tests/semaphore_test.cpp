@@ -45,6 +45,39 @@ TEST(Semaphore, CountsUnitsUnderOversubscription) {
   EXPECT_EQ(sleepers(sem), 0u);
 }
 
+// The lock-free fast paths meet the queue: threads take units by down(), down_trylock() and
+// down_timeout() (which gives up after 1 ms, clearing SEM_WAITERS when it was the last sleeper)
+// while units come back with up(). A unit lost in a hand-off or counted twice shows as a wrong
+// final count, more holders than units, or a sleeper left behind (a hang, ctest's timeout).
+TEST(Semaphore, UnitsConservedWhenSleepersGiveUp) {
+  constexpr unsigned kUnits = 2;
+  DEFINE_SEMAPHORE(sem, kUnits);
+  std::atomic<unsigned> inside{0}, max_inside{0}, timeouts{0};
+  const unsigned iters = 20000 / kprim::test::sanitizer_slowdown;
+  kprim::test::run_threads(kprim::test::oversubscribed_threads(), [&](unsigned tid) {
+    for (unsigned i = 0; i < iters; ++i) {
+      bool got = true;
+      switch ((tid + i) % 3) {
+        case 0: kprim::down(&sem); break;
+        case 1: got = kprim::down_trylock(&sem) == 0; break;
+        default:
+          got = kprim::down_timeout(&sem, 1) == 0;
+          if (!got) timeouts.fetch_add(1);
+      }
+      if (!got) continue;
+      const unsigned now = inside.fetch_add(1) + 1;
+      unsigned m = max_inside.load();
+      while (now > m && !max_inside.compare_exchange_weak(m, now)) {}
+      inside.fetch_sub(1);
+      kprim::up(&sem);
+    }
+  });
+  EXPECT_LE(max_inside.load(), kUnits);
+  EXPECT_EQ(sem.count(), kUnits);
+  EXPECT_EQ(sleepers(sem), 0u);
+  EXPECT_EQ(sem.state.load() & kprim::SEM_WAITERS, 0u) << "no sleeper, no waiters flag";
+}
+
 TEST(Semaphore, TrylockConvention) {
   kprim::semaphore sem;
   kprim::sema_init(&sem, 1);
