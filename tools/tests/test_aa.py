@@ -55,6 +55,19 @@ class AaTest(unittest.TestCase, fx.ErrorAssertions):
         floor = aa.noise_floor(load(path))[("locks", 2)]
         self.assertLess(floor, 0.2, "the floor is the spread, not the pair's offset")
 
+    def test_bimodal_pair_is_resolved_within_regimes(self):
+        # Identical code in two regimes (22 and 13 Mops/s, shares drawn per trial): the floor
+        # is the spread within the regimes (about 1%), not the spread across them (the plain
+        # pairwise interval reaches tens of percent).
+        a = [22.0e6, 13.1e6, 13.0e6, 22.2e6, 13.2e6]
+        b = [13.1e6, 21.9e6, 22.1e6, 12.9e6, 22.0e6]
+        from kprim_tools.stats import point_noise
+        self.assertGreater(point_noise(a, b, 0.05), 0.3)
+        self.assertLess(aa.resolvable(a, b, 0.05), 0.03)
+        # Unimodal samples: the plain interval, as before.
+        c, d = [10.0, 10.2, 9.9, 10.1, 10.0], [10.1, 9.8, 10.0, 10.2, 10.1]
+        self.assertAlmostEqual(aa.resolvable(c, d, 0.05), point_noise(c, d, 0.05))
+
     def test_json(self):
         proc = fx.cli("aa", self.path, "--format", "json")
         doc = json.loads(proc.stdout, parse_constant=lambda c: self.fail(f"non-strict {c}"))
