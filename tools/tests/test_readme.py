@@ -176,3 +176,100 @@ class ReadmeExamplesTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+REFERENCE_RUN = os.path.join(fx.ROOT, "results", "oxide-virtual-turin-like-2c-c0ab8b91",
+                             "20261201T204526Z-16ea0e7060d1.json")
+
+
+def ctest_names():
+    """Regexes of the test names the CMake files register (``${var}`` parts: any word)."""
+    names = []
+    for top, _, files in os.walk(fx.ROOT):
+        if "/build" in top[len(fx.ROOT):] or "/." in top[len(fx.ROOT):]:
+            continue
+        for name in files:
+            if name == "CMakeLists.txt" or name.endswith(".cmake"):
+                with open(os.path.join(top, name), encoding="utf-8") as fh:
+                    text = fh.read()
+                for found in re.findall(r"(?:kprim_add_test\(|add_test\(NAME )\s*([\w${}]+)", text):
+                    if not re.search(r"[A-Za-z0-9]", re.sub(r"\$\{\w+\}", "", found)):
+                        continue  # the helper's own add_test(NAME ${name}): no name at all
+                    names.append(re.compile(
+                        "^" + re.sub(r"\\\$\\\{\w+\\\}", r"\\w+", re.escape(found)) + "$"))
+    return names
+
+
+def primitive_rows(text):
+    """``(header cell, Test cell, Bench cell)`` of every row of the README's tables whose
+    header ends with Test and Bench columns."""
+    rows, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("|") and line.rstrip().endswith("| Test | Bench |"):
+            inside = True
+            continue
+        if inside and line.startswith("|---"):
+            continue
+        if inside and line.startswith("|"):
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+            rows.append((cells[0], cells[-2], cells[-1]))
+            continue
+        inside = False
+    return rows
+
+
+class PrimitiveTablesTest(unittest.TestCase):
+    """#16: every primitive's test and benchmark one step from the README's tables."""
+
+    @classmethod
+    def setUpClass(cls):
+        import json
+        with open(README, encoding="utf-8") as fh:
+            cls.rows = primitive_rows(fh.read())
+        with open(REFERENCE_RUN, encoding="utf-8") as fh:
+            doc = json.load(fh)
+        cls.contenders = {}
+        for entry in doc["benchmarks"]:
+            family, workload, contender = entry["name"].split("/")[:3]
+            cls.contenders.setdefault(f"{family}/{workload}", set()).add(contender)
+
+    def test_tables_have_rows(self):
+        self.assertGreaterEqual(len(self.rows), 11, "the primitive and lock tables")
+        for header, test, bench in self.rows:
+            self.assertRegex(test, r"`test_\w+`", header)
+            self.assertRegex(bench, r"`bench_\w+`", header)
+
+    def test_every_named_test_is_registered(self):
+        registered = ctest_names()
+        self.assertGreater(len(registered), 20)
+        for header, test, _ in self.rows:
+            for name in re.findall(r"`(test_\w+)`", test):
+                with self.subTest(header=header, test=name):
+                    self.assertTrue(any(r.match(name) for r in registered),
+                                    f"{name} is not a ctest test")
+
+    def test_every_named_benchmark_exists_and_ran(self):
+        for header, _, bench in self.rows:
+            for segment in bench.split(";"):
+                binary = re.match(r"\s*`(bench_\w+)`:", segment)
+                if not binary:
+                    self.assertRegex(segment, r": none\s*$", f"{header}: {segment}")
+                    continue
+                family = binary[1][len("bench_"):]
+                self.assertTrue(os.path.isfile(os.path.join(fx.ROOT, "bench",
+                                                            f"{binary[1]}.cpp")), binary[1])
+                workloads = []
+                for token, group in re.findall(r"`(\w+/\w+)`|\(([^)]*)\)", segment):
+                    if token:
+                        with self.subTest(header=header, workload=token):
+                            self.assertEqual(token.split("/")[0], family, token)
+                            self.assertIn(token, self.contenders, "not in the reference run")
+                        workloads.append(token)
+                        continue
+                    for contender in re.findall(r"`(\w+)`", group):
+                        with self.subTest(header=header, contender=contender):
+                            self.assertTrue(workloads, f"{contender} before any workload")
+                            for workload in workloads:
+                                self.assertIn(contender, self.contenders.get(workload, ()),
+                                              f"{contender} not measured in {workload}")
+                    workloads = []
