@@ -18,12 +18,38 @@ function(kprim_add_test name)
   endif()
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main GTest::gmock
-                        Threads::Threads kprim::warnings)
+                        Threads::Threads kprim::testing kprim::warnings)
   add_test(NAME ${name} COMMAND ${name})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "unit;${T_LABELS}")
+  kprim_emulated_test_env()
+endfunction()
+
+# Under an emulator (a cross build's CMAKE_CROSSCOMPILING_EMULATOR: qemu-aarch64 for the arm64
+# presets) every test of the directory gets KPRIM_STRESS_SCALE (kprim/testing/stress.hpp: stress
+# loops divided by it, same assertions) and KPRIM_EXPECT_EMULATED=1 (the emulation detection
+# must say so). Deferred to the end of the directory, so tests added with plain add_test and
+# ENVIRONMENT of their own (test_percpu_no_rseq, test_topology_env) are covered as well.
+set(KPRIM_EMULATED_STRESS_SCALE 10 CACHE STRING
+    "KPRIM_STRESS_SCALE for tests run under CMAKE_CROSSCOMPILING_EMULATOR (qemu-user)")
+function(kprim_emulated_test_env)
+  if(NOT CMAKE_CROSSCOMPILING_EMULATOR)
+    return()
+  endif()
+  get_property(deferred DIRECTORY PROPERTY KPRIM_EMULATED_ENV_DEFERRED)
+  if(NOT deferred)
+    set_property(DIRECTORY PROPERTY KPRIM_EMULATED_ENV_DEFERRED TRUE)
+    cmake_language(DEFER CALL kprim_emulated_test_env_apply)
+  endif()
+endfunction()
+function(kprim_emulated_test_env_apply)
+  get_property(tests DIRECTORY PROPERTY TESTS)
+  foreach(t IN LISTS tests)
+    set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT
+                 "KPRIM_STRESS_SCALE=${KPRIM_EMULATED_STRESS_SCALE}" "KPRIM_EXPECT_EMULATED=1")
+  endforeach()
 endfunction()
 
 # kprim_add_bench(<name> SOURCES <files...> [LIBS <targets...>])
@@ -42,5 +68,6 @@ function(kprim_add_bench name)
                      --benchmark_out=${CMAKE_CURRENT_BINARY_DIR}/smoke_${name}.json
                      --benchmark_out_format=json)
     set_tests_properties(smoke_${name} PROPERTIES TIMEOUT 300 LABELS smoke)
+    kprim_emulated_test_env()
   endif()
 endfunction()

@@ -6,6 +6,8 @@
 // end): the death tests accept either report.
 #include <kprim/slab.hpp>
 
+#include <kprim/testing/stress.hpp>  // death_test_style(): qemu-user cannot re-exec
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -18,7 +20,7 @@ using namespace kprim;
 
 class SlabDebug : public testing::Test {
  protected:
-  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, kprim::test::death_test_style()); }
 };
 
 /// The report a death test expects: ours, or ASan's when it sees the stray access first.

@@ -5,6 +5,8 @@
 #include <kprim/rcu.hpp>
 #include <kprim/slab.hpp>
 
+#include <kprim/testing/stress.hpp>  // death_test_style(): qemu-user cannot re-exec
+
 #include <gtest/gtest.h>
 
 #if KPRIM_KASAN
@@ -165,7 +167,7 @@ TEST(SlabRcu, ImmediateReuseKeepsTheTypeEvenInDebugCaches) {
 }
 
 TEST(SlabRcu, DebugCacheStillCatchesDoubleFree) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, kprim::test::death_test_style());
   EXPECT_DEATH(
       {
         kmem_cache_t* s = kmem_cache_create("rcu_dbl", sizeof(item), 0, SLAB_TYPESAFE_BY_RCU | SLAB_RED_ZONE, item_ctor);

@@ -4,6 +4,8 @@
 
 #include "../src/slab_internal.hpp"
 
+#include <kprim/testing/stress.hpp>  // death_test_style(): qemu-user cannot re-exec
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -351,7 +353,7 @@ namespace {
 // Under AddressSanitizer every cache, not only the debug ones, reports a use after free and a
 // write past the object's end (into its padding) through ASan's shadow memory.
 TEST(SlabKasan, UseAfterFreeAndOverflowAreReportedByAsan) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, kprim::test::death_test_style());
   EXPECT_DEATH(
       {
         kmem_cache_t* s = kmem_cache_create("kasan_uaf", 48, 0, 0, nullptr);

@@ -9,6 +9,8 @@
 #include <kprim/slab.hpp>
 #include <kprim/spinlock.hpp>
 
+#include <kprim/testing/stress.hpp>  // death_test_style(): qemu-user cannot re-exec
+
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -22,7 +24,7 @@ constexpr const char* kHeadline = "BUG: sleeping function called from invalid co
 class Context : public testing::Test {
  protected:
   void SetUp() override {
-    testing::FLAGS_gtest_death_test_style = "threadsafe";
+    testing::FLAGS_gtest_death_test_style = kprim::test::death_test_style();
     kprim::debug::set_abort_on_report(true);
   }
 };

@@ -3,6 +3,8 @@
 #include <kprim/hlist.hpp>
 #include <kprim/list.hpp>
 
+#include <kprim/testing/stress.hpp>  // death_test_style(): qemu-user cannot re-exec
+
 #include <gtest/gtest.h>
 
 #if !KPRIM_DEBUG_LIST
@@ -52,7 +54,7 @@ TEST(ListDebug, DelInitDoesNotPoison) {
 using ListDebugDeathTest = testing::Test;
 
 TEST(ListDebugDeathTest, DoubleDeleteIsCaught) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, kprim::test::death_test_style());
   item a{1, {}};
   LIST_HEAD(list);
   list_add(&a.list, &list);
@@ -61,7 +63,7 @@ TEST(ListDebugDeathTest, DoubleDeleteIsCaught) {
 }
 
 TEST(ListDebugDeathTest, DoubleAddIsCaught) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, kprim::test::death_test_style());
   item a{1, {}};
   LIST_HEAD(list);
   list_add(&a.list, &list);
@@ -69,7 +71,7 @@ TEST(ListDebugDeathTest, DoubleAddIsCaught) {
 }
 
 TEST(ListDebugDeathTest, CorruptedNeighbourIsCaught) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, kprim::test::death_test_style());
   item a{1, {}}, b{2, {}};
   LIST_HEAD(list);
   list_add_tail(&a.list, &list);

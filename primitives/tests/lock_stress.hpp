@@ -2,6 +2,8 @@
 // any overlap breaks, run by more threads than cores. Under TSan, an overlap is also a race.
 #pragma once
 
+#include <kprim/testing/stress.hpp>
+
 #include <atomic>
 #include <cstdint>
 #include <thread>
@@ -9,11 +11,9 @@
 
 namespace kprim::test {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-inline constexpr unsigned sanitizer_slowdown = 8;
-#else
-inline constexpr unsigned sanitizer_slowdown = 1;
-#endif
+/// Divisor of every stress loop count: 8 under a sanitizer, times KPRIM_STRESS_SCALE (set by
+/// a cross build's ctest run under qemu-user; kprim/testing/stress.hpp says why).
+inline const unsigned sanitizer_slowdown = kprim::test::sanitizer_factor * kprim::test::stress_scale();
 
 /// Threads used to oversubscribe: four times the two cores of the reference machine, and at
 /// least two more than this machine's cores.

@@ -18,7 +18,7 @@ using kprim::test::oversubscribed_threads;
 using kprim::test::run_migrating;
 using kprim::test::sanitizer_slowdown;
 
-constexpr unsigned iters = 300000 / sanitizer_slowdown;
+const unsigned iters = 300000 / sanitizer_slowdown;
 
 class PercpuCounter : public ::testing::TestWithParam<bool> {
  protected:

@@ -18,7 +18,7 @@ using kprim::test::oversubscribed_threads;
 using kprim::test::run_migrating;
 using kprim::test::sanitizer_slowdown;
 
-constexpr unsigned iters = 100000 / sanitizer_slowdown;
+const unsigned iters = 100000 / sanitizer_slowdown;
 
 // The object the ref guards: `holders` counts references the test knows are held, so the
 // release function can check that none is.
