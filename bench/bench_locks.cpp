@@ -122,9 +122,11 @@ struct kprim_spin {
 };
 
 /// The kernel mutex, through mutex_lock()/mutex_unlock().
+/// Its slow-path counters (kprim::mutex_stat) become the trial's mutex_* counters (lock_body).
 struct kprim_mutex {
   static constexpr const char* name = "kprim_mutex";
   static constexpr bool exclusive = true;
+  static constexpr bool has_mutex_stat = true;
   kprim::mutex m;
   void lock(worker&) { kprim::mutex_lock(&m); }
   void unlock(worker&) { kprim::mutex_unlock(&m); }
@@ -156,11 +158,17 @@ constexpr bool is_control = std::is_same_v<L, kprim_spin<kprim::qspinlock, "kpri
 /// sharing: the uncontended cost); otherwise every acquisition picks one at random.
 /// check(): for exclusive locks the guarded words, bumped non-atomically inside the critical
 /// section, must add up to the operations done: any overlap loses an increment.
+/// publish(): owner_changes_per_op, the share of acquisitions whose previous holder of that
+/// lock was another worker (the lock's line and its data moved: at cs=0 what sets the
+/// throughput; 1 - 1/threads for strict alternation, near 0 for long runs of one thread); for
+/// kprim_mutex also its slow-path events per operation (mutex_stat over the trial).
 template <class L>
 class lock_body {
  public:
   lock_body(unsigned nlocks, bool private_locks)
-      : n_(nlocks), private_(private_locks), slots_(std::make_unique<kprim::cacheline_padded<slot>[]>(nlocks)) {}
+      : n_(nlocks), private_(private_locks), slots_(std::make_unique<kprim::cacheline_padded<slot>[]>(nlocks)) {
+    if constexpr (has_stat) stat_before_ = kprim::mutex_stat_read();
+  }
 
   void acquire(worker& t) {
     t.cur = private_ ? t.tid : (n_ == 1 ? 0 : static_cast<unsigned>(t.next_random() % n_));
@@ -168,8 +176,35 @@ class lock_body {
   }
   void release(worker& t) {
     slot& s = *slots_[t.cur];
-    if constexpr (L::exclusive) ++s.guarded;
+    if constexpr (L::exclusive) {
+      ++s.guarded;
+      s.owner_changes += s.last_owner != t.tid;
+      s.last_owner = t.tid;
+    }
     s.lock.unlock(t);
+  }
+  void publish(benchmark::State& state, const kprim::bench::trial_result& r) const {
+    if constexpr (!L::exclusive) return;
+    const double ops = static_cast<double>(r.total());
+    if (!(ops > 0)) return;
+    std::uint64_t changes = 0;
+    for (unsigned i = 0; i < n_; ++i) changes += slots_[i]->owner_changes;
+    auto& c = state.counters;
+    c["owner_changes_per_op"] = static_cast<double>(changes) / ops;
+    if constexpr (has_stat) {
+      const kprim::mutex_stat a = kprim::mutex_stat_read(), &b = stat_before_;
+      const auto per_op = [&](std::uint64_t x, std::uint64_t y) { return static_cast<double>(x - y) / ops; };
+      c["mutex_slowpath_per_op"] = per_op(a.slowpath, b.slowpath);
+      c["mutex_spins_per_op"] = per_op(a.spins, b.spins);
+      c["mutex_spin_success"] = a.spins > b.spins ? static_cast<double>(a.spin_acquired - b.spin_acquired) /
+                                                        static_cast<double>(a.spins - b.spins)
+                                                  : 0.0;
+      c["mutex_sleeps_per_op"] = per_op(a.sleeps, b.sleeps);
+      c["mutex_unlock_slowpath_per_op"] = per_op(a.unlock_slowpath, b.unlock_slowpath);
+      c["mutex_wakeups_per_op"] = per_op(a.wakeups, b.wakeups);
+      c["mutex_wakeups_skipped_per_op"] = per_op(a.wakeups_skipped, b.wakeups_skipped);
+      c["mutex_handoffs_per_s"] = r.trial_s > 0 ? static_cast<double>(a.handoffs - b.handoffs) / r.trial_s : 0.0;
+    }
   }
   std::string check(std::uint64_t total_ops) const {
     if constexpr (!L::exclusive) return {};
@@ -181,10 +216,14 @@ class lock_body {
   }
 
  private:
+  static constexpr bool has_stat = requires { L::has_mutex_stat; };
   struct slot {
     L lock;
     std::uint64_t guarded = 0;
+    std::uint64_t owner_changes = 0;  ///< under the lock, as guarded
+    unsigned last_owner = ~0u;
   };
+  kprim::mutex_stat stat_before_{};
   unsigned n_;
   bool private_;
   std::unique_ptr<kprim::cacheline_padded<slot>[]> slots_;

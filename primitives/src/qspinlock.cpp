@@ -1,5 +1,27 @@
 // The queued spinlock's slow path (kernel/locking/qspinlock.c, rewritten for user space with
 // thread slots in place of CPU numbers and kprim::spin_policy in place of paravirt hooks).
+//
+// The lock word as (tail, pending, locked) - tail n: some thread's node, * any, x/y 0 or 1 -
+// and every transition this file and qspinlock.hpp make. Left: who acquires; right: unlock.
+//
+//   spin (the kernel's algorithm)             yield (default: paravirt hybrid)
+//   fast:     0,0,0 -> 0,0,1                  fast/steal:  *,0,0 -> *,0,1   (16-bit cmpxchg)
+//   pending:  0,0,1 -> 0,1,1   fetch_or       queue:       *,x,y -> n,x,y   (tail xchg)
+//             0,1,1 -> 0,1,0   (unlock)       head:        n,x,y -> n,1,y   (pending: no steals)
+//             0,1,0 -> 0,0,1   16-bit store                n,1,0 -> n,0,1   (cmpxchg, bounded;
+//   queue:    *,x,y -> n,x,y   tail xchg                   n,0,0 -> n,0,1    then pending off,
+//   head:     n,x,y -> n,0,0   wait                                          sched_yield())
+//   claim:    n,0,0 -> 0,0,1   cmpxchg (we are the tail: clear it)
+//             m,0,0 -> m,0,1   byte store (others queued: pass the head role to our next)
+//   unlock:   *,*,1 -> *,*,0   fetch_sub      unlock:      *,*,1 -> *,0,0   (16-bit store)
+//   virt:     0,0,0 -> 0,0,1 test-and-set loop, no queue; unlock 0,0,1 -> 0,0,0 (32-bit store)
+//
+// Ordering, in one place: a lock is taken by an acquire operation that reads the releasing
+// store or RMW of the previous holder's unlock (release), directly or through the MCS hand-off
+// (node->locked, release/acquire). Everything else on the word is relaxed, each for a reason
+// given where it happens: a value read only to decide or to seed a cmpxchg that re-reads it, a
+// hint (pending under the yield policy), or a store made by the one thread allowed to make it
+// after it has already acquired.
 #include <kprim/spinlock/qspinlock.hpp>
 
 #include <kprim/cache.hpp>
@@ -37,7 +59,8 @@ inline qnode* decode_tail(std::uint32_t tail) noexcept {
 
 inline std::atomic_ref<std::uint32_t> val_of(qspinlock_word& l) noexcept { return std::atomic_ref<std::uint32_t>(l.val); }
 
-/// try_lock on the whole word: 0,0,0 -> 0,0,1.
+/// try_lock on the whole word: 0,0,0 -> 0,0,1. The relaxed load only filters (a held lock
+/// is not worth a cmpxchg); the cmpxchg re-reads the word and acquires.
 inline bool whole_trylock(qspinlock_word& l) noexcept {
   std::uint32_t v = val_of(l).load(std::memory_order_relaxed);
   return v == 0 && val_of(l).compare_exchange_strong(v, qspin::locked_val, std::memory_order_acquire,
@@ -46,6 +69,8 @@ inline bool whole_trylock(qspinlock_word& l) noexcept {
 
 /// Wait until pred(word) holds; returns the word that satisfied it. The kernel's
 /// atomic_cond_read_relaxed(): under the spin policy smp_cond_load_relaxed() (WFE on arm64).
+/// Relaxed is enough: the value only decides the next step, and every step that takes the lock
+/// after it is an acquire RMW or acquire load of its own.
 template <spin_policy P, class Pred>
 inline std::uint32_t cond_read_relaxed(qspinlock_word& l, Pred pred) noexcept {
   if constexpr (P == spin_policy::spin) {
@@ -68,6 +93,7 @@ bool hybrid_unfair_trylock(qspinlock_word& lock) noexcept {
   auto locked_pending = std::atomic_ref<std::uint16_t>(lock.h.locked_pending);
   spin_wait<spin_policy::yield> w;
   for (;;) {
+    // Relaxed: a filter; the cmpxchg below acquires when it takes the lock.
     const std::uint32_t v = val_of(lock).load(std::memory_order_relaxed);
     std::uint16_t free = 0;
     if (!(v & qspin::locked_pending_mask) &&
@@ -87,17 +113,21 @@ std::uint32_t head_wait_and_lock(qspinlock_word& lock) noexcept {
   auto pending = std::atomic_ref<std::uint8_t>(lock.b.pending);
   auto locked_pending = std::atomic_ref<std::uint16_t>(lock.h.locked_pending);
   for (;;) {
+    // Relaxed: pending is a hint to stealers here (it publishes no data); a stealer that
+    // misses it only takes a free lock, which the hybrid allows anyway.
     pending.store(1, std::memory_order_relaxed);
     for (unsigned loop = spin_then_yield_limit; loop; --loop) {
       // *,1,0 -> *,0,1; also *,0,0 -> *,0,1: an unlock's 16-bit store clears our hint.
+      // Relaxed load: seeds the cmpxchg, which acquires.
       std::uint16_t lp = locked_pending.load(std::memory_order_relaxed);
       if (!(lp & qspin::locked_mask) &&
           locked_pending.compare_exchange_strong(lp, qspin::locked_val, std::memory_order_acquire,
                                                  std::memory_order_relaxed))
+        // Relaxed: we hold the lock; the tail read here only seeds the claim cmpxchg.
         return val_of(lock).load(std::memory_order_relaxed) | qspin::locked_val;
       cpu_relax();
     }
-    pending.store(0, std::memory_order_relaxed);
+    pending.store(0, std::memory_order_relaxed);  // the hint off (relaxed, as above)
     ::sched_yield();
     std::uint16_t free = 0;
     if (locked_pending.compare_exchange_strong(free, qspin::locked_val, std::memory_order_acquire,
@@ -135,12 +165,15 @@ void queued_spin_lock_slowpath(qspinlock_word& lock, std::uint32_t val) noexcept
         // We are pending: wait for the owner to go away. 0,1,1 -> *,1,0
         if (val & qspin::locked_mask)
           spin_cond_load_acquire<P>(&lock.b.locked, [](std::uint8_t locked) { return locked == 0; });
-        // Take ownership and clear pending in one 16-bit store: *,1,0 -> *,0,1.
+        // Take ownership and clear pending in one 16-bit store: *,1,0 -> *,0,1. Relaxed (the
+        // kernel's clear_pending_set_locked() is a WRITE_ONCE): the acquire was the load that
+        // saw locked == 0, and while pending is ours nobody else may set locked.
         std::atomic_ref<std::uint16_t>(lock.h.locked_pending).store(qspin::locked_val, std::memory_order_relaxed);
         return;
       }
       // Someone else is pending or queued. Undo our pending bit if we set it (our bit may
       // have made a queue head's n,0,0 -> 0,0,1 cmpxchg fail; it now waits on pending).
+      // Relaxed: withdrawing our own bit publishes nothing.
       if (!(val & qspin::pending_mask))
         std::atomic_ref<std::uint8_t>(lock.b.pending).store(0, std::memory_order_relaxed);
     }
@@ -160,6 +193,8 @@ void queued_spin_lock_slowpath(qspinlock_word& lock, std::uint32_t val) noexcept
     return;
   }
   node = &qnodes[slot].nodes[idx];
+  // Relaxed: initialisation, published by the release of the tail exchange below (a successor
+  // reaches the node only through the tail).
   node->locked.store(0, std::memory_order_relaxed);
   node->next.store(nullptr, std::memory_order_relaxed);
 
@@ -200,6 +235,9 @@ void queued_spin_lock_slowpath(qspinlock_word& lock, std::uint32_t val) noexcept
   // Claim the lock. n,0,0 -> 0,0,1 if we are the only one queued (clear the tail too);
   // otherwise *,*,0 -> *,*,1 by setting the locked byte alone. (Under the yield policy we
   // hold it already: n,0,1 -> 0,0,1 clears the tail, and setting locked again is harmless.)
+  // Relaxed cmpxchg and store: the lock was acquired above (the head's acquire wait, or the
+  // yield policy's acquire cmpxchg); these only clear the tail or set the locked byte, which
+  // only the head may do once locked and pending are 0.
   if ((val & qspin::tail_mask) == tail &&
       word.compare_exchange_strong(val, qspin::locked_val, std::memory_order_relaxed,
                                    std::memory_order_relaxed)) {

@@ -26,16 +26,32 @@
 
 namespace kprim {
 
-/// mutex - owner word layout:
-///   bits 63-3  the owning task_struct* (0: unlocked); task_structs are 64-byte aligned
-///   bit  0     WAITERS  the wait list is not empty: unlock must wake the first waiter
-///   bit  1     HANDOFF  the first waiter asks unlock to hand the lock to it directly
-///   bit  2     PICKUP   hand-off done: only the named task may take the lock (it will)
-/// Invariants: HANDOFF and PICKUP are only set together with an owner; all three flags
-/// are clear whenever the wait list is empty and nobody is adding itself.
-/// Fairness: unfair while waiters are awake (spinners may take a free lock first); a waiter
-/// that woke and still lost sets HANDOFF, after which the next unlock gives it the lock.
+/// mutex - the owner word, one std::atomic<uintptr_t> (the kernel's atomic_long_t owner):
+///
+///   bits 63-3  owner    the owning task_struct* (0: unlocked); task_structs are cache-line
+///                       aligned, so the low bits of the pointer are free for the flags
+///   bit  0     WAITERS  someone may sleep on the wait list: unlock takes the slow path
+///   bit  1     HANDOFF  the first waiter, starved, asks the next unlock to hand it the lock
+///   bit  2     PICKUP   handed off: only the task named in `owner` may take the lock (it will)
+///
+/// Transitions (each an RMW of the whole word; mutex.cpp says which pairs with which):
+///   0,-      -> T,-         lock fast path / a spinner's or waiter's trylock (acquire)
+///   T,f      -> 0,f         unlock, f without HANDOFF (release); WAITERS in f: wake a waiter
+///   T,H|f    -> W,P|f       unlock hands off to first waiter W (release); W: W,P -> W,- (acquire)
+///   *,f      -> *,f|W / *,f&~W   WAITERS set by a waiter about to sleep, cleared by the unlock
+///                            that wakes the first waiter or by the last waiter leaving (relaxed)
+/// Invariants: HANDOFF and PICKUP are only set together with an owner, and PICKUP without
+/// HANDOFF; all three flags are clear whenever the wait list is empty and nobody is adding
+/// itself. WAITERS may be clear while waiters sleep only while the first of them has been
+/// woken and has not yet tried the lock: it sets WAITERS again before it sleeps again, and
+/// when it takes the lock with others still queued. So an unlock that sees no flags while
+/// someone sleeps has a woken task coming that will look at the lock after it.
+/// Fairness: unfair while waiters are awake (spinners may take a free lock first); a woken
+/// first waiter that loses after waiting 1 ms (mutex.cpp: handoff_after) sets HANDOFF, after
+/// which the next unlock gives it the lock: the starvation bound.
 /// Not recursive; must be unlocked by the thread that locked it.
+/// Test: primitives/tests/mutex_test.cpp. Benchmark: bench_locks (kprim_mutex, its mutex_*
+/// counters: slow paths, spins and their success, sleeps, wake-ups, hand-offs per second).
 class mutex {
  public:
   static constexpr std::uintptr_t flag_waiters = 0x01;
@@ -96,6 +112,29 @@ class mutex {
 };
 static_assert(sizeof(task_struct) % (mutex::flags_mask + 1) == 0 &&
               alignof(task_struct) > mutex::flags_mask, "flags live below the task pointer");
+static_assert((mutex::flag_waiters | mutex::flag_handoff | mutex::flag_pickup) == mutex::flags_mask &&
+                  (mutex::flag_waiters & mutex::flag_handoff) == 0 && (mutex::flag_waiters & mutex::flag_pickup) == 0 &&
+                  (mutex::flag_handoff & mutex::flag_pickup) == 0,
+              "three distinct flag bits make up flags_mask");
+static_assert(sizeof(std::uintptr_t) == sizeof(task_struct*) && std::atomic<std::uintptr_t>::is_always_lock_free,
+              "the owner word holds a pointer and is one lock-free atomic");
+
+/// mutex_stat - slow-path event counts of every kprim::mutex in the process, summed over its
+/// threads (a small CONFIG_LOCK_STAT, read by bench_locks' kprim_mutex counters). Each thread
+/// counts in its own block with relaxed stores, so the fast paths pay nothing and the slow
+/// paths one thread-local add per event; a snapshot taken while threads run is approximate.
+struct mutex_stat {
+  std::uint64_t slowpath = 0;         ///< lock() calls that missed the fast path
+  std::uint64_t spins = 0;            ///< optimistic spins started (OSQ spinner or first waiter)
+  std::uint64_t spin_acquired = 0;    ///< spins that ended holding the lock
+  std::uint64_t sleeps = 0;           ///< schedule() calls: futex waits
+  std::uint64_t unlock_slowpath = 0;  ///< unlock() calls that found a flag set
+  std::uint64_t wakeups = 0;          ///< wake_up_process() calls made by unlock
+  std::uint64_t wakeups_skipped = 0;  ///< unlocks with waiters that left the wake to a spinner
+  std::uint64_t handoffs = 0;         ///< unlocks that handed the lock to the first waiter (PICKUP)
+};
+/// mutex_stat_read() - the counts so far (live threads' and exited threads' together).
+[[nodiscard]] mutex_stat mutex_stat_read() noexcept;
 
 /// The kernel's verbs. mutex_lock(): see mutex::lock(); mutex_trylock(): 1 on success.
 inline void mutex_init(mutex* m) noexcept { std::destroy_at(m); std::construct_at(m); }
