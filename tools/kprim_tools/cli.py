@@ -135,13 +135,56 @@ def _cmd_summary(args):
     return 0
 
 
+def _existing_store(url, what):
+    """The open store at ``url`` (see :func:`store.resolve_url`), which must exist already:
+    reading from a store that is not there would only create an empty one."""
+    from .store import open_store, resolve_url
+    where = resolve_url(url)
+    if "://" not in where and not os.path.isfile(where.removeprefix("sqlite:")):
+        raise KbenchError(f"{what}: {where.removeprefix('sqlite:')} is not a store file "
+                          "(./kbench ingest creates one)")
+    return open_store(where)
+
+
+def _stored_runs(args, names, what):
+    """``names`` with every ``[MACHINE_ID]@REV`` run selector (an argument that is not an
+    existing file) replaced by a copy of that stored file (byte for byte, under its original
+    name) in a temporary directory that lives until the command ends."""
+    import atexit
+    import shutil
+    import tempfile
+    out, tmp, store = [], None, None
+    try:
+        for name in names:
+            if "@" not in name or os.path.exists(name):
+                out.append(name)
+                continue
+            if store is None:
+                store = _existing_store(args.store, f"{what} {name}")
+                tmp = tempfile.mkdtemp(prefix="kbench-run-")
+                atexit.register(shutil.rmtree, tmp, True)
+            try:
+                path, raw = store.find_run(name)
+            except KbenchError as err:
+                raise KbenchError(f"{what}: {err}") from None
+            copy = os.path.join(tmp, str(len(out)), os.path.basename(path))
+            os.makedirs(os.path.dirname(copy))
+            with open(copy, "wb") as handle:
+                handle.write(raw)
+            out.append(copy)
+    finally:
+        if store is not None:
+            store.close()
+    return out
+
+
 def _cmd_compare(args):
     """``compare``: compare runs against the first; optional ratio chart."""
     from . import compare
     from .results import load
     if args.plot:
         _output_dir(args.plot, "compare --plot")
-    docs = [load(p) for p in args.files]
+    docs = [load(p) for p in _stored_runs(args, args.files, "compare")]
     report = compare.compare_runs(docs, reference=args.reference, absolute=args.absolute,
                                   tolerance=args.tolerance, alpha=args.alpha,
                                   name_filter=args.filter)
@@ -161,6 +204,7 @@ def _cmd_gate(args):
         if os.path.isdir(args.report):
             raise KbenchError(f"gate --report: {args.report} is a directory")
         _output_dir(os.path.dirname(os.path.abspath(args.report)), "gate --report")
+    args.baseline, args.current = _stored_runs(args, [args.baseline, args.current], "gate")
     return gate.run_gate(args)
 
 
@@ -226,12 +270,7 @@ def _cmd_report(args):
     if args.store:
         # A store named explicitly must be usable (checked before the plots are drawn); the
         # default one may be absent: the page then says so instead of showing sparklines.
-        from .store import open_store, resolve_url
-        where = resolve_url(args.store)
-        if "://" not in where and not os.path.isfile(where.removeprefix("sqlite:")):
-            raise KbenchError(f"report --store: {where.removeprefix('sqlite:')} is not a "
-                              "store file (./kbench ingest creates one)")
-        open_store(where).close()
+        _existing_store(args.store, "report --store").close()
     path = report.build_report(args.file, args.out, ROOT, store=args.store)
     print(path)
     return 0
@@ -282,7 +321,13 @@ def build_parser():
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("compare", help="compare runs: absolute on one machine, ratios across")
-    p.add_argument("files", nargs="+", metavar="FILE", help="baseline first, then the others")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="baseline first, then the others; a results file, or a run of the "
+                        "store: [MACHINE_ID]@latest or [MACHINE_ID]@<git sha prefix> (the newest "
+                        "such run, fault-injection runs left out)")
+    p.add_argument("--store", metavar="URL",
+                   help="results store of the MACHINE_ID@REV run selectors: postgresql://..., "
+                        "sqlite:PATH or a file (default $KBENCH_STORE, else results/kbench.sqlite)")
     p.add_argument("--reference", default="std_mutex",
                    help="contender that cross-machine ratios divide by (default std_mutex)")
     p.add_argument("--absolute", action="store_true",
@@ -300,9 +345,13 @@ def build_parser():
 
     p = sub.add_parser("gate", help="CI regression gate: exit 0 ok, 1 regression, 2 bad input")
     p.add_argument("--baseline", required=True, metavar="FILE",
-                   help="results file of the reference build (e.g. main's last run)")
+                   help="results file of the reference build (e.g. main's last run), or a run "
+                        "of the store: [MACHINE_ID]@latest or [MACHINE_ID]@<git sha prefix>")
     p.add_argument("--current", required=True, metavar="FILE",
-                   help="results file of the build under test")
+                   help="results file of the build under test (or a store run, as --baseline)")
+    p.add_argument("--store", metavar="URL",
+                   help="results store of the MACHINE_ID@REV run selectors: postgresql://..., "
+                        "sqlite:PATH or a file (default $KBENCH_STORE, else results/kbench.sqlite)")
     p.add_argument("--thresholds", default=REPOSITORY_THRESHOLDS, metavar="FILE",
                    help="per-benchmark tolerances (default results/thresholds.json)")
     p.add_argument("--rerun", metavar="CMD",

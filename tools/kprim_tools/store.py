@@ -757,6 +757,29 @@ class Store:
         path, document = rows[0]
         return load(path, raw=zlib.decompress(bytes(document)))
 
+    def find_run(self, selector):
+        """The run a ``[MACHINE_ID]@REV`` selector names: REV ``latest`` (the newest run) or a
+        git SHA prefix (the newest run of that commit), MACHINE_ID (optional) one machine's
+        runs only. Fault-injection runs are never selected. Returns ``(original path,
+        the file's bytes)``; :class:`KbenchError` when nothing or more than one machine
+        matches."""
+        machine, _, rev = selector.rpartition("@")
+        if not rev or not re.fullmatch(r"latest|[0-9a-fA-F]{4,40}", rev):
+            raise KbenchError(f"run {selector!r}: expected [MACHINE_ID]@latest or "
+                              "[MACHINE_ID]@<git sha prefix of 4+ hex digits>")
+        runs = [r for r in self.runs() if not r["injected"]
+                and (not machine or r["machine_id"] == machine)
+                and (rev == "latest" or str(r["git_sha"]).lower().startswith(rev.lower()))]
+        if not runs:
+            raise KbenchError(f"run {selector!r}: no such run in the store "
+                              f"{_redact(self.url)}")
+        machines = sorted({r["machine_id"] for r in runs})
+        if len(machines) > 1:
+            raise KbenchError(f"run {selector!r}: runs of {len(machines)} machines match "
+                              f"({', '.join(machines)}); name one: MACHINE_ID@{rev}")
+        rows = self._query("SELECT path, document FROM runs WHERE id = ?", (runs[-1]["id"],))
+        return rows[0][0], zlib.decompress(bytes(rows[0][1]))
+
     def counts(self):
         """``{table: rows}`` of machines, runs, benchmarks, cases and samples."""
         return {t: self._query(f"SELECT COUNT(*) FROM {t}")[0][0]

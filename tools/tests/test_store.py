@@ -112,6 +112,29 @@ class StoreCases(fx.ErrorAssertions):
             version = store._query("SELECT value FROM meta WHERE key = 'store_version'")
             self.assertEqual(int(version[0][0]), STORE_VERSION)
 
+    def test_compare_and_gate_read_runs_from_the_store(self):
+        with open_store(self.url) as store:
+            for path in self.files:
+                store.ingest(path)
+        proc = fx.cli("compare", "testbox-2c-aaaa1111@abc1", "@abc3", "--store", self.url)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        head = proc.stdout.splitlines()[:2]
+        self.assertIn("git abc1", head[0])
+        self.assertIn("20261202T120000Z-abc1.json", head[0], "the stored file, by its name")
+        self.assertIn("git abc3", head[1])
+        self.assertIn("same machine", proc.stdout)
+        proc = fx.cli("gate", "--baseline", "@abc1", "--current", "@abc3", "--store", self.url)
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertIn("SLOWER", proc.stdout, "the slowed qspinlock of abc2 on")
+        proc = fx.cli("gate", "--baseline", "@abc1", "--current", "@abc1", "--store", self.url)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertOneLineError(fx.cli("compare", "@latest", "@abc1", "--store", self.url),
+                                "runs of 2 machines match", "bigbox-8c-bbbb2222")
+        self.assertOneLineError(fx.cli("compare", "@abc1", "@ffff", "--store", self.url),
+                                "'@ffff': no such run")
+        self.assertOneLineError(fx.cli("gate", "--baseline", "@abc1", "--current", "@x!",
+                                       "--store", self.url), "expected [MACHINE_ID]@latest")
+
     def test_not_a_results_file_stores_nothing(self):
         bad = fx.write(self.tmp.name, "20261201T000000Z-x.json", {"hello": 1})
         with open_store(self.url) as store:
