@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from . import KbenchError
+from .emulation import refuse_emulated
 from .stats import HIGHER, LOWER, find_modes, judge, paired_ratio, summarize
 from . import tables
 from .names import short
@@ -190,7 +191,11 @@ def check_kinds(a, b):
 
 
 def compare_pair(a, b, reference, absolute_across, tolerance, alpha, pattern):
-    """Compare run ``b`` against baseline ``a`` (both Results); return a comparison dict."""
+    """Compare run ``b`` against baseline ``a`` (both Results); return a comparison dict.
+
+    Raises :class:`KbenchError` when either is an emulated run (its timings are the emulator's).
+    """
+    refuse_emulated("compare", a, b)
     check_kinds(a, b)
     same = bool(a.fingerprint) and a.fingerprint == b.fingerprint
     if a.callgrind and b.callgrind:

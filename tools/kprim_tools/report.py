@@ -9,7 +9,10 @@ repetitions) and regime flags (``bimodal`` from :func:`kprim_tools.stats.find_mo
 sparkline of the winner from the results store (:mod:`kprim_tools.store`) when one holds two
 or more runs of this machine. The machine's facts, the A/A table and every median (a
 multimodal point shows its modes, never a bare median) follow, the medians folded away.
-A run recorded with a fault injection is labelled INJECTED. It needs no server and no script.
+A run recorded with a fault injection is labelled INJECTED. An emulated run (context
+``kprim_emulated``, e.g. an arm64 build under qemu-user) is labelled EMULATED and its page
+lists what ran and the machine, with no plots, winners or medians: its timings are the
+emulator's. It needs no server and no script.
 """
 
 import glob
@@ -18,6 +21,7 @@ import os
 
 from . import KbenchError
 from . import plots
+from .emulation import describe, emulated
 from .names import RUN_FILE
 from .results import curves, format_params, load
 from .stats import find_modes, summarize
@@ -27,6 +31,7 @@ from .tables import fmt_number
 #: Context keys shown in the report's machine table, in this order.
 FACTS = ("kprim_machine_id", "kprim_cpu_model", "kprim_packages", "kprim_cores", "kprim_pus",
          "kprim_smt", "kprim_caches", "kprim_memory_gib", "kprim_kernel", "kprim_glibc",
+         "kprim_arch", "kprim_kernel_arch", "kprim_emulated", "kprim_lse",
          "kprim_compiler", "kprim_build_type", "kprim_sanitizer", "kprim_governor",
          "kprim_turbo", "kprim_thp", "kprim_pin", "kprim_trial_ms", "kprim_git_sha",
          "kprim_git_dirty", "kprim_families", "kprim_run_args", "kprim_peers", "date")
@@ -282,6 +287,28 @@ def render_html(results, images, series=None, history_note=None):
     return "\n".join(parts)
 
 
+def render_emulated(results):
+    """The page for an emulated run: the EMULATED label, why there are no figures, the
+    benchmarks that ran (names only) and the machine table; no timing anywhere."""
+    esc = html.escape
+    title = f"kprim results: {results.machine_id} (EMULATED)"
+    names = sorted({name.base for name in results.names})
+    return "\n".join([
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}"
+        f"</title><style>{STYLE}</style></head><body><h1>{esc(title)}</h1>",
+        f"<p class='emulated'><strong>EMULATED run</strong>: {esc(describe(results))} "
+        "(<code>kprim_emulated=yes</code>, e.g. qemu-user). Its timings measure the emulator's "
+        "instruction translation, and the emulator keeps the host's memory ordering, so this "
+        "page shows no figures: it proves only that the benchmarks ran. From "
+        f"<code>{esc(results.path)}</code>.</p>",
+        f"<h2>Benchmarks that ran ({len(names)})</h2><details><summary>names</summary>"
+        + "<br>".join(esc(n) for n in names) + "</details>",
+        "<h2 id='machine'>Machine and run</h2>",
+        _table(["key", "value"], [[k, results.context[k]] for k in FACTS
+                                 if k in results.context], "facts"),
+        "</body></html>"])
+
+
 def build_report(path, out, root, store=None):
     """Render plots and ``index.html`` for one results file; return the page's path.
 
@@ -291,12 +318,17 @@ def build_report(path, out, root, store=None):
     """
     results = load(path or newest_run(os.path.join(root, "results")))
     out = out or os.path.join(root, "plots", results.machine_id)
-    images = plots.render_all(results, out)
-    series, note = history_source(results, store)
+    if emulated(results):
+        os.makedirs(out, exist_ok=True)
+        text = render_emulated(results)
+    else:
+        images = plots.render_all(results, out)
+        series, note = history_source(results, store)
+        text = render_html(results, images, series, note)
     page = os.path.join(out, "index.html")
     try:
         with open(page, "w", encoding="utf-8") as handle:
-            handle.write(render_html(results, images, series, note))
+            handle.write(text)
     except OSError as err:
         raise KbenchError(f"cannot write {page}: {err.strerror or err}") from None
     return page
