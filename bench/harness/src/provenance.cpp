@@ -1,9 +1,11 @@
 // Provenance for every results file: machine (hwloc topology), OS, build and peers, options.
 // Keys and meanings are documented in results/SCHEMA.md; bump the schema version there on change.
 #include <kprim/bench/registry.hpp>
+#include <kprim/testing/emulation.hpp>
 
 #include <gnu/libc-version.h>
 #include <hwloc.h>
+#include <sys/auxv.h>
 #include <sys/utsname.h>
 
 #include <cctype>
@@ -129,6 +131,17 @@ topology_facts read_topology() {
   return f;
 }
 
+/// "yes"/"no": the CPU has the ARMv8.1 LSE atomics (HWCAP_ATOMICS in AT_HWCAP; the kernel's
+/// view, or under qemu-user the emulated CPU's), "n/a" on other architectures.
+std::string lse_state() {
+#if defined(__aarch64__)
+  constexpr unsigned long hwcap_atomics = 1ul << 8;  // HWCAP_ATOMICS, asm/hwcap.h
+  return (getauxval(AT_HWCAP) & hwcap_atomics) != 0 ? "yes" : "no";
+#else
+  return "n/a";
+#endif
+}
+
 const char* pin_name(pin_policy p) {
   switch (p) {
     case pin_policy::compact: return "compact";
@@ -170,6 +183,13 @@ void add_context() {
       {"kprim_caches", t.caches},
       {"kprim_memory_gib", std::to_string(t.memory_gib)},
       {"kprim_kernel", u.release},
+      // Architecture (issue 20): the binary's, the kernel's, and whether the two differ (a
+      // user-mode emulator such as qemu-user: timings are then the emulator's, not figures;
+      // kprim/testing/emulation.hpp says how it is detected). uname() is the emulator's own.
+      {"kprim_arch", kprim::test::binary_arch()},
+      {"kprim_kernel_arch", kprim::test::kernel_arch()},
+      {"kprim_emulated", kprim::test::running_emulated() ? "yes" : "no"},
+      {"kprim_lse", lse_state()},
       {"kprim_glibc", gnu_get_libc_version()},
       {"kprim_compiler", build_info::compiler},
       {"kprim_cxx_flags", build_info::cxx_flags},

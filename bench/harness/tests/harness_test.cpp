@@ -4,6 +4,7 @@
 #include <kprim/bench/registry.hpp>
 #include <kprim/bench/floor.hpp>
 #include <kprim/bench/topology.hpp>
+#include <kprim/testing/emulation.hpp>
 
 #include <gtest/gtest.h>
 
@@ -778,3 +779,14 @@ TEST(TransferFloor, PositiveWhereTwoPusCanBePinnedElseZero) {
   EXPECT_EQ(kprim::bench::transfer_floor_ns(0, 3), 0.0);
 }
 
+// Emulation detection (issue 20), the provenance's kprim_emulated: ctest sets
+// KPRIM_EXPECT_EMULATED=1 for every test of a cross build run under CMAKE_CROSSCOMPILING_EMULATOR
+// (qemu-aarch64 on this x86-64 host) and leaves it unset natively, so both answers are checked.
+TEST(Provenance, EmulationDetectedExactlyUnderTheEmulator) {
+  const bool expected = std::getenv("KPRIM_EXPECT_EMULATED") != nullptr;
+  const std::string kernel = kprim::test::kernel_arch();
+  EXPECT_NE(kernel, "unknown") << "neither /proc/sys/kernel/arch nor /proc/cpuinfo told";
+  EXPECT_EQ(kprim::test::running_emulated(), expected)
+      << "binary " << kprim::test::binary_arch() << ", kernel " << kernel;
+  EXPECT_EQ(kernel == kprim::test::binary_arch(), !expected);
+}

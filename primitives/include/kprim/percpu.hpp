@@ -10,7 +10,9 @@
 //            preemption, migration or signal inside it restarts it (counted by
 //            percpu_rseq_aborts()).
 //   atomic - rseq not registered (GLIBC_TUNABLES=glibc.pthread.rseq=0, old kernel), another
-//            architecture, a ThreadSanitizer build (TSan cannot see through the asm), or
+//            architecture (arm64: the documented fallback, no arm64 critical sections are
+//            written; qemu-user, where the arm64 suite runs, has no rseq syscall at all),
+//            a ThreadSanitizer build (TSan cannot see through the asm), or
 //            forced with percpu_force_atomic(): a relaxed atomic RMW on the slot of the CPU
 //            the thread was on a moment ago. Still exact; slower (a locked instruction, and
 //            the line moves when threads migrate).
