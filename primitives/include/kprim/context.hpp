@@ -17,6 +17,7 @@
 // The state is header-only (inline constinit thread_local): no library has to be linked, and a
 // hook is a few instructions on a thread-local block.
 //
+// Lock classes, the dependency graph and their reports: kprim/lockdep.hpp.
 // Test: primitives/tests/context_test.cpp. Benchmark: bench/bench_locks.cpp (layer on vs off).
 #pragma once
 
@@ -54,6 +55,8 @@ struct held_lock {
   const char* kind;  // "spinlock_t", ...
   const char* file;
   unsigned line;
+  unsigned cls;    // lockdep class id (kprim/lockdep.hpp); 0: untracked
+  unsigned flags;  // lockdep acquire flags (read, trylock, counts in preempt_count)
 };
 
 inline constexpr unsigned max_held_locks = 48;  // the kernel's MAX_LOCK_DEPTH
@@ -64,6 +67,7 @@ struct thread_context {
   unsigned rcu_depth;
   bool irqs_off;
   unsigned held_depth;  // entries used in held[] (overflow counted, not stored)
+  unsigned lockdep_recursion;  // inside lockdep's slow path (a handler that interrupts it skips checks)
   held_lock held[max_held_locks];
 };
 inline constinit thread_local thread_context tls_context{};
@@ -150,28 +154,8 @@ inline void might_sleep_at(const char* file, unsigned line, bool rcu = true) noe
   if (__builtin_expect(c.preempt_count != 0 || c.irqs_off || (rcu && c.rcu_depth != 0), 0)) report_sleep(file, line);
 }
 
-/// lock_acquired()/lock_released() - a lock taken that disables preemption (spinlock_t,
-/// rwlock_t): preempt_count + 1 and an entry on the held stack. Unlocking a lock this thread
-/// does not list (another thread's, or taken through the std-style members) changes nothing,
-/// so a lock handed between threads never leaves a count behind.
-inline void lock_acquired(const void* lock, const char* kind, const std::source_location& at) noexcept {
-  thread_context& c = tls_context;
-  c.preempt_count += PREEMPT_OFFSET;
-  if (c.held_depth < max_held_locks) c.held[c.held_depth] = {lock, kind, at.file_name(), at.line()};
-  ++c.held_depth;
-}
-
-inline void lock_released(const void* lock) noexcept {
-  thread_context& c = tls_context;
-  const unsigned top = c.held_depth < max_held_locks ? c.held_depth : max_held_locks;
-  for (unsigned i = top; i-- > 0;) {
-    if (c.held[i].lock != lock) continue;
-    for (unsigned j = i; j + 1 < top; ++j) c.held[j] = c.held[j + 1];  // unlock out of order
-    --c.held_depth;
-    c.preempt_count -= PREEMPT_OFFSET;
-    return;
-  }
-}
+// The lock hooks (lock_acquire/lock_acquired/lock_released) and the dependency checks are
+// kprim/lockdep.hpp's; this header only keeps the state they update.
 
 }  // namespace debug
 

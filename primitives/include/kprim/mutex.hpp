@@ -16,6 +16,7 @@
 #include <kprim/context.hpp>
 #include <kprim/detail/scoped_guard.hpp>
 #include <kprim/detail/wait_list.hpp>
+#include <kprim/lockdep.hpp>
 #include <kprim/osq_lock.hpp>
 #include <kprim/spinlock/qspinlock.hpp>
 #include <kprim/task.hpp>
@@ -60,6 +61,9 @@ class mutex {
   static constexpr std::uintptr_t flags_mask = 0x07;
 
   mutex() = default;
+#if KPRIM_LOCK_CHECKERS
+  ~mutex() { lock_checkers_destroy(this); }  // lockdep forgets the address, TSan the mutex
+#endif
   mutex(const mutex&) = delete;
   mutex& operator=(const mutex&) = delete;
 
@@ -67,30 +71,34 @@ class mutex {
   /// on a futex. Cost: one cmpxchg uncontended; the slow path is out of line.
   void lock() noexcept {
     might_sleep();  // kprim/context.hpp: nothing unless KPRIM_DEBUG_LOCKING
+    tsan::pre_lock(this);  // kprim/lockdep.hpp: nothing unless built with TSan
     std::uintptr_t zero = 0;
-    if (likely(owner_.compare_exchange_strong(zero, reinterpret_cast<std::uintptr_t>(current()),
-                                              std::memory_order_acquire, std::memory_order_relaxed)))
-      return;
-    lock_slowpath();
+    if (unlikely(!owner_.compare_exchange_strong(zero, reinterpret_cast<std::uintptr_t>(current()),
+                                                 std::memory_order_acquire, std::memory_order_relaxed)))
+      lock_slowpath();
+    tsan::post_lock(this);
   }
 
   /// try_lock() - mutex_trylock(): take the lock if nobody owns it (also when only flags
   /// are set). Ordering: acquire on success, relaxed on failure. Context: never sleeps.
   [[nodiscard]] bool try_lock() noexcept {
+    tsan::pre_lock(this, tsan::trylock);
     std::uintptr_t zero = 0;
-    if (likely(owner_.compare_exchange_strong(zero, reinterpret_cast<std::uintptr_t>(current()),
-                                              std::memory_order_acquire, std::memory_order_relaxed)))
-      return true;
-    return (zero & ~flags_mask) == 0 && trylock_slowpath();
+    const bool ok = likely(owner_.compare_exchange_strong(zero, reinterpret_cast<std::uintptr_t>(current()),
+                                                          std::memory_order_acquire, std::memory_order_relaxed)) ||
+                    ((zero & ~flags_mask) == 0 && trylock_slowpath());
+    tsan::post_lock(this, tsan::try_result(ok));
+    return ok;
   }
 
   /// unlock() - mutex_unlock(). Ordering: release. Context: never sleeps (may wake one
   /// waiter: one futex system call). Requires: the caller owns the lock.
   void unlock() noexcept {
+    tsan::pre_unlock(this);
     std::uintptr_t self = reinterpret_cast<std::uintptr_t>(current());
-    if (likely(owner_.compare_exchange_strong(self, 0, std::memory_order_release, std::memory_order_relaxed)))
-      return;
-    unlock_slowpath();
+    if (unlikely(!owner_.compare_exchange_strong(self, 0, std::memory_order_release, std::memory_order_relaxed)))
+      unlock_slowpath();
+    tsan::post_unlock(this);
   }
 
   /// is_locked() - mutex_is_locked(): relaxed snapshot of "has an owner".
@@ -137,10 +145,46 @@ struct mutex_stat {
 [[nodiscard]] mutex_stat mutex_stat_read() noexcept;
 
 /// The kernel's verbs. mutex_lock(): see mutex::lock(); mutex_trylock(): 1 on success.
+/// With KPRIM_DEBUG_LOCKING they run lockdep (kprim/lockdep.hpp): mutex_init()'s call site is
+/// the lock's class, mutex_lock() checks before it may sleep, mutex_unlock() checks the owner.
+#if KPRIM_DEBUG_LOCKING
+inline void mutex_init(mutex* m, const std::source_location& at = std::source_location::current()) noexcept {
+  std::destroy_at(m);
+  std::construct_at(m);
+  debug::init_at_site(m, "mutex", at);
+}
+inline void mutex_lock(mutex* m, const std::source_location& at = std::source_location::current()) noexcept {
+  const unsigned cls = debug::lock_acquire(m, "mutex", 0, 0, at);
+  m->lock();
+  debug::lock_acquired(m, cls, "mutex", 0, at);
+}
+/// mutex_lock_nested() - mutex_lock() of a second mutex of the same class, as subclass 1..7.
+inline void mutex_lock_nested(mutex* m, unsigned subclass,
+                              const std::source_location& at = std::source_location::current()) noexcept {
+  const unsigned cls = debug::lock_acquire(m, "mutex", 0, subclass, at);
+  m->lock();
+  debug::lock_acquired(m, cls, "mutex", 0, at);
+}
+[[nodiscard]] inline bool mutex_trylock(mutex* m, const std::source_location& at = std::source_location::current()) noexcept {
+  if (!m->try_lock()) return false;
+  debug::lock_acquired(m, debug::lock_acquire(m, "mutex", debug::acq_try, 0, at), "mutex", debug::acq_try, at);
+  return true;
+}
+inline void mutex_unlock(mutex* m, const std::source_location& at = std::source_location::current()) noexcept {
+  debug::lock_released(m, at);
+  m->unlock();
+}
+#define DEFINE_MUTEX(x)                                                                             \
+  ::kprim::mutex x;                                                                                 \
+  [[maybe_unused]] static const bool x##_lockdep_class_ = (::kprim::debug::define_class(&x, #x, "mutex", __FILE__, __LINE__), true)
+#else
 inline void mutex_init(mutex* m) noexcept { std::destroy_at(m); std::construct_at(m); }
 inline void mutex_lock(mutex* m) noexcept { m->lock(); }
+inline void mutex_lock_nested(mutex* m, unsigned) noexcept { m->lock(); }
 [[nodiscard]] inline bool mutex_trylock(mutex* m) noexcept { return m->try_lock(); }
 inline void mutex_unlock(mutex* m) noexcept { m->unlock(); }
+#define DEFINE_MUTEX(x) ::kprim::mutex x
+#endif
 [[nodiscard]] inline bool mutex_is_locked(const mutex* m) noexcept { return m->is_locked(); }
 
 /// mutex_guard - RAII over mutex_lock()/mutex_unlock() (std::lock_guard works as well).

@@ -29,6 +29,7 @@
 
 #include <kprim/compiler.hpp>
 #include <kprim/context.hpp>
+#include <kprim/lockdep.hpp>
 #include <kprim/rcu/pointer.hpp>
 
 #if defined(KPRIM_RCU_FLAVOUR_QSBR)
@@ -202,11 +203,20 @@ class [[nodiscard]] rcu_read_guard {
 /// rcu_dereference() - load an RCU-protected pointer inside a read-side critical section
 /// (kprim/rcu/pointer.hpp: rcu_dereference_raw()). Debug builds abort outside one.
 /// Ordering: consume/acquire. Cost: one load.
+/// With KPRIM_DEBUG_LOCKING (and not KPRIM_DEBUG_RCU) a use outside a reader prints RCU
+/// lockdep's "suspicious rcu_dereference_check() usage!" (kprim/lockdep.hpp) and goes on.
+#if KPRIM_DEBUG_LOCKING
+#define KPRIM_RCU_AT_ , [[maybe_unused]] const std::source_location& at = std::source_location::current()
+#else
+#define KPRIM_RCU_AT_
+#endif
 template <rcu_flavour_type F = rcu_flavour, class T>
-[[nodiscard]] inline T* rcu_dereference(T* const& p) noexcept {
+[[nodiscard]] inline T* rcu_dereference(T* const& p KPRIM_RCU_AT_) noexcept {
 #if KPRIM_DEBUG_RCU
   if (unlikely(!rcu_read_lock_held<F>()))
     detail::rcu_misuse(F::name, "rcu_dereference() outside a read-side critical section");
+#elif KPRIM_DEBUG_LOCKING
+  if (unlikely(!rcu_read_lock_held<F>())) debug::report_rcu_suspicious("suspicious rcu_dereference_check() usage", at);
 #endif
   return rcu_dereference_raw(p);
 }
@@ -214,13 +224,16 @@ template <rcu_flavour_type F = rcu_flavour, class T>
 /// rcu_dereference_check() - rcu_dereference() that is also legal where `c` holds (typically:
 /// the update-side lock is held). Debug builds abort when neither holds. Cost: one load.
 template <rcu_flavour_type F = rcu_flavour, class T>
-[[nodiscard]] inline T* rcu_dereference_check(T* const& p, [[maybe_unused]] bool c) noexcept {
+[[nodiscard]] inline T* rcu_dereference_check(T* const& p, [[maybe_unused]] bool c KPRIM_RCU_AT_) noexcept {
 #if KPRIM_DEBUG_RCU
   if (unlikely(!c && !rcu_read_lock_held<F>()))
     detail::rcu_misuse(F::name, "rcu_dereference_check() outside a read-side critical section, condition false");
+#elif KPRIM_DEBUG_LOCKING
+  if (unlikely(!c && !rcu_read_lock_held<F>())) debug::report_rcu_suspicious("suspicious rcu_dereference_check() usage", at);
 #endif
   return rcu_dereference_raw(p);
 }
+#undef KPRIM_RCU_AT_
 
 /// rcu_quiescent_state() - qsbr: announce that this thread holds no RCU-protected pointer
 /// (grace periods wait for it otherwise). Other flavours: no-op. Requirements: registered,

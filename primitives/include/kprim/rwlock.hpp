@@ -5,6 +5,7 @@
 #pragma once
 
 #include <kprim/compiler.hpp>
+#include <kprim/lockdep.hpp>
 #include <kprim/spinlock/qspinlock.hpp>
 
 #include <atomic>
@@ -30,18 +31,40 @@ class qrwlock {
   static constexpr std::uint32_t qr_bias = 1u << qr_shift;
 
   qrwlock() = default;
+
+#if KPRIM_LOCK_CHECKERS
+  ~qrwlock() { lock_checkers_destroy(this); }  // lockdep forgets the address, TSan the mutex
+#endif
+  // The members with the ThreadSanitizer annotations (kprim/lockdep.hpp; nothing without
+  // TSan); raw_*() below are the bare algorithm.
+  void read_lock() noexcept { tsan::pre_lock(this, tsan::read); raw_read_lock(); tsan::post_lock(this, tsan::read); }
+  [[nodiscard]] bool read_trylock() noexcept {
+    tsan::pre_lock(this, tsan::read | tsan::trylock);
+    const bool ok = raw_read_trylock();
+    tsan::post_lock(this, tsan::try_result(ok, tsan::read));
+    return ok;
+  }
+  void read_unlock() noexcept { tsan::pre_unlock(this, tsan::read); raw_read_unlock(); tsan::post_unlock(this, tsan::read); }
+  void write_lock() noexcept { tsan::pre_lock(this); raw_write_lock(); tsan::post_lock(this); }
+  [[nodiscard]] bool write_trylock() noexcept {
+    tsan::pre_lock(this, tsan::trylock);
+    const bool ok = raw_write_trylock();
+    tsan::post_lock(this, tsan::try_result(ok));
+    return ok;
+  }
+  void write_unlock() noexcept { tsan::pre_unlock(this); raw_write_unlock(); tsan::post_unlock(this); }
   qrwlock(const qrwlock&) = delete;
   qrwlock& operator=(const qrwlock&) = delete;
 
   /// read_lock() - queued_read_lock(). Ordering: acquire. Context: spins, never sleeps.
-  void read_lock() noexcept {
+  void raw_read_lock() noexcept {
     const std::uint32_t c = cnts().fetch_add(qr_bias, std::memory_order_acquire) + qr_bias;
     if (likely(!(c & qw_wmask))) return;
     read_lock_slowpath();
   }
 
   /// read_trylock() - read lock unless a writer holds or waits. Acquire on success.
-  [[nodiscard]] bool read_trylock() noexcept {
+  [[nodiscard]] bool raw_read_trylock() noexcept {
     std::uint32_t c = cnts().load(std::memory_order_relaxed);
     if (likely(!(c & qw_wmask))) {
       c = cnts().fetch_add(qr_bias, std::memory_order_acquire) + qr_bias;
@@ -52,10 +75,10 @@ class qrwlock {
   }
 
   /// read_unlock() - queued_read_unlock(). Ordering: release.
-  void read_unlock() noexcept { cnts().fetch_sub(qr_bias, std::memory_order_release); }
+  void raw_read_unlock() noexcept { cnts().fetch_sub(qr_bias, std::memory_order_release); }
 
   /// write_lock() - queued_write_lock(). Ordering: acquire. Context: spins, never sleeps.
-  void write_lock() noexcept {
+  void raw_write_lock() noexcept {
     std::uint32_t c = 0;
     if (likely(cnts().compare_exchange_strong(c, qw_locked, std::memory_order_acquire, std::memory_order_relaxed)))
       return;
@@ -63,7 +86,7 @@ class qrwlock {
   }
 
   /// write_trylock() - write lock only if the word is 0. Acquire on success.
-  [[nodiscard]] bool write_trylock() noexcept {
+  [[nodiscard]] bool raw_write_trylock() noexcept {
     std::uint32_t c = cnts().load(std::memory_order_relaxed);
     if (unlikely(c)) return false;
     return likely(cnts().compare_exchange_strong(c, qw_locked, std::memory_order_acquire, std::memory_order_relaxed));
@@ -72,7 +95,7 @@ class qrwlock {
   /// write_unlock() - queued_write_unlock(): clear the wlocked byte only (a writer may have
   /// set WAITING meanwhile). Ordering: release. A 32-bit fetch_sub rather than the kernel's
   /// byte store, as in qspinlock::unlock() (narrow store + wide locked op stalls on AMD).
-  void write_unlock() noexcept { cnts().fetch_sub(qw_locked, std::memory_order_release); }
+  void raw_write_unlock() noexcept { cnts().fetch_sub(qw_locked, std::memory_order_release); }
 
   /// is_locked() - relaxed snapshot: readers, a writer, or a waiting writer.
   [[nodiscard]] bool is_locked() const noexcept {
@@ -103,7 +126,48 @@ static_assert(sizeof(qrwlock) == 8);
 
 using rwlock_t = qrwlock;
 
-// The kernel's verbs.
+// The kernel's verbs. With KPRIM_DEBUG_LOCKING they run lockdep (kprim/lockdep.hpp) and count
+// in the preempt count like spin_lock(); readers are recursive (the kernel's read_lock()).
+#if KPRIM_DEBUG_LOCKING
+#define KPRIM_AT_ const std::source_location& at = std::source_location::current()
+inline void rwlock_init(rwlock_t* l, KPRIM_AT_) noexcept {
+  std::destroy_at(l);
+  std::construct_at(l);
+  debug::init_at_site(l, "rwlock_t", at);
+}
+inline void read_lock(rwlock_t* l, KPRIM_AT_) noexcept {
+  constexpr unsigned f = debug::acq_read | debug::acq_recursive | debug::acq_preempt;
+  const unsigned cls = debug::lock_acquire(l, "rwlock_t", f, 0, at);
+  l->read_lock();
+  debug::lock_acquired(l, cls, "rwlock_t", f, at);
+}
+[[nodiscard]] inline bool read_trylock(rwlock_t* l, KPRIM_AT_) noexcept {
+  if (!l->read_trylock()) return false;
+  constexpr unsigned f = debug::acq_read | debug::acq_recursive | debug::acq_preempt | debug::acq_try;
+  debug::lock_acquired(l, debug::lock_acquire(l, "rwlock_t", f, 0, at), "rwlock_t", f, at);
+  return true;
+}
+inline void read_unlock(rwlock_t* l, KPRIM_AT_) noexcept {
+  debug::lock_released(l, at);
+  l->read_unlock();
+}
+inline void write_lock(rwlock_t* l, KPRIM_AT_) noexcept {
+  const unsigned cls = debug::lock_acquire(l, "rwlock_t", debug::acq_preempt, 0, at);
+  l->write_lock();
+  debug::lock_acquired(l, cls, "rwlock_t", debug::acq_preempt, at);
+}
+[[nodiscard]] inline bool write_trylock(rwlock_t* l, KPRIM_AT_) noexcept {
+  if (!l->write_trylock()) return false;
+  constexpr unsigned f = debug::acq_preempt | debug::acq_try;
+  debug::lock_acquired(l, debug::lock_acquire(l, "rwlock_t", f, 0, at), "rwlock_t", f, at);
+  return true;
+}
+inline void write_unlock(rwlock_t* l, KPRIM_AT_) noexcept {
+  debug::lock_released(l, at);
+  l->write_unlock();
+}
+#undef KPRIM_AT_
+#else
 inline void rwlock_init(rwlock_t* l) noexcept { std::destroy_at(l); std::construct_at(l); }
 inline void read_lock(rwlock_t* l) noexcept { l->read_lock(); }
 [[nodiscard]] inline bool read_trylock(rwlock_t* l) noexcept { return l->read_trylock(); }
@@ -111,5 +175,6 @@ inline void read_unlock(rwlock_t* l) noexcept { l->read_unlock(); }
 inline void write_lock(rwlock_t* l) noexcept { l->write_lock(); }
 [[nodiscard]] inline bool write_trylock(rwlock_t* l) noexcept { return l->write_trylock(); }
 inline void write_unlock(rwlock_t* l) noexcept { l->write_unlock(); }
+#endif
 
 }  // namespace kprim

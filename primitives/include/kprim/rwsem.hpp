@@ -6,6 +6,7 @@
 
 #include <kprim/compiler.hpp>
 #include <kprim/context.hpp>
+#include <kprim/lockdep.hpp>
 #include <kprim/detail/wait_list.hpp>
 #include <kprim/osq_lock.hpp>
 #include <kprim/spinlock/qspinlock.hpp>
@@ -48,12 +49,34 @@ class rw_semaphore {
   static constexpr std::uintptr_t owner_flags_mask = owner_reader_owned | owner_nonspinnable;
 
   rw_semaphore() = default;
+
+#if KPRIM_LOCK_CHECKERS
+  ~rw_semaphore() { lock_checkers_destroy(this); }  // lockdep forgets the address, TSan the mutex
+#endif
+  // The members with the ThreadSanitizer annotations (kprim/lockdep.hpp; nothing without
+  // TSan); raw_*() below are the bare algorithm.
+  void down_read() noexcept { tsan::pre_lock(this, tsan::read); raw_down_read(); tsan::post_lock(this, tsan::read); }
+  [[nodiscard]] bool down_read_trylock() noexcept {
+    tsan::pre_lock(this, tsan::read | tsan::trylock);
+    const bool ok = raw_down_read_trylock();
+    tsan::post_lock(this, tsan::try_result(ok, tsan::read));
+    return ok;
+  }
+  void up_read() noexcept { tsan::pre_unlock(this, tsan::read); raw_up_read(); tsan::post_unlock(this, tsan::read); }
+  void down_write() noexcept { tsan::pre_lock(this); raw_down_write(); tsan::post_lock(this); }
+  [[nodiscard]] bool down_write_trylock() noexcept {
+    tsan::pre_lock(this, tsan::trylock);
+    const bool ok = raw_down_write_trylock();
+    tsan::post_lock(this, tsan::try_result(ok));
+    return ok;
+  }
+  void up_write() noexcept { tsan::pre_unlock(this); raw_up_write(); tsan::post_unlock(this); }
   rw_semaphore(const rw_semaphore&) = delete;
   rw_semaphore& operator=(const rw_semaphore&) = delete;
 
   /// down_read() - take a read lock. Ordering: acquire. Context: may sleep.
   /// Cost: one fetch_add and one owner store uncontended.
-  void down_read() noexcept {
+  void raw_down_read() noexcept {
     might_sleep();  // kprim/context.hpp: nothing unless KPRIM_DEBUG_LOCKING
     const std::int64_t c = count_.fetch_add(reader_bias, std::memory_order_acquire) + reader_bias;
     if (likely(!(c & read_failed_mask))) {
@@ -64,7 +87,7 @@ class rw_semaphore {
   }
 
   /// down_read_trylock() - read lock unless a writer holds or waits for it. Acquire on success.
-  [[nodiscard]] bool down_read_trylock() noexcept {
+  [[nodiscard]] bool raw_down_read_trylock() noexcept {
     std::int64_t c = count_.load(std::memory_order_relaxed);
     while (!(c & read_failed_mask)) {
       if (count_.compare_exchange_weak(c, c + reader_bias, std::memory_order_acquire, std::memory_order_relaxed)) {
@@ -76,13 +99,13 @@ class rw_semaphore {
   }
 
   /// up_read() - drop a read lock; the last reader out wakes waiters. Ordering: release.
-  void up_read() noexcept {
+  void raw_up_read() noexcept {
     const std::int64_t c = count_.fetch_sub(reader_bias, std::memory_order_release) - reader_bias;
     if (unlikely((c & (lock_mask | flag_waiters)) == flag_waiters)) up_read_wake();
   }
 
   /// down_write() - take the write lock. Ordering: acquire. Context: may spin, may sleep.
-  void down_write() noexcept {
+  void raw_down_write() noexcept {
     might_sleep();
     std::int64_t c = 0;
     if (likely(count_.compare_exchange_strong(c, writer_locked, std::memory_order_acquire, std::memory_order_relaxed))) {
@@ -93,7 +116,7 @@ class rw_semaphore {
   }
 
   /// down_write_trylock() - write lock if nobody holds it (waiters may exist). Acquire on success.
-  [[nodiscard]] bool down_write_trylock() noexcept {
+  [[nodiscard]] bool raw_down_write_trylock() noexcept {
     std::int64_t c = count_.load(std::memory_order_relaxed);
     while (!(c & lock_mask)) {
       if (count_.compare_exchange_weak(c, c | writer_locked, std::memory_order_acquire, std::memory_order_relaxed)) {
@@ -105,7 +128,7 @@ class rw_semaphore {
   }
 
   /// up_write() - drop the write lock; wakes waiters if any. Ordering: release.
-  void up_write() noexcept {
+  void raw_up_write() noexcept {
     owner_.store(0, std::memory_order_relaxed);
     const std::int64_t c = count_.fetch_sub(writer_locked, std::memory_order_release);
     if (unlikely(c & flag_waiters)) wake();
@@ -145,14 +168,60 @@ class rw_semaphore {
 static_assert(sizeof(std::int64_t) == 8 && std::atomic<std::int64_t>::is_always_lock_free);
 static_assert(alignof(task_struct) > rw_semaphore::owner_flags_mask, "owner flags live below the task pointer");
 
-// The kernel's verbs.
+// The kernel's verbs. With KPRIM_DEBUG_LOCKING they run lockdep (kprim/lockdep.hpp):
+// init_rwsem()'s call site is the class; readers are non-recursive (a second down_read() of
+// the class reports, as in the kernel: a queued writer between them deadlocks).
+#if KPRIM_DEBUG_LOCKING
+#define KPRIM_AT_ const std::source_location& at = std::source_location::current()
+inline void init_rwsem(rw_semaphore* s, KPRIM_AT_) noexcept {
+  std::destroy_at(s);
+  std::construct_at(s);
+  debug::init_at_site(s, "rw_semaphore", at);
+}
+inline void down_read_nested(rw_semaphore* s, unsigned subclass, KPRIM_AT_) noexcept {
+  const unsigned cls = debug::lock_acquire(s, "rw_semaphore", debug::acq_read, subclass, at);
+  s->down_read();
+  debug::lock_acquired(s, cls, "rw_semaphore", debug::acq_read, at);
+}
+inline void down_read(rw_semaphore* s, KPRIM_AT_) noexcept { down_read_nested(s, 0, at); }
+[[nodiscard]] inline bool down_read_trylock(rw_semaphore* s, KPRIM_AT_) noexcept {
+  if (!s->down_read_trylock()) return false;
+  constexpr unsigned f = debug::acq_read | debug::acq_try;
+  debug::lock_acquired(s, debug::lock_acquire(s, "rw_semaphore", f, 0, at), "rw_semaphore", f, at);
+  return true;
+}
+inline void up_read(rw_semaphore* s, KPRIM_AT_) noexcept {
+  debug::lock_released(s, at);
+  s->up_read();
+}
+inline void down_write_nested(rw_semaphore* s, unsigned subclass, KPRIM_AT_) noexcept {
+  const unsigned cls = debug::lock_acquire(s, "rw_semaphore", 0, subclass, at);
+  s->down_write();
+  debug::lock_acquired(s, cls, "rw_semaphore", 0, at);
+}
+inline void down_write(rw_semaphore* s, KPRIM_AT_) noexcept { down_write_nested(s, 0, at); }
+[[nodiscard]] inline bool down_write_trylock(rw_semaphore* s, KPRIM_AT_) noexcept {
+  if (!s->down_write_trylock()) return false;
+  debug::lock_acquired(s, debug::lock_acquire(s, "rw_semaphore", debug::acq_try, 0, at), "rw_semaphore",
+                       debug::acq_try, at);
+  return true;
+}
+inline void up_write(rw_semaphore* s, KPRIM_AT_) noexcept {
+  debug::lock_released(s, at);
+  s->up_write();
+}
+#undef KPRIM_AT_
+#else
 inline void init_rwsem(rw_semaphore* s) noexcept { std::destroy_at(s); std::construct_at(s); }
 inline void down_read(rw_semaphore* s) noexcept { s->down_read(); }
+inline void down_read_nested(rw_semaphore* s, unsigned) noexcept { s->down_read(); }
 [[nodiscard]] inline bool down_read_trylock(rw_semaphore* s) noexcept { return s->down_read_trylock(); }
 inline void up_read(rw_semaphore* s) noexcept { s->up_read(); }
 inline void down_write(rw_semaphore* s) noexcept { s->down_write(); }
+inline void down_write_nested(rw_semaphore* s, unsigned) noexcept { s->down_write(); }
 [[nodiscard]] inline bool down_write_trylock(rw_semaphore* s) noexcept { return s->down_write_trylock(); }
 inline void up_write(rw_semaphore* s) noexcept { s->up_write(); }
+#endif
 [[nodiscard]] inline bool rwsem_is_locked(const rw_semaphore* s) noexcept { return s->is_locked(); }
 
 }  // namespace kprim

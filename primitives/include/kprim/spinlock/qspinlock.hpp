@@ -4,6 +4,7 @@
 #pragma once
 
 #include <kprim/spinlock/spin_wait.hpp>
+#include <kprim/lockdep.hpp>
 #include <kprim/thread_slot.hpp>
 
 #include <atomic>
@@ -74,6 +75,20 @@ template <spin_policy P>
 class basic_qspinlock {
  public:
   basic_qspinlock() = default;
+
+#if KPRIM_LOCK_CHECKERS
+  ~basic_qspinlock() { lock_checkers_destroy(this); }  // lockdep forgets the address, TSan the mutex
+#endif
+  // The members with the ThreadSanitizer annotations (kprim/lockdep.hpp; nothing without
+  // TSan); raw_*() below are the bare algorithm.
+  void lock() noexcept { tsan::pre_lock(this); raw_lock(); tsan::post_lock(this); }
+  [[nodiscard]] bool try_lock() noexcept {
+    tsan::pre_lock(this, tsan::trylock);
+    const bool ok = raw_try_lock();
+    tsan::post_lock(this, tsan::try_result(ok));
+    return ok;
+  }
+  void unlock() noexcept { tsan::pre_unlock(this); raw_unlock(); tsan::post_unlock(this); }
   basic_qspinlock(const basic_qspinlock&) = delete;
   basic_qspinlock& operator=(const basic_qspinlock&) = delete;
 
@@ -81,7 +96,7 @@ class basic_qspinlock {
   /// sleeps; not reentrant. Cost: one cmpxchg uncontended; the slow path is out of line.
   /// P == yield takes a free lock with a 16-bit cmpxchg of (pending, locked): it may pass
   /// queued waiters whose head is not actively spinning (the paravirt hybrid's stealing).
-  void lock() noexcept {
+  void raw_lock() noexcept {
     if constexpr (P == spin_policy::yield) {
       if (likely(steal())) return;
       queued_spin_lock_slowpath<P>(w_, 0);
@@ -97,7 +112,7 @@ class basic_qspinlock {
   /// try_lock() - queued_spin_trylock(): take the lock only if the whole word is 0 (P ==
   /// yield: if locked and pending are 0, as lock() does). Ordering: acquire on success,
   /// relaxed on failure. Context: never waits. O(1).
-  [[nodiscard]] bool try_lock() noexcept {
+  [[nodiscard]] bool raw_try_lock() noexcept {
     if constexpr (P == spin_policy::yield) return steal();
     std::uint32_t val = word().load(std::memory_order_relaxed);
     if (unlikely(val != 0)) return false;
@@ -115,7 +130,7 @@ class basic_qspinlock {
   ///   yield: 16-bit store of (pending, locked) = 0 (pending is only the queue head's
   ///          "do not steal" hint there, and the head tolerates losing it);
   ///   virt:  32-bit store of 0 (without a queue the word is only ever 0 or 1).
-  void unlock() noexcept {
+  void raw_unlock() noexcept {
     if constexpr (P == spin_policy::yield)
       locked_pending().store(0, std::memory_order_release);
     else if constexpr (P == spin_policy::virt)

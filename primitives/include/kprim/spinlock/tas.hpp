@@ -3,6 +3,7 @@
 #pragma once
 
 #include <kprim/spinlock/spin_wait.hpp>
+#include <kprim/lockdep.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -16,11 +17,25 @@ class basic_tas_spinlock {
 
  public:
   basic_tas_spinlock() = default;
+
+#if KPRIM_LOCK_CHECKERS
+  ~basic_tas_spinlock() { lock_checkers_destroy(this); }  // lockdep forgets the address, TSan the mutex
+#endif
+  // The members with the ThreadSanitizer annotations (kprim/lockdep.hpp; nothing without
+  // TSan); raw_*() below are the bare algorithm.
+  void lock() noexcept { tsan::pre_lock(this); raw_lock(); tsan::post_lock(this); }
+  [[nodiscard]] bool try_lock() noexcept {
+    tsan::pre_lock(this, tsan::trylock);
+    const bool ok = raw_try_lock();
+    tsan::post_lock(this, tsan::try_result(ok));
+    return ok;
+  }
+  void unlock() noexcept { tsan::pre_unlock(this); raw_unlock(); tsan::post_unlock(this); }
   basic_tas_spinlock(const basic_tas_spinlock&) = delete;
   basic_tas_spinlock& operator=(const basic_tas_spinlock&) = delete;
 
   /// lock() - exchange until it returns 0. Ordering: acquire. Context: spins, never sleeps.
-  void lock() noexcept {
+  void raw_lock() noexcept {
     if (likely(!held_.exchange(1, std::memory_order_acquire))) return;
     spin_wait<P> w;
     do w.relax();
@@ -28,10 +43,10 @@ class basic_tas_spinlock {
   }
 
   /// try_lock() - one exchange. Ordering: acquire on success. Context: never waits.
-  [[nodiscard]] bool try_lock() noexcept { return !held_.exchange(1, std::memory_order_acquire); }
+  [[nodiscard]] bool raw_try_lock() noexcept { return !held_.exchange(1, std::memory_order_acquire); }
 
   /// unlock() - release store of 0. Requires: held by the caller.
-  void unlock() noexcept { held_.store(0, std::memory_order_release); }
+  void raw_unlock() noexcept { held_.store(0, std::memory_order_release); }
 
   /// is_locked() - relaxed snapshot.
   [[nodiscard]] bool is_locked() const noexcept { return held_.load(std::memory_order_relaxed) != 0; }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <kprim/spinlock/spin_wait.hpp>
+#include <kprim/lockdep.hpp>
 
 #include <atomic>
 #include <bit>
@@ -27,12 +28,26 @@ class basic_ticket_spinlock {
   static constexpr std::uint32_t ticket_one = 1u << ticket_shift;
 
   basic_ticket_spinlock() = default;
+
+#if KPRIM_LOCK_CHECKERS
+  ~basic_ticket_spinlock() { lock_checkers_destroy(this); }  // lockdep forgets the address, TSan the mutex
+#endif
+  // The members with the ThreadSanitizer annotations (kprim/lockdep.hpp; nothing without
+  // TSan); raw_*() below are the bare algorithm.
+  void lock() noexcept { tsan::pre_lock(this); raw_lock(); tsan::post_lock(this); }
+  [[nodiscard]] bool try_lock() noexcept {
+    tsan::pre_lock(this, tsan::trylock);
+    const bool ok = raw_try_lock();
+    tsan::post_lock(this, tsan::try_result(ok));
+    return ok;
+  }
+  void unlock() noexcept { tsan::pre_unlock(this); raw_unlock(); tsan::post_unlock(this); }
   basic_ticket_spinlock(const basic_ticket_spinlock&) = delete;
   basic_ticket_spinlock& operator=(const basic_ticket_spinlock&) = delete;
 
   /// lock() - arch_spin_lock(): take a ticket, wait until it is served.
   /// Ordering: acquire. Context: spins, never sleeps. Cost: one fetch_add uncontended.
-  void lock() noexcept {
+  void raw_lock() noexcept {
     const std::uint32_t val = word().fetch_add(ticket_one, std::memory_order_acquire);
     const std::uint16_t ticket = static_cast<std::uint16_t>(val >> ticket_shift);
     if (likely(ticket == static_cast<std::uint16_t>(val))) return;
@@ -42,7 +57,7 @@ class basic_ticket_spinlock {
 
   /// try_lock() - arch_spin_trylock(): take a ticket only if it would be served at once.
   /// Ordering: acquire on success, relaxed on failure. Context: never waits.
-  [[nodiscard]] bool try_lock() noexcept {
+  [[nodiscard]] bool raw_try_lock() noexcept {
     std::uint32_t old = word().load(std::memory_order_relaxed);
     if ((old >> ticket_shift) != (old & 0xffff)) return false;
     return word().compare_exchange_strong(old, old + ticket_one, std::memory_order_acquire,
@@ -53,7 +68,7 @@ class basic_ticket_spinlock {
   /// Requires: held by the caller. Ordering: release. The kernel stores the 16-bit half; here
   /// a 32-bit fetch_add that wraps `owner` without carrying into `next`, for the same reason
   /// as qspinlock's unlock (a narrow store before the next wide locked op stalls on AMD).
-  void unlock() noexcept {
+  void raw_unlock() noexcept {
     const std::uint16_t served = owner().load(std::memory_order_relaxed);
     word().fetch_add(served == 0xffff ? 1u - ticket_one : 1u, std::memory_order_release);
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <kprim/spinlock/spin_wait.hpp>
+#include <kprim/lockdep.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -36,22 +37,36 @@ class basic_ttas_spinlock {
 
  public:
   basic_ttas_spinlock() = default;
+
+#if KPRIM_LOCK_CHECKERS
+  ~basic_ttas_spinlock() { lock_checkers_destroy(this); }  // lockdep forgets the address, TSan the mutex
+#endif
+  // The members with the ThreadSanitizer annotations (kprim/lockdep.hpp; nothing without
+  // TSan); raw_*() below are the bare algorithm.
+  void lock() noexcept { tsan::pre_lock(this); raw_lock(); tsan::post_lock(this); }
+  [[nodiscard]] bool try_lock() noexcept {
+    tsan::pre_lock(this, tsan::trylock);
+    const bool ok = raw_try_lock();
+    tsan::post_lock(this, tsan::try_result(ok));
+    return ok;
+  }
+  void unlock() noexcept { tsan::pre_unlock(this); raw_unlock(); tsan::post_unlock(this); }
   basic_ttas_spinlock(const basic_ttas_spinlock&) = delete;
   basic_ttas_spinlock& operator=(const basic_ttas_spinlock&) = delete;
 
   /// lock() - exchange; on failure wait with backoff. Ordering: acquire. Context: spins.
-  void lock() noexcept {
+  void raw_lock() noexcept {
     if (likely(!held_.exchange(1, std::memory_order_acquire))) return;
     detail::ttas_wait<P>(held_);
   }
 
   /// try_lock() - test, then one exchange. Ordering: acquire on success. Never waits.
-  [[nodiscard]] bool try_lock() noexcept {
+  [[nodiscard]] bool raw_try_lock() noexcept {
     return !held_.load(std::memory_order_relaxed) && !held_.exchange(1, std::memory_order_acquire);
   }
 
   /// unlock() - release store of 0. Requires: held by the caller.
-  void unlock() noexcept { held_.store(0, std::memory_order_release); }
+  void raw_unlock() noexcept { held_.store(0, std::memory_order_release); }
 
   /// is_locked() - relaxed snapshot.
   [[nodiscard]] bool is_locked() const noexcept { return held_.load(std::memory_order_relaxed) != 0; }
