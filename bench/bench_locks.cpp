@@ -4,8 +4,10 @@
 #include <kprim/bench/floor.hpp>
 #include <kprim/bench/registry.hpp>
 
+#include "bench_locks_layer.hpp"
 #include "ck_peers.h"
 
+#include <kprim/irq.hpp>
 #include <kprim/mutex.hpp>
 #include <kprim/percpu.hpp>
 #include <kprim/spinlock.hpp>
@@ -131,6 +133,45 @@ struct kprim_mutex {
   void lock(worker&) { kprim::mutex_lock(&m); }
   void unlock(worker&) { kprim::mutex_unlock(&m); }
 };
+
+// ---- The kernel's context rules (issue 14): what they cost. ----
+
+/// spin_lock_irqsave()/spin_unlock_irqrestore() on the default spinlock_t: the soft interrupt
+/// mask (kprim/irq.hpp) around the lock; set against kprim_qspinlock (spin_lock/spin_unlock).
+/// The flags live in the worker's node storage from lock to unlock.
+struct kprim_spin_irqsave {
+  static constexpr const char* name = "kprim_spin_irqsave";
+  static constexpr bool exclusive = true;
+  kprim::spinlock_t l;
+  void lock(worker& t) { kprim::spin_lock_irqsave(&l, t.node<unsigned long>()); }
+  void unlock(worker& t) { kprim::spin_unlock_irqrestore(&l, t.node<unsigned long>()); }
+};
+
+/// spin_lock/mutex_lock with the debug layer (might_sleep, preempt count, lockdep) compiled in
+/// (On) or out, both behind the same out-of-line calls (bench_locks_layer.hpp: one binary, no
+/// ODR violation), so the pair's difference is the layer's cost.
+template <bool On>
+struct layer_spin {
+  static constexpr const char* name = On ? "kprim_spinlock_layer_on" : "kprim_spinlock_layer_off";
+  static constexpr bool exclusive = true;
+  void* l = On ? kprim_layer_cost::on::spin_create() : kprim_layer_cost::off::spin_create();
+  ~layer_spin() { On ? kprim_layer_cost::on::spin_destroy(l) : kprim_layer_cost::off::spin_destroy(l); }
+  void lock(worker&) { On ? kprim_layer_cost::on::spin_lock(l) : kprim_layer_cost::off::spin_lock(l); }
+  void unlock(worker&) { On ? kprim_layer_cost::on::spin_unlock(l) : kprim_layer_cost::off::spin_unlock(l); }
+};
+template <bool On>
+struct layer_mutex {
+  static constexpr const char* name = On ? "kprim_mutex_layer_on" : "kprim_mutex_layer_off";
+  static constexpr bool exclusive = true;
+  void* m = On ? kprim_layer_cost::on::mutex_create() : kprim_layer_cost::off::mutex_create();
+  ~layer_mutex() { On ? kprim_layer_cost::on::mutex_destroy(m) : kprim_layer_cost::off::mutex_destroy(m); }
+  void lock(worker&) { On ? kprim_layer_cost::on::mutex_lock(m) : kprim_layer_cost::off::mutex_lock(m); }
+  void unlock(worker&) { On ? kprim_layer_cost::on::mutex_unlock(m) : kprim_layer_cost::off::mutex_unlock(m); }
+};
+
+/// These run the uncontended and contended workloads only (register_all).
+using context_contenders = kprim::bench::contender_table<kprim_spin_irqsave, layer_spin<false>, layer_spin<true>,
+                                                         layer_mutex<false>, layer_mutex<true>>;
 
 // ---- The contender table: every row runs every workload. ----
 using contenders =
@@ -440,6 +481,8 @@ void register_all() {
   contenders::for_each([]<class L>() { register_contended_variant<L>(long_cs, 0); });
   contenders::for_each([]<class L>() { register_contended_variant<L>(0, gap_work); });
   contenders::for_each([]<class L>() { register_handover<L>(); });
+  for (const char* w : {"uncontended", "contended"})
+    context_contenders::for_each([w]<class L>() { register_contender<L>(w); });
 }
 
 }  // namespace
