@@ -99,8 +99,12 @@ class ReadmeExamplesTest(unittest.TestCase):
             self.assertTrue(os.path.isfile(os.path.join(fx.ROOT, rel)), f"README names {rel}")
             machine = rel.split("/")[1]
             os.makedirs(os.path.join(sb, os.path.dirname(rel)), exist_ok=True)
+            sha = os.path.basename(rel)[:-len(".json")].rpartition("-")[2]
             fx.write(os.path.join(sb, os.path.dirname(rel)), os.path.basename(rel),
-                     fx.schema2_document(seed=1, ctx=fx.schema2_context(kprim_machine_id=machine)))
+                     fx.schema2_document(seed=1, ctx=fx.schema2_context(
+                         kprim_machine_id=machine, kprim_git_sha=sha,
+                         # as a real id, which ends in its fingerprint's first 8 digits
+                         kprim_fingerprint=machine.rpartition("-")[2] + "00000000")))
         fx.write(sb, "baseline.json", fx.schema2_document(
             seed=1, ctx=fx.schema2_context(kprim_machine_id="amd-epyc-2c-fd2d0313")))
         fx.write(sb, "their.json", fx.schema2_document(seed=2, ctx=fx.schema2_context(
