@@ -482,17 +482,22 @@ void debug_free(kmem_cache_s* s, void* p) noexcept {
     slab_bug(s, "kmem_cache_free: pointer is not the start of an object", p);
   slab* release = nullptr;
   s->node_lock.lock();
-  kasan_window w(s, p);
-  if (state_word_is(s, p, SLUB_RED_INACTIVE)) {
-    s->node_lock.unlock();
-    slab_bug(s, "double free", p);
+  {
+    // Closed before the unlock: once the object is on its slab's freelist another thread, or
+    // a handler interrupting this one, may allocate it, and a window closing after that
+    // would poison an allocated object.
+    kasan_window w(s, p);
+    if (state_word_is(s, p, SLUB_RED_INACTIVE)) {
+      s->node_lock.unlock();
+      slab_bug(s, "double free", p);
+    }
+    if (!state_word_is(s, p, SLUB_RED_ACTIVE) || ((s->flags & SLAB_RED_ZONE) && !guard_is(s, p, SLUB_RED_ACTIVE))) {
+      s->node_lock.unlock();
+      slab_bug(s, "red zone overwritten: write past the end of the object", p);
+    }
+    set_guard(s, p, SLUB_RED_INACTIVE);
+    if (s->poison) poison_object(s, p);
   }
-  if (!state_word_is(s, p, SLUB_RED_ACTIVE) || ((s->flags & SLAB_RED_ZONE) && !guard_is(s, p, SLUB_RED_ACTIVE))) {
-    s->node_lock.unlock();
-    slab_bug(s, "red zone overwritten: write past the end of the object", p);
-  }
-  set_guard(s, p, SLUB_RED_INACTIVE);
-  if (s->poison) poison_object(s, p);
   slab_put(s, p, &release);
   --s->inuse_objs;
   s->node_lock.unlock();
