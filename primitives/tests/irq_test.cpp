@@ -170,11 +170,14 @@ TEST(Irq, SpinLockIrqsaveKeepsTheHandlerOut) {
   EXPECT_EQ(g_lock_taken.load(), 2);
   EXPECT_EQ(g_lock_busy.load(), 0);
 
-  // Without the irqsave form the handler does interrupt the holder: the test can tell.
+#if !KPRIM_DEBUG_LOCKING
+  // Without the irqsave form the handler does interrupt the holder: the test can tell. (With
+  // the debug layer this is lockdep's irq-safety report instead: IrqDeathTest below.)
   spin_lock(&g_lock);
   ASSERT_EQ(raise_irq(kIrq), 0);
   spin_unlock(&g_lock);
   EXPECT_EQ(g_lock_busy.load(), 1);
+#endif
 }
 
 // Storm: other threads signal the lockers nonstop; each locker updates a two-word record under
@@ -284,6 +287,20 @@ TEST(IrqDeathTest, MutexLockUnderSpinLockIrqsaveReports) {
         mutex_lock(&m);
       },
       "BUG: sleeping function called from invalid context.*\nin_atomic\\(\\): 1, irqs_disabled\\(\\): 1");
+}
+
+// lockdep's irq-safety check against a real handler: a lock taken in a kprim handler, then
+// with interrupts on in process context, is the kernel's inconsistent-usage report.
+TEST(IrqDeathTest, LockTakenInHandlerAndWithIrqsOnReports) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        debug::set_abort_on_report(true);
+        (void)request_irq(kIrq, take_lock, 0, "take_lock", nullptr);
+        (void)raise_irq(kIrq);  // IN-HARDIRQ-W
+        spin_lock(&g_lock);     // HARDIRQ-ON-W
+      },
+      "inconsistent \\{IN-HARDIRQ-W\\} -> \\{HARDIRQ-ON-W\\} usage");
 }
 
 irqreturn_t sleeps(int, void*) {
