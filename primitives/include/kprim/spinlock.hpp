@@ -123,3 +123,9 @@ template <spinlock_like L>
 using spin_guard = detail::scoped_guard<L>;
 
 }  // namespace kprim
+
+// The spin_lock_irqsave family (kprim interrupts off around the lock) lives in kprim/irq.hpp
+// beside the soft interrupt mask it uses; included here so that this header offers it, as the
+// kernel's <linux/spinlock.h> does. irq.hpp includes this header first: #pragma once ends the
+// cycle, and everything above is declared by then.
+#include <kprim/irq.hpp>
