@@ -74,9 +74,26 @@ struct thread_stats {
   }
 };
 
-inline void count(stat_event e) noexcept {
+thread_stats& stats() noexcept {
   thread_local thread_stats s;
-  auto& c = s.block.v[e];
+  return s;
+}
+
+inline void count(stat_event e) noexcept {
+#if KPRIM_TSAN
+  // count() runs in the slow paths, inside mutex::lock()/unlock()'s TSan annotations
+  // (kprim/lockdep.hpp), where TSan ignores synchronisation: the first call registers this
+  // thread's block under the registry's std::mutex outside that region, so mutex_stat_read()'s
+  // reads are ordered after it for TSan.
+  static thread_local bool registered = false;
+  if (unlikely(!registered)) {
+    tsan::divert_begin();
+    (void)stats();
+    tsan::divert_end();
+    registered = true;
+  }
+#endif
+  auto& c = stats().block.v[e];
   c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 

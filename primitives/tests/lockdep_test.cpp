@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <source_location>
 #include <thread>
 
 static_assert(KPRIM_DEBUG_LOCKING == 1, "this test checks the debug layer: build it with KPRIM_DEBUG_LOCKING=1");
@@ -354,17 +355,28 @@ TEST_F(Lockdep, LockReusingAFreedLocksAddressStartsAFreshClass) {
   }
 }
 
+// The lockdep hooks on two plain objects (what the lock verbs call), so that under TSan no
+// TSan lock-order report joins lockdep's in the child's output.
+void take(const void* l) {
+  const auto at = std::source_location::current();
+  debug::lock_acquired(l, debug::lock_acquire(l, "spinlock_t", 0, 0, at), "spinlock_t", 0, at);
+}
+
 TEST_F(Lockdep, ReportedOncePerDependencyWhenNotAborting) {
   EXPECT_EXIT(
       {
         debug::set_abort_on_report(false);
-        spinlock_t a; spinlock_t b;
-        spin_lock(&a); spin_lock(&b); spin_unlock(&b); spin_unlock(&a);
+        static int a;
+        static int b;
+        take(&a);
+        take(&b);
+        debug::lock_released(&b);
+        debug::lock_released(&a);
         for (int i = 0; i < 3; ++i) {
-          spin_lock(&b);
-          spin_lock(&a);
-          spin_unlock(&a);
-          spin_unlock(&b);
+          take(&b);
+          take(&a);
+          debug::lock_released(&a);
+          debug::lock_released(&b);
         }
         std::fprintf(stderr, "continued\n");
         std::exit(0);

@@ -245,6 +245,10 @@ inline void post_lock(void* l, unsigned f = 0) noexcept { __tsan_mutex_post_lock
 inline void pre_unlock(void* l, unsigned f = 0) noexcept { __tsan_mutex_pre_unlock(l, f); }
 inline void post_unlock(void* l, unsigned f = 0) noexcept { __tsan_mutex_post_unlock(l, f); }
 inline void destroy(void* l) noexcept { __tsan_mutex_destroy(l, 0); }
+/// divert_begin()/divert_end() - a lock's slow path (inside pre_/post_, where TSan ignores
+/// synchronisation) does synchronisation of its own that TSan must see (a registry's std::mutex).
+inline void divert_begin() noexcept { __tsan_mutex_pre_divert(nullptr, 0); }
+inline void divert_end() noexcept { __tsan_mutex_post_divert(nullptr, 0); }
 inline constexpr unsigned read = __tsan_mutex_read_lock;
 inline constexpr unsigned trylock = __tsan_mutex_try_lock;
 inline constexpr unsigned trylock_failed = __tsan_mutex_try_lock_failed;
@@ -254,6 +258,8 @@ inline void post_lock(void*, unsigned = 0) noexcept {}
 inline void pre_unlock(void*, unsigned = 0) noexcept {}
 inline void post_unlock(void*, unsigned = 0) noexcept {}
 inline void destroy(void*) noexcept {}
+inline void divert_begin() noexcept {}
+inline void divert_end() noexcept {}
 inline constexpr unsigned read = 0, trylock = 0, trylock_failed = 0;
 #endif
 /// try_result() - the post_lock flags of a trylock that returned `ok`.
