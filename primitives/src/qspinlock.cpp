@@ -7,13 +7,14 @@
 //   spin (the kernel's algorithm)             yield (default: paravirt hybrid)
 //   fast:     0,0,0 -> 0,0,1                  fast/steal:  *,0,0 -> *,0,1   (16-bit cmpxchg)
 //   pending:  0,0,1 -> 0,1,1   fetch_or       queue:       *,x,y -> n,x,y   (tail xchg)
-//             0,1,1 -> 0,1,0   (unlock)       head:        n,x,y -> n,1,y   (pending: no steals)
-//             0,1,0 -> 0,0,1   16-bit store                n,1,0 -> n,0,1   (cmpxchg, bounded;
-//   queue:    *,x,y -> n,x,y   tail xchg                   n,0,0 -> n,0,1    then pending off,
-//   head:     n,x,y -> n,0,0   wait                                          sched_yield())
-//   claim:    n,0,0 -> 0,0,1   cmpxchg (we are the tail: clear it)
+//             0,1,1 -> 0,1,0   (unlock)       head, polite: n,0,0 -> n,0,1  (cmpxchg, polls
+//             0,1,0 -> 0,0,1   16-bit store                                  spaced by backoff)
+//   queue:    *,x,y -> n,x,y   tail xchg      head, then:  n,x,y -> n,1,y   (pending: no steals)
+//   head:     n,x,y -> n,0,0   wait                        n,1,0 -> n,0,1   (cmpxchg, bounded;
+//   claim:    n,0,0 -> 0,0,1   cmpxchg (we are the tail: clear it)       then pending off, yield)
 //             m,0,0 -> m,0,1   byte store (others queued: pass the head role to our next)
-//   unlock:   *,*,1 -> *,*,0   fetch_sub      unlock:      *,*,1 -> *,0,0   (16-bit store)
+//                                             stale pending: n,1,0 -> n,0,1 by a newcomer
+//   unlock:   *,*,1 -> *,*,0   fetch_sub      unlock:      *,x,1 -> *,x,0   (16-bit store)
 //   virt:     0,0,0 -> 0,0,1 test-and-set loop, no queue; unlock 0,0,1 -> 0,0,0 (32-bit store)
 //
 // Ordering, in one place: a lock is taken by an acquire operation that reads the releasing
@@ -46,6 +47,11 @@ static_assert(sizeof(qnode_block) == cacheline_size, "a thread's nodes share one
 qnode_block qnodes[max_thread_slots];
 
 constexpr std::uint32_t pending_loops = 1;  // _Q_PENDING_LOOPS on x86
+
+/// The yield policy's queue head (head_wait_and_lock()): pauses of its polite phase in all,
+/// the longest gap between two of its polls, and how many polls a newcomer sees a free lock
+/// with pending set before it concludes the head is not running (hybrid_unfair_trylock()).
+constexpr unsigned polite_pauses = 2048, polite_max_delay = 64, pending_stale_polls = 8;
 
 inline std::uint32_t encode_tail(unsigned slot, unsigned idx) noexcept {
   return ((slot + 1) << qspin::tail_slot_offset) | (idx << qspin::tail_idx_offset);
@@ -89,18 +95,26 @@ inline std::uint32_t cond_read_relaxed(qspinlock_word& l, Pred pred) noexcept {
 /// are queued but the head is not actively spinning (pending clear), a newcomer may steal a
 /// free lock: *,0,0 -> *,0,1. Returns false as soon as there is no queue or the head spins.
 /// This is what keeps a descheduled queue head from stalling everyone in user space.
+/// A head that set pending takes a free lock within one poll (head_wait_and_lock()); a free lock
+/// that still shows pending after pending_stale_polls polls has a head that is not running
+/// (descheduled after it set pending; the unlock keeps pending), and a newcomer takes it
+/// anyway: *,1,0 -> *,0,1. So pending never lets a descheduled head stall the running threads.
 bool hybrid_unfair_trylock(qspinlock_word& lock) noexcept {
   auto locked_pending = std::atomic_ref<std::uint16_t>(lock.h.locked_pending);
   spin_wait<spin_policy::yield> w;
+  unsigned free_with_pending = 0;
   for (;;) {
     // Relaxed: a filter; the cmpxchg below acquires when it takes the lock.
     const std::uint32_t v = val_of(lock).load(std::memory_order_relaxed);
-    std::uint16_t free = 0;
-    if (!(v & qspin::locked_pending_mask) &&
-        locked_pending.compare_exchange_strong(free, qspin::locked_val, std::memory_order_acquire,
-                                               std::memory_order_relaxed))
-      return true;
-    if (!(v & qspin::tail_mask) || (v & qspin::pending_mask)) return false;
+    std::uint16_t expect = static_cast<std::uint16_t>(v & qspin::pending_mask);
+    if (!(v & qspin::locked_pending_mask) || (!(v & qspin::locked_mask) && ++free_with_pending > pending_stale_polls)) {
+      if (locked_pending.compare_exchange_strong(expect, qspin::locked_val, std::memory_order_acquire,
+                                                 std::memory_order_relaxed))
+        return true;
+      continue;
+    }
+    if (!(v & qspin::tail_mask)) return false;
+    if ((v & qspin::pending_mask) && (v & qspin::locked_mask)) return false;  // the head spins: queue
     w.relax();
   }
 }
@@ -112,6 +126,21 @@ bool hybrid_unfair_trylock(qspinlock_word& lock) noexcept {
 std::uint32_t head_wait_and_lock(qspinlock_word& lock) noexcept {
   auto pending = std::atomic_ref<std::uint8_t>(lock.b.pending);
   auto locked_pending = std::atomic_ref<std::uint16_t>(lock.h.locked_pending);
+  // First a polite phase: pending clear (the holder may re-take the lock), polls spaced out by
+  // exponential backoff, because every poll pulls the line from the running holder and makes
+  // its next lock and unlock pay a transfer. With two threads this turns a hand-over per
+  // operation (about two line transfers each) into runs of the holder from its own cache; the
+  // phase's bound (polite_pauses) makes the runs equal in time, hence the fairness over a trial.
+  for (unsigned delay = 1, spent = 0; spent < polite_pauses;) {
+    std::uint16_t lp = locked_pending.load(std::memory_order_relaxed);  // seeds the cmpxchg
+    if (!(lp & qspin::locked_mask) &&
+        locked_pending.compare_exchange_strong(lp, qspin::locked_val, std::memory_order_acquire,
+                                               std::memory_order_relaxed))
+      return val_of(lock).load(std::memory_order_relaxed) | qspin::locked_val;  // as below
+    for (unsigned i = 0; i < delay; ++i) cpu_relax();
+    spent += delay;
+    if (delay < polite_max_delay) delay *= 2;
+  }
   for (;;) {
     // Relaxed: pending is a hint to stealers here (it publishes no data); a stealer that
     // misses it only takes a free lock, which the hybrid allows anyway.

@@ -68,7 +68,11 @@ template <spin_policy P>
 /// contenders queue FIFO on per-thread MCS nodes. P == yield (the default, the kernel's
 /// paravirt hybrid): no pending path; contenders queue FIFO, but while the queue head is not
 /// actively spinning (pending clear) anyone may take a free lock, so a descheduled head or
-/// successor never stalls the running threads. P == virt: unfair test-and-set, no queue.
+/// successor never stalls the running threads. The head first waits politely (stealing
+/// allowed, polls spaced out so the holder runs from its own cache), then sets pending, which
+/// unlock keeps, so the next free lock is the head's: one holder's runs are bounded in time,
+/// which keeps throughput and fairness over a trial (bench_locks: kprim_qspinlock, fairness).
+/// A free lock that keeps showing pending has a descheduled head; newcomers take it anyway. P == virt: unfair test-and-set, no queue.
 /// Requires: at most max_thread_slots threads, at most 4 nested slow paths per thread
 /// (deeper nesting spins on trylock).
 template <spin_policy P>
@@ -127,12 +131,16 @@ class basic_qspinlock {
   /// store made lock+unlock several times a test-and-set lock's cost), so the store matches
   /// the fast path's width:
   ///   spin:  32-bit fetch_sub (pending is owned by a contender, it must survive);
-  ///   yield: 16-bit store of (pending, locked) = 0 (pending is only the queue head's
-  ///          "do not steal" hint there, and the head tolerates losing it);
+  ///   yield: 16-bit store of (pending, locked) = (pending as read just before, 0): a queue
+  ///          head that has waited long set pending to stop steals (fairness), and it survives
+  ///          the unlock; a pending set between the load and the store is lost, which the head
+  ///          tolerates (it is only a hint there) and sets again;
   ///   virt:  32-bit store of 0 (without a queue the word is only ever 0 or 1).
   void raw_unlock() noexcept {
     if constexpr (P == spin_policy::yield)
-      locked_pending().store(0, std::memory_order_release);
+      // Relaxed load: only the pending hint, which nothing orders.
+      locked_pending().store(locked_pending().load(std::memory_order_relaxed) & qspin::pending_mask,
+                             std::memory_order_release);
     else if constexpr (P == spin_policy::virt)
       word().store(0, std::memory_order_release);
     else
