@@ -72,7 +72,8 @@ template <spin_policy P>
 /// allowed, polls spaced out so the holder runs from its own cache), then sets pending, which
 /// unlock keeps, so the next free lock is the head's: one holder's runs are bounded in time,
 /// which keeps throughput and fairness over a trial (bench_locks: kprim_qspinlock, fairness).
-/// A free lock that keeps showing pending has a descheduled head; newcomers take it anyway. P == virt: unfair test-and-set, no queue.
+/// A free lock that keeps showing pending has a descheduled head; newcomers take it anyway.
+/// P == virt: unfair test-and-set, no queue.
 /// Requires: at most max_thread_slots threads, at most 4 nested slow paths per thread
 /// (deeper nesting spins on trylock).
 template <spin_policy P>
