@@ -4,6 +4,9 @@
 #include <kprim/irq.hpp>
 
 #include <sched.h>
+#if KPRIM_DEBUG_LOCKING
+#include <execinfo.h>
+#endif
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -123,6 +126,16 @@ void irq_replay_pending() noexcept {
 int request_irq(unsigned irq, irq_handler_t handler, unsigned long flags, const char* name, void* dev) {
   might_sleep();
   if (!valid_irq(irq) || handler == nullptr || flags != 0) return -EINVAL;
+#if KPRIM_DEBUG_LOCKING
+  // The debug layer's reports end with backtrace(), whose first call loads libgcc_s (dlopen,
+  // malloc): not async-signal-safe. Make that first call here, in process context, so a report
+  // from inside a handler only walks the stack.
+  static const bool primed = [] {
+    void* frame[1];
+    return backtrace(frame, 1) >= 0;
+  }();
+  (void)primed;
+#endif
   std::lock_guard<std::mutex> g(g_register_lock);
   irq_desc& d = g_desc[irq];
   if (d.handler.load(std::memory_order_relaxed) != nullptr) return -EBUSY;
