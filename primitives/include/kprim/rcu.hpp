@@ -485,8 +485,8 @@ template <class F>
 
 /// kfree_rcu_queue() - the body of kfree_rcu(): h->func frees h's object. Falls back to one
 /// call_rcu() per object when no page can be allocated (as the kernel does). Out of line (the
-/// kernel's kvfree_call_rcu() is too): inlined, it made the compiler outline liburcu's read-side
-/// unlock in a caller's loop of reads and rare updates.
+/// kernel's kvfree_call_rcu() is too): it runs on the rare update path, so its code stays out
+/// of the caller's loop of reads, at the price of one call per freed object.
 template <class F>
 [[gnu::noinline]] void kfree_rcu_queue(rcu_head* h, rcu_callback_t free_fn) noexcept {
   h->func = free_fn;
