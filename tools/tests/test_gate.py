@@ -484,6 +484,32 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
                          baseline=base)
         self.assertEqual(proc.returncode, 0, proc.stdout)
 
+    def test_paired_reruns_remeasure_a_faster_point(self):
+        # A bimodal point whose first current runs fell in its fast regime reads FASTER
+        # although it is slower: paired re-runs measure FASTER rows once and find the
+        # slowdown; an unchanged point that read FASTER by chance comes back SAME.
+        flipped = fx.write(self.dir, "flip.json", fx.scaled(self.base_doc, {QS2 + "/": 1.4}))
+        first = self.gate(flipped)
+        self.assertEqual(first.returncode, 0, first.stdout)
+        self.assertEqual(verdict_of(first.stdout, QS2), "FASTER", first.stdout)
+        slow_now = fx.write(self.dir, "slow-now.json",
+                            fx.scaled(fx.schema2_document(seed=9), {QS2 + "/": 0.8}))
+        base_now = fx.write(self.dir, "base-now.json", fx.schema2_document(seed=10))
+        proc = self.gate(flipped, "--rerun", f"cp {shlex.quote(slow_now)} {{out}}",
+                         "--rerun-baseline", f"cp {shlex.quote(base_now)} {{out}}")
+        self.assertEqual(proc.returncode, 1, proc.stdout)
+        self.assertEqual(verdict_of(proc.stdout, QS2), "SLOWER", proc.stdout)
+        self.assertIn("confirmed with 1 paired re-run(s)", why_of(proc.stdout, QS2))
+        same_now = fx.write(self.dir, "same-now.json", fx.schema2_document(seed=11))
+        proc = self.gate(flipped, "--rerun", f"cp {shlex.quote(same_now)} {{out}}",
+                         "--rerun-baseline", f"cp {shlex.quote(base_now)} {{out}}")
+        self.assertEqual(proc.returncode, 0, proc.stdout)
+        self.assertEqual(verdict_of(proc.stdout, QS2), "SAME", proc.stdout)
+        self.assertIn("FASTER in the first runs", why_of(proc.stdout, QS2))
+        # Pooled re-runs (no baseline command) leave a FASTER row alone, as before.
+        pooled = self.gate(flipped, "--rerun", f"cp {shlex.quote(slow_now)} {{out}}")
+        self.assertEqual(pooled.returncode, 0, pooled.stdout)
+
     def test_rerun_baseline_needs_rerun(self):
         proc = self.gate(self.base, "--rerun-baseline", "true")
         self.assertEqual(proc.returncode, 2)
