@@ -1,4 +1,4 @@
-# Cross build for arm64 (aarch64 Linux) on an x86-64 Debian 12 host (issue 20); the `arm64`
+# Cross build for arm64 (aarch64 Linux) on an x86-64 Debian 12 host; the `arm64`
 # configure presets use it. What it needs, all without installing a single :arm64 package:
 #   - g++-aarch64-linux-gnu and qemu-user (amd64 packages, apt-get install);
 #   - the :arm64 builds of the libraries kprim links (gtest, benchmark, tbb, urcu, ck, ...),

@@ -1,4 +1,4 @@
-# RCU over liburcu (kprim/rcu.hpp, issue 7), included from primitives/CMakeLists.txt.
+# RCU over liburcu (kprim/rcu.hpp), included from primitives/CMakeLists.txt.
 # One INTERFACE target per flavour: kprim::rcu_memb (also kprim::rcu), kprim::rcu_qsbr,
 # kprim::rcu_mb, kprim::rcu_bp. Each selects its flavour for kprim/rcu.hpp, links that flavour's
 # library, and turns on liburcu's inline fast paths (_LGPL_SOURCE).

@@ -29,13 +29,6 @@ constexpr std::uint32_t osq_unlocked_val = 0;
 std::atomic<long> nr_spinners{0};
 const long max_spinners = std::max(1l, ::sysconf(_SC_NPROCESSORS_ONLN) - 1);
 
-bool admit_spinner() noexcept {
-  if (nr_spinners.fetch_add(1, std::memory_order_relaxed) < max_spinners) return true;
-  nr_spinners.fetch_sub(1, std::memory_order_relaxed);
-  return false;
-}
-void release_spinner() noexcept { nr_spinners.fetch_sub(1, std::memory_order_relaxed); }
-
 inline std::uint32_t encode_cpu(unsigned slot) noexcept { return slot + 1; }
 inline optimistic_spin_node* decode_cpu(std::uint32_t v) noexcept { return &osq_nodes[v - 1]; }
 /// node_cpu() - the encoded slot of a node's owner: fixed by the node's place in the table.
@@ -65,11 +58,15 @@ optimistic_spin_node* osq_wait_next(optimistic_spin_queue* lock, optimistic_spin
 
 }  // namespace
 
-bool spinner_enter() noexcept { return admit_spinner(); }
-void spinner_leave() noexcept { release_spinner(); }
+bool spinner_enter() noexcept {
+  if (nr_spinners.fetch_add(1, std::memory_order_relaxed) < max_spinners) return true;
+  nr_spinners.fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
+void spinner_leave() noexcept { nr_spinners.fetch_sub(1, std::memory_order_relaxed); }
 
 bool osq_lock(optimistic_spin_queue* lock) noexcept {
-  if (!admit_spinner()) return false;
+  if (!spinner_enter()) return false;
   const unsigned slot = this_thread_slot();
   optimistic_spin_node* node = &osq_nodes[slot];
   const std::uint32_t curr = encode_cpu(slot);
@@ -107,7 +104,7 @@ bool osq_lock(optimistic_spin_queue* lock) noexcept {
 
   // Step B: stabilise next, or move the tail back to prev if we are last.
   optimistic_spin_node* next = osq_wait_next(lock, node, node_cpu(prev));
-  release_spinner();
+  spinner_leave();
   if (!next) return false;
 
   // Step C: unlink. prev waits for a new next (we cleared it), next waits in its step A.
@@ -117,7 +114,7 @@ bool osq_lock(optimistic_spin_queue* lock) noexcept {
 }
 
 void osq_unlock(optimistic_spin_queue* lock) noexcept {
-  release_spinner();
+  spinner_leave();
   const unsigned slot = this_thread_slot();
   std::uint32_t curr = encode_cpu(slot);
   // Fast path: we are the only one.

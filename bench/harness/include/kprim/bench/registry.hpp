@@ -360,8 +360,8 @@ std::vector<char*> benchmark_args(int argc, char** argv);
 /// set), call register_fn, run with wrap_reporter() around Google Benchmark's display
 /// reporter and, with --benchmark_out, its file reporter.
 /// `family`: the family's own flags (parse_options()).
-/// Exit status 2 with one line on stderr for a bad kprim or family flag; Google Benchmark's
-/// own handling (exit 1) for unknown --benchmark flags.
+/// Exit status 2 with one line on stderr for a bad kprim or family flag, and 2 after Google
+/// Benchmark's own message for a flag it does not recognise (ReportUnrecognizedArguments).
 int main(int argc, char** argv, void (*register_fn)(), std::span<const family_flag> family = {});
 
 }  // namespace kprim::bench
