@@ -280,4 +280,33 @@ inline void lock_checkers_destroy([[maybe_unused]] void* l) noexcept {
   tsan::destroy(l);
 }
 
+namespace detail {
+/// annotated_spinlock<Lock> - the std-style lock()/try_lock()/unlock() of the spinlocks
+/// (qspinlock, ticket, tas, ttas): ThreadSanitizer's annotations around Lock's raw_*()
+/// algorithm (nothing without TSan) and, with a checker built in, the destructor that makes
+/// lockdep and TSan forget the address. Empty, so each lock's size and layout stay its own;
+/// as the first and only base it sits at the lock's address, the key both checkers use.
+template <class Lock>
+class annotated_spinlock {
+ public:
+  void lock() noexcept { tsan::pre_lock(self()); self()->raw_lock(); tsan::post_lock(self()); }
+  [[nodiscard]] bool try_lock() noexcept {
+    tsan::pre_lock(self(), tsan::trylock);
+    const bool ok = self()->raw_try_lock();
+    tsan::post_lock(self(), tsan::try_result(ok));
+    return ok;
+  }
+  void unlock() noexcept { tsan::pre_unlock(self()); self()->raw_unlock(); tsan::post_unlock(self()); }
+
+ protected:
+  annotated_spinlock() = default;
+#if KPRIM_LOCK_CHECKERS
+  ~annotated_spinlock() { lock_checkers_destroy(this); }  // the Lock part is gone: its address only
+#endif
+
+ private:
+  Lock* self() noexcept { return static_cast<Lock*>(this); }
+};
+}  // namespace detail
+
 }  // namespace kprim

@@ -77,23 +77,13 @@ template <spin_policy P>
 /// Requires: at most max_thread_slots threads, at most 4 nested slow paths per thread
 /// (deeper nesting spins on trylock).
 template <spin_policy P>
-class basic_qspinlock {
+class basic_qspinlock : public detail::annotated_spinlock<basic_qspinlock<P>> {
  public:
   basic_qspinlock() = default;
 
-#if KPRIM_LOCK_CHECKERS
-  ~basic_qspinlock() { lock_checkers_destroy(this); }  // lockdep forgets the address, TSan the mutex
-#endif
-  // The members with the ThreadSanitizer annotations (kprim/lockdep.hpp; nothing without
-  // TSan); raw_*() below are the bare algorithm.
-  void lock() noexcept { tsan::pre_lock(this); raw_lock(); tsan::post_lock(this); }
-  [[nodiscard]] bool try_lock() noexcept {
-    tsan::pre_lock(this, tsan::trylock);
-    const bool ok = raw_try_lock();
-    tsan::post_lock(this, tsan::try_result(ok));
-    return ok;
-  }
-  void unlock() noexcept { tsan::pre_unlock(this); raw_unlock(); tsan::post_unlock(this); }
+  // lock()/try_lock()/unlock() with the ThreadSanitizer annotations, and the checkers'
+  // destructor, come from detail::annotated_spinlock (kprim/lockdep.hpp); raw_*() below are
+  // the bare algorithm.
   basic_qspinlock(const basic_qspinlock&) = delete;
   basic_qspinlock& operator=(const basic_qspinlock&) = delete;
 

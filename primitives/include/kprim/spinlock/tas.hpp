@@ -12,25 +12,15 @@ namespace kprim {
 
 /// basic_tas_spinlock<P> - one byte: 0 free, 1 held. Unfair (whoever's exchange lands first).
 template <spin_policy P>
-class basic_tas_spinlock {
+class basic_tas_spinlock : public detail::annotated_spinlock<basic_tas_spinlock<P>> {
   static_assert(P != spin_policy::virt, "the virt fallback belongs to qspinlock");
 
  public:
   basic_tas_spinlock() = default;
 
-#if KPRIM_LOCK_CHECKERS
-  ~basic_tas_spinlock() { lock_checkers_destroy(this); }  // lockdep forgets the address, TSan the mutex
-#endif
-  // The members with the ThreadSanitizer annotations (kprim/lockdep.hpp; nothing without
-  // TSan); raw_*() below are the bare algorithm.
-  void lock() noexcept { tsan::pre_lock(this); raw_lock(); tsan::post_lock(this); }
-  [[nodiscard]] bool try_lock() noexcept {
-    tsan::pre_lock(this, tsan::trylock);
-    const bool ok = raw_try_lock();
-    tsan::post_lock(this, tsan::try_result(ok));
-    return ok;
-  }
-  void unlock() noexcept { tsan::pre_unlock(this); raw_unlock(); tsan::post_unlock(this); }
+  // lock()/try_lock()/unlock() with the ThreadSanitizer annotations, and the checkers'
+  // destructor, come from detail::annotated_spinlock (kprim/lockdep.hpp); raw_*() below are
+  // the bare algorithm.
   basic_tas_spinlock(const basic_tas_spinlock&) = delete;
   basic_tas_spinlock& operator=(const basic_tas_spinlock&) = delete;
 

@@ -20,7 +20,7 @@ namespace kprim {
 /// Fairness: strict FIFO. P: spin (the kernel's loop) or yield (the preemption remedy; it
 /// cannot fix FIFO hand-over to a descheduled waiter, only shorten it).
 template <spin_policy P>
-class basic_ticket_spinlock {
+class basic_ticket_spinlock : public detail::annotated_spinlock<basic_ticket_spinlock<P>> {
   static_assert(P != spin_policy::virt, "the virt fallback belongs to qspinlock");
 
  public:
@@ -29,19 +29,9 @@ class basic_ticket_spinlock {
 
   basic_ticket_spinlock() = default;
 
-#if KPRIM_LOCK_CHECKERS
-  ~basic_ticket_spinlock() { lock_checkers_destroy(this); }  // lockdep forgets the address, TSan the mutex
-#endif
-  // The members with the ThreadSanitizer annotations (kprim/lockdep.hpp; nothing without
-  // TSan); raw_*() below are the bare algorithm.
-  void lock() noexcept { tsan::pre_lock(this); raw_lock(); tsan::post_lock(this); }
-  [[nodiscard]] bool try_lock() noexcept {
-    tsan::pre_lock(this, tsan::trylock);
-    const bool ok = raw_try_lock();
-    tsan::post_lock(this, tsan::try_result(ok));
-    return ok;
-  }
-  void unlock() noexcept { tsan::pre_unlock(this); raw_unlock(); tsan::post_unlock(this); }
+  // lock()/try_lock()/unlock() with the ThreadSanitizer annotations, and the checkers'
+  // destructor, come from detail::annotated_spinlock (kprim/lockdep.hpp); raw_*() below are
+  // the bare algorithm.
   basic_ticket_spinlock(const basic_ticket_spinlock&) = delete;
   basic_ticket_spinlock& operator=(const basic_ticket_spinlock&) = delete;
 
