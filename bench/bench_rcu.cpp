@@ -11,10 +11,12 @@
 //                rculfhash as a peer.
 //   read_empty   an empty read-side critical section; `nolock` (an empty loop) is the baseline.
 //                qsbr is used as intended: rcu_read_lock()/unlock() emit nothing, and a reader
-//                announces a quiescent state once per `qs_every` operations (rcu_qsbr: 64, the
-//                batch of requests a server loop would serve between two; the counter records
-//                it); rcu_qsbr_qs1 announces one after every section (the cost of the
-//                announcement itself).
+//                announces a quiescent state once per `qs_every` operations (rcu_qsbr: 1024,
+//                the batch of requests a server loop would serve between two; the counter
+//                records it) at the harness's per-thread boundaries (boundary_workload in
+//                kprim/bench/harness.hpp), so the loop between them is the empty loop's;
+//                rcu_qsbr_qs1 announces one after every section (the cost of the announcement
+//                itself).
 //   Every RCU row of list/hash also reports its flavour's call_rcu() callback thread:
 //   cb_thread_cpu_pct (its CPU time over the trial's wall time, x100: the share of one CPU it
 //   took from the readers) and cb_thread_ns_per_op (that CPU time per operation). kfree_rcu()
@@ -96,48 +98,54 @@ inline void rcu_register_once(worker& t) {
   s.registered = true;
 }
 
-/// The qsbr rows' cadence: one quiescent state per this many operations.
-constexpr unsigned qsbr_qs_every = 64;
+/// The qsbr rows' cadence: one quiescent state per this many operations (about a microsecond
+/// of empty sections, tens of microseconds of hash lookups: grace periods still end within
+/// that). Each boundary costs the loop one mispredicted branch and the announcement (~18 ns
+/// here, measured at 64: 0.29 ns per section, 1.44x the empty loop; at 1024 it is in the noise).
+constexpr unsigned qsbr_qs_every = 1024;
 
 /// RCU of flavour F: lock-free readers; updaters serialised by a spinlock; old copies freed
-/// after a grace period (kfree_rcu). qsbr threads announce a quiescent state once every
-/// QsEvery operations (reads and updates alike), at the end of an operation, as a qsbr server
-/// loop does between batches of requests; the registration check and the countdown share one
-/// branch at the start of an operation.
+/// after a grace period (kfree_rcu). The worker registers at the harness's first boundary
+/// (kprim/bench/harness.hpp, boundary_workload); qsbr threads announce a quiescent state at
+/// every boundary, QsEvery operations (reads and updates alike) apart, as a qsbr server loop
+/// does between batches of requests. The countdown is the harness loop's own (a register), so
+/// rcu_read_lock()/unlock() are all a read section costs between boundaries: nothing.
 template <kprim::rcu_flavour_type F, unsigned QsEvery = qsbr_qs_every>
 struct rcu_sync {
   using flavour = F;
   static constexpr unsigned qs_every = F::needs_quiescent_states ? QsEvery : 0;
+  /// memb, mb, bp: one boundary before the first operation (registration) is all they need.
+  static constexpr std::uint64_t boundary_every = qs_every ? qs_every : ~std::uint64_t{0};
   static constexpr auto name =
       kprim::bench::fixed_string("rcu_") + kprim::bench::fixed_string<F::name.size() + 1>::of(F::name);
   kprim::spinlock_t update_lock;
   ~rcu_sync() { kprim::rcu_barrier<F>(); }  // no callbacks outlive the trial
-  void enter(worker& t) {
-    if constexpr (F::needs_quiescent_states) {
-      // t.cur counts down (a field of the worker itself, which the compiler can keep in a
-      // register; node storage it cannot): 0 at the thread's first operation.
-      if (unlikely(t.cur == 0)) {  // first operation of the thread, or a batch is done
-        if (likely(t.node<op_state>().registered)) kprim::rcu_quiescent_state<F>();
-        rcu_register_once<F>(t);
-        t.cur = QsEvery;
-      }
-      --t.cur;
-    } else {
-      rcu_register_once<F>(t);
-    }
+  void boundary(worker& t) {
+    if constexpr (F::needs_quiescent_states)
+      if (t.node<op_state>().registered) kprim::rcu_quiescent_state<F>();
+    rcu_register_once<F>(t);
   }
-  void read_lock(worker& t) {
-    enter(t);
-    kprim::rcu_read_lock<F>();
-  }
+  void read_lock(worker&) { kprim::rcu_read_lock<F>(); }
   void read_unlock(worker&) { kprim::rcu_read_unlock<F>(); }
-  void write_lock(worker& t) {
-    enter(t);
-    kprim::spin_lock(&update_lock);
-  }
+  void write_lock(worker&) { kprim::spin_lock(&update_lock); }
   void write_unlock(worker&) { kprim::spin_unlock(&update_lock); }
   void retire(elem* e) { kprim::kfree_rcu<&elem::rcu, F>(e); }
 };
+
+/// sync_boundary<S> - S takes the harness's per-thread boundary hook (the RCU rows).
+template <class S>
+concept sync_boundary = requires(S& s, worker& t) {
+  s.boundary(t);
+  { S::boundary_every } -> std::convertible_to<std::uint64_t>;
+};
+/// The boundary cadence a body over sync S declares (unused when S has no hook).
+template <class S>
+constexpr std::uint64_t boundary_every_of() {
+  if constexpr (sync_boundary<S>)
+    return S::boundary_every;
+  else
+    return 0;
+}
 
 /// memb freeing each old copy with its own call_rcu() (what kfree_rcu() did before it batched):
 /// the batching's A/B row (hash only), its callback thread's share beside rcu_memb's.
@@ -151,6 +159,13 @@ struct rcu_memb_call_rcu : rcu_sync<kprim::rcu_memb> {
 /// (read_empty only).
 struct rcu_qsbr_qs1 : rcu_sync<kprim::rcu_qsbr, 1> {
   static constexpr const char* name = "rcu_qsbr_qs1";
+  // In the section's own code, not at a harness boundary (which would take the loop's slow
+  // path every operation and time that instead): a boundary only registers the thread.
+  static constexpr std::uint64_t boundary_every = ~std::uint64_t{0};
+  void read_unlock(worker&) {
+    kprim::rcu_read_unlock<kprim::rcu_qsbr>();
+    kprim::rcu_quiescent_state<kprim::rcu_qsbr>();
+  }
 };
 
 /// publish_qs_every() - the qsbr cadence of row S as the `qs_every` counter (qsbr rows only).
@@ -314,6 +329,12 @@ template <class DS, class S>
 class read_mostly_body {
  public:
   explicit read_mostly_body(std::uint32_t write_ppm) : write_ppm_(write_ppm) {}
+  static constexpr std::uint64_t boundary_every = boundary_every_of<S>();
+  void boundary(worker& t)
+    requires sync_boundary<S>
+  {
+    sync_.boundary(t);
+  }
 
   void acquire(worker& t) {
     op_state& s = t.node<op_state>();
@@ -440,6 +461,12 @@ class lfht_body {
 template <class S>
 struct read_empty_body {
   S sync;
+  static constexpr std::uint64_t boundary_every = boundary_every_of<S>();
+  void boundary(worker& t)
+    requires sync_boundary<S>
+  {
+    sync.boundary(t);
+  }
   void acquire(worker& t) { sync.read_lock(t); }
   void release(worker& t) { sync.read_unlock(t); }
   void publish(benchmark::State& st, const kprim::bench::trial_result&) const { publish_qs_every<S>(st); }
@@ -450,6 +477,10 @@ struct read_empty_body {
 template <class F>
 class grace_period_body {
  public:
+  static constexpr std::uint64_t boundary_every = rcu_sync<F>::boundary_every;
+  void boundary(worker& t) {
+    if (t.tid != 0) sync_.boundary(t);  // worker 0 only runs grace periods: never registers
+  }
   void acquire(worker& t) {
     if (t.tid == 0) {  // synchronize_rcu() needs no registration (qsbr: worker 0 never registers)
       const auto t0 = kprim::bench::clock::now();

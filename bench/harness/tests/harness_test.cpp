@@ -10,6 +10,8 @@
 
 #include <sched.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -260,6 +262,50 @@ TEST(Trial, CountsEveryOperationAndSamplesLatency) {
   EXPECT_GT(r.lat.count(), 0u);
   EXPECT_LE(r.lat.count(), r.total());
   EXPECT_GE(r.trial_s, 0.030);
+}
+
+/// Records, per thread, how many operations it had done at each boundary() call: the gaps
+/// between consecutive boundaries and the first and last positions.
+template <std::uint64_t Every>
+struct bounded {
+  static constexpr std::uint64_t boundary_every = Every;
+  struct alignas(64) per_thread {
+    std::uint64_t ops = 0, boundaries = 0, first_at = ~std::uint64_t{0}, last_at = 0, max_gap = 0;
+  };
+  std::vector<per_thread> t;
+  explicit bounded(unsigned n) : t(n) {}
+  void boundary(kb::worker& w) {
+    per_thread& p = t[w.tid];
+    if (p.boundaries++ == 0) p.first_at = p.ops;
+    else p.max_gap = std::max(p.max_gap, p.ops - p.last_at);
+    p.last_at = p.ops;
+  }
+  void acquire(kb::worker& w) { ++t[w.tid].ops; }
+  void release(kb::worker&) {}
+};
+static_assert(kb::boundary_workload<bounded<8>>);
+static_assert(!kb::boundary_workload<counting>);
+
+TEST(Trial, BoundaryHookRunsFirstLastAndAtMostEveryNOperations) {
+  for (bool sample : {true, false}) {
+    kb::trial_config cfg;
+    cfg.threads = 3;  // more than the 2 vCPUs of the CI machine
+    cfg.duration = 20ms;
+    cfg.sample_latency = sample;
+    bounded<37> w(cfg.threads);
+    auto r = kb::run_trial(cfg, w);
+    ASSERT_FALSE(r.abandoned);
+    for (unsigned i = 0; i < cfg.threads; ++i) {
+      const auto& p = w.t[i];
+      SCOPED_TRACE(testing::Message() << "thread " << i << " sample_latency " << sample);
+      EXPECT_EQ(p.ops, r.ops[i]);
+      EXPECT_EQ(p.first_at, 0u);       // before the first operation
+      EXPECT_EQ(p.last_at, r.ops[i]);  // after the last one
+      EXPECT_LE(p.max_gap, 37u);
+      // Every 37 operations (sampled ones may come sooner), plus the first and the last.
+      EXPECT_GE(p.boundaries, r.ops[i] / 37 + 1);
+    }
+  }
 }
 
 /// A test-and-set lock whose holder re-takes it at once: it rarely hands over, so under
@@ -689,25 +735,40 @@ TEST(Inject, RelativeFormIsAFractionSharedByTheControlTwin) {
             nullptr);
 }
 
-TEST(Inject, RelativeStepScalesByAskedOverMeasured) {
-  double change = -1;
-  // Measured +10% (median of the pairs) at 2 ns, 20% asked: twice the NS.
-  const kb::relative_probe half[] = {{10, 11}, {10, 11.1}, {20, 21}};
-  EXPECT_NEAR(kb::next_relative_ns(2.0, 0.20, half, change), 4.0, 1e-9);
-  EXPECT_NEAR(change, 0.10, 1e-9);
-  // Far too little (+1%): the factor stops at 3; nothing measured (<= 0): 3 as well.
-  const kb::relative_probe tiny[] = {{10, 10.1}};
-  EXPECT_NEAR(kb::next_relative_ns(2.0, 0.20, tiny, change), 6.0, 1e-9);
-  const kb::relative_probe none[] = {{10, 9.9}};
-  EXPECT_NEAR(kb::next_relative_ns(2.0, 0.20, none, change), 6.0, 1e-9);
-  EXPECT_LT(change, 0.0);
-  // Far too much (+100%): at most a third.
-  const kb::relative_probe much[] = {{10, 20}, {10, 20}};
-  EXPECT_NEAR(kb::next_relative_ns(3.0, 0.20, much, change), 1.0, 1e-9);
-  // Failed probes (0 ns) are left out; none left keeps NS.
-  const kb::relative_probe failed[] = {{0, 20}, {10, 0}};
-  EXPECT_EQ(kb::next_relative_ns(3.0, 0.20, failed, change), 3.0);
-  EXPECT_EQ(change, 0.0);
+TEST(Inject, RelativeNsIsAskedOverThePooledSlope) {
+  // Pairs at 1 ns measured +5%, +5.5%, +4.5% (slope 0.05 per ns), at 2 ns +10%, +30% (an
+  // outlier): the median slope over all five is 0.05, so 20% asks for 4 ns.
+  const kb::relative_probe pairs[] = {{10, 10.5, 1}, {10, 10.55, 1}, {10, 10.45, 1}, {10, 11, 2}, {10, 13, 2}};
+  EXPECT_NEAR(kb::pooled_relative_ns(2.0, 1.0, 0.20, pairs), 4.0, 1e-9);
+  // One noisy round alone would have moved NS by its own error (+30% at 2 ns: 1.33 ns);
+  // pooled with the others the outlier is one vote of five.
+  EXPECT_NEAR(kb::pooled_relative_ns(2.0, 1.0, 0.20, std::span(pairs + 4, 1)), 2.0 * 0.20 / 0.30, 1e-9);
+  // Kept within a tenth and ten times the first guess.
+  const kb::relative_probe tiny[] = {{10, 10.001, 1}};
+  EXPECT_NEAR(kb::pooled_relative_ns(1.0, 1.0, 0.20, tiny), 10.0, 1e-9);
+  const kb::relative_probe much[] = {{10, 100, 1}};
+  EXPECT_NEAR(kb::pooled_relative_ns(1.0, 1.0, 0.20, much), 0.1, 1e-9);
+  // Nothing measured (slope <= 0): three times the first guess, then kept.
+  const kb::relative_probe none[] = {{10, 9.9, 1}};
+  EXPECT_NEAR(kb::pooled_relative_ns(1.0, 1.0, 0.20, none), 3.0, 1e-9);
+  EXPECT_NEAR(kb::pooled_relative_ns(3.0, 1.0, 0.20, none), 3.0, 1e-9);
+  // Failed probes (0 ns) and pairs without work are left out; none left keeps NS.
+  const kb::relative_probe failed[] = {{0, 20, 1}, {10, 0, 1}, {10, 12, 0}};
+  EXPECT_EQ(kb::pooled_relative_ns(3.0, 1.0, 0.20, failed), 3.0);
+}
+
+TEST(Inject, ProbeTimeIsCpuTimeForOneThreadAndWallTimeForMore) {
+  kb::trial_result one;
+  one.ops = {1000};
+  one.trial_s = 2e-6;       // preempted for half the trial
+  one.worker_cpu_s = 1e-6;  // on a CPU for 1 us
+  EXPECT_NEAR(kb::probe_ns_per_op(one), 1.0, 1e-12);
+  kb::trial_result two = one;
+  two.ops = {500, 500};
+  EXPECT_NEAR(kb::probe_ns_per_op(two), 2.0, 1e-12);
+  two.error = "mutual exclusion broken";
+  EXPECT_EQ(kb::probe_ns_per_op(two), 0.0);
+  EXPECT_EQ(kb::probe_ns_per_op(kb::trial_result{}), 0.0);
 }
 
 TEST(Inject, CalibrateRelativeSettlesAPositiveNs) {

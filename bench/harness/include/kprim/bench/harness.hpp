@@ -8,6 +8,7 @@
 #include <kprim/cache.hpp>
 #include <kprim/compiler.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <concepts>
@@ -103,6 +104,17 @@ concept workload = requires(W& w, worker& t) {
 template <class W>
 concept checked_workload = workload<W> && requires(W& w, std::uint64_t n) {
   { w.check(n) } -> std::convertible_to<std::string>;
+};
+/// Optional per-thread boundary hook: `static constexpr std::uint64_t boundary_every` (>= 1)
+/// and `void boundary(worker&)`. The loop calls boundary() before the thread's first
+/// operation, then between operations at most boundary_every operations apart, and after its
+/// last one: the points where a QSBR reader announces a quiescent state (and registers). The
+/// calls ride the loop's latency-sampling countdown (a register), so the operations between
+/// two boundaries run the plain loop with no counter of the workload's own.
+template <class W>
+concept boundary_workload = workload<W> && requires(W& w, worker& t) {
+  w.boundary(t);
+  { W::boundary_every } -> std::convertible_to<std::uint64_t>;
 };
 
 struct trial_result {
@@ -251,17 +263,28 @@ void worker_loop(void* p, unsigned tid) {
   [[maybe_unused]] volatile std::uint64_t inject_sink = 0;
   const std::uint64_t cpu_begin = thread_cpu_ns();
   const auto begin = clock::now();
-  std::uint64_t n = 0, countdown = c.cfg.sample_latency ? 1 : ~std::uint64_t{0};
+  // One countdown to the next operation off the fast path: the next timed one (next_sample)
+  // or the workload's next boundary, whichever comes first.
+  constexpr bool hooked = boundary_workload<W>;
+  std::uint64_t n = 0, next_sample = c.cfg.sample_latency ? 0 : ~std::uint64_t{0};
+  std::uint64_t countdown = c.cfg.sample_latency || hooked ? 1 : ~std::uint64_t{0};
   while (!ctl.stop.load(std::memory_order_relaxed)) {
     if (unlikely(--countdown == 0)) {
-      const auto t0 = clock::now();
-      w.acquire(self);
-      const auto t1 = clock::now();
-      const double dt = std::chrono::duration<double, std::nano>(t1 - t0).count() - c.clock_ns;
-      hist.record(dt > 0 ? static_cast<std::uint64_t>(dt) : 0);
-      const double per_op =
-          std::chrono::duration<double, std::nano>(t1 - begin).count() / static_cast<double>(n + 1);
-      countdown = sample_stride(c.clock_ns, per_op);
+      if constexpr (hooked) w.boundary(self);
+      if (n >= next_sample) {
+        const auto t0 = clock::now();
+        w.acquire(self);
+        const auto t1 = clock::now();
+        const double dt = std::chrono::duration<double, std::nano>(t1 - t0).count() - c.clock_ns;
+        hist.record(dt > 0 ? static_cast<std::uint64_t>(dt) : 0);
+        const double per_op =
+            std::chrono::duration<double, std::nano>(t1 - begin).count() / static_cast<double>(n + 1);
+        next_sample = n + sample_stride(c.clock_ns, per_op);
+      } else {
+        w.acquire(self);
+      }
+      countdown = next_sample - n;
+      if constexpr (hooked) countdown = std::min<std::uint64_t>(countdown, W::boundary_every);
     } else {
       w.acquire(self);
     }
@@ -280,6 +303,7 @@ void worker_loop(void* p, unsigned tid) {
     spin_work(gap);
     ++n;
   }
+  if constexpr (hooked) w.boundary(self);
   *ctl.ops[tid] = n;
   *ctl.cpu_ns[tid] = thread_cpu_ns() - cpu_begin;
 }
