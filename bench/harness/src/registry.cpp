@@ -293,20 +293,25 @@ std::shared_ptr<relative_injection> relative_injection_for(const options& o, con
   return made;
 }
 
-double next_relative_ns(double ns, double fraction, std::span<const relative_probe> round, double& change) noexcept {
-  std::vector<double> ratios;
-  for (const relative_probe& p : round)
-    if (p.plain_ns > 0 && p.injected_ns > 0) ratios.push_back(p.injected_ns / p.plain_ns - 1);
-  change = 0;
-  if (ratios.empty()) return ns;
-  std::sort(ratios.begin(), ratios.end());
-  const std::size_t m = ratios.size();
-  change = m % 2 ? ratios[m / 2] : (ratios[m / 2 - 1] + ratios[m / 2]) / 2;
-  // Proportional: the injected work's cost is about linear in NS. A measured change at or
-  // below zero (the work hidden, or noise) triples NS; the factor is bounded either way so
-  // one noisy round cannot throw NS far off.
-  const double factor = change > 0 ? std::clamp(fraction / change, 1.0 / 3, 3.0) : 3.0;
-  return std::clamp(ns * factor, 0.001, 1000000.0);
+double pooled_relative_ns(double ns, double first_ns, double fraction, std::span<const relative_probe> pairs) noexcept {
+  std::vector<double> slopes;
+  for (const relative_probe& p : pairs)
+    if (p.plain_ns > 0 && p.injected_ns > 0 && p.at_ns > 0) slopes.push_back((p.injected_ns / p.plain_ns - 1) / p.at_ns);
+  const double lo = std::max(0.001, first_ns / 10), hi = std::min(1000000.0, first_ns * 10);
+  if (slopes.empty()) return ns;
+  std::sort(slopes.begin(), slopes.end());
+  const std::size_t m = slopes.size();
+  const double k = m % 2 ? slopes[m / 2] : (slopes[m / 2 - 1] + slopes[m / 2]) / 2;
+  // Nothing measured (the work hidden by the point, or noise): more work, bounded.
+  if (k <= 0) return std::clamp(ns == first_ns ? 3 * ns : ns, lo, hi);
+  return std::clamp(fraction / k, lo, hi);
+}
+
+double probe_ns_per_op(const trial_result& r) noexcept {
+  const std::uint64_t total = r.total();
+  if (r.abandoned || !r.error.empty() || total == 0) return 0.0;
+  const double s = r.ops.size() == 1 && r.worker_cpu_s > 0 ? r.worker_cpu_s : r.trial_s;
+  return s * 1e9 / static_cast<double>(total);
 }
 
 void report_loop(benchmark::State& state, const loop_result& r) {
