@@ -35,7 +35,9 @@ that way, a drift no within-run A/A control sees, since both twins move with it)
 side by side, the drift is common to both sides; a real slowdown is not. A
 benchmark still UNKNOWN after that fails the gate unless its thresholds rule says
 ``informational: true`` (informational benchmarks are
-reported and never fail it; ``--strict`` makes them count). A baseline recorded with a fault
+reported and never fail it; ``--strict`` makes them count). An A/A twin (contender ``X_aa``
+beside ``X``) is informational too: it is the noise control, and ``X``'s row gates the code
+both run. A baseline recorded with a fault
 injection (context ``kprim_inject``) is refused; an injected current run is labelled INJECTED.
 Exit status: 0 no regression, 1 regression (a SLOWER, NO_DATA or UNKNOWN left), 2 unusable
 input.
@@ -50,6 +52,7 @@ from . import KbenchError
 from .emulation import refuse_emulated
 from .compare import (INSTRUCTIONS, NO_DATA_IN_A, NO_DATA_IN_B, ONLY_IN_A, ONLY_IN_B, absolute,
                       cell, check_kinds, injection, judge_row, ratio, run_info, union_names)
+from .aa import SUFFIX as AA_SUFFIX
 from .aa import pair_floor
 from .aa import pairs as aa_pairs
 from .names import ere_escape, short
@@ -121,6 +124,9 @@ class Gate:
         row = {"benchmark": name.base, "name": name, "metric": "-", "a": None, "b": None,
                "change": None, "p_value": None, "tolerance": tolerance, "noise": noise,
                "informational": informational(self.thresholds, name.base), "why": ""}
+        stem = self._twin_of(name)
+        if stem is not None:
+            row["informational"], row["twin_of"] = True, stem
         metric = self._metric(name, choice)
         if not in_base or not in_cur:
             row["verdict"] = NEW if in_cur else MISSING
@@ -146,6 +152,20 @@ class Gate:
                 row["verdict"] = SKIPPED
                 row["why"] = "figure not measurable in both runs"
         return row
+
+    def _twin_of(self, name):
+        """The stem's base name when ``name`` is an A/A twin (contender ``X_aa`` with ``X``
+        in the current run), else ``None``.
+
+        A twin runs the stem's code: a change of the code moves both, and the stem's own row
+        gates it. The twin's row is the noise control, reported but never failing the gate
+        (unless ``--strict``): judged on its own it doubled the chances of an unchanged gate
+        failing (an unchanged gate's one alarm in 10 was a twin UNKNOWN after 2 re-runs while
+        its stem was SAME), and catches nothing its stem does not."""
+        if not name.contender.endswith(AA_SUFFIX) or len(name.contender) <= len(AA_SUFFIX):
+            return None
+        stem = name.with_contender(name.contender[:-len(AA_SUFFIX)]).base
+        return stem if stem in self.cur_runs[0] else None
 
     def _fresh_noise(self, name, fallback):
         """The A/A floor of the paired re-runs at ``name``'s family and thread count: the
@@ -252,7 +272,10 @@ class Gate:
                     row["why"] += "; undecided, no re-run (give --rerun CMD)"
                 else:
                     row["why"] += "; undecided (re-runs bounded at 0)"
-            if row["informational"] and row["verdict"] in FAILING:
+            if row.get("twin_of") and row["verdict"] in FAILING:
+                row["why"] += (f"; A/A twin of {short(row['twin_of'])} (the noise control, "
+                               "gated by that row): does not fail the gate")
+            elif row["informational"] and row["verdict"] in FAILING:
                 row["why"] += "; informational: does not fail the gate"
 
     def failing(self, strict=False):
@@ -354,7 +377,8 @@ def markdown_report(gate, strict=False):
                  "baseline repetitions; SLOWER/FASTER beyond ±max(tolerance, A/A noise) "
                  "with Mann-Whitney p < alpha; SAME within it unless significant with an "
                  "interval reaching past it; UNKNOWN otherwise. UNKNOWN and SLOWER points are "
-                 "re-run (pooled; SLOWER to confirm); UNKNOWN left fails unless informational. "
+                 "re-run (pooled; SLOWER to confirm); UNKNOWN left fails unless "
+                 "informational (A/A twins X_aa are: X's row gates their code). "
                  "Multimodal points are compared within regimes and on regime shares.")
     return "\n".join(lines)
 

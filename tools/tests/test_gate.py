@@ -320,6 +320,26 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
         self.assertEqual(self.not_same(proc.stdout), {QS2: "SLOWER"})
         self.assertRegex(why_of(proc.stdout, QS2), r"^-20% beyond ±1[0-9]%")
 
+    def test_aa_twin_alone_never_fails_the_gate(self):
+        # Only the A/A twin slower (its stem, the same code, unchanged): the twin is the noise
+        # control, reported with its verdict and why, and the stem's row is what gates; with
+        # --strict it counts like any informational row.
+        twin2 = QS2.replace("/kprim_qspinlock/", "/kprim_qspinlock_aa/")
+        current = fx.write(self.dir, "twin.json", fx.scaled(self.base_doc, {twin2 + "/": 0.8}))
+        proc = self.gate(current)
+        self.assertEqual(proc.returncode, 0, proc.stdout)
+        self.assertEqual(self.not_same(proc.stdout), {twin2: "SLOWER"})
+        self.assertIn("A/A twin of locks/contended/kprim_qspinlock/threads:2",
+                      why_of(proc.stdout, twin2))
+        self.assertIn("does not fail the gate", why_of(proc.stdout, twin2))
+        self.assertEqual(self.gate(current, "--strict").returncode, 1)
+        # A slowdown of the code slows stem and twin: the stem's row fails the gate.
+        both = fx.write(self.dir, "both.json",
+                        fx.scaled(self.base_doc, {QS2 + "/": 0.8, twin2 + "/": 0.8}))
+        proc = self.gate(both)
+        self.assertEqual(proc.returncode, 1, proc.stdout)
+        self.assertEqual(verdict_of(proc.stdout, QS2), "SLOWER", proc.stdout)
+
     def test_ten_percent_slower_quiet_point(self):
         current = fx.write(self.dir, "slow.json", fx.scaled(self.base_doc, {QS1 + "/": 0.9}))
         proc = self.gate(current)
