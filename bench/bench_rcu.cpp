@@ -74,6 +74,7 @@ struct elem {
 /// storage (trivially destructible).
 struct op_state {
   elem* old;           ///< the copy an update replaced, retired in release()
+  kprim::spinlock_t* lock;  ///< the bucket (or list) lock an RCU update holds
   std::uint64_t sink;  ///< folds read values so lookups cannot be optimised away
   bool write;
   bool registered;     ///< this worker thread holds its RCU registration
@@ -104,8 +105,9 @@ inline void rcu_register_once(worker& t) {
 /// here, measured at 64: 0.29 ns per section, 1.44x the empty loop; at 1024 it is in the noise).
 constexpr unsigned qsbr_qs_every = 1024;
 
-/// RCU of flavour F: lock-free readers; updaters serialised by a spinlock; old copies freed
-/// after a grace period (kfree_rcu). The worker registers at the harness's first boundary
+/// RCU of flavour F: lock-free readers; updaters serialised by the structure's own update
+/// locks (the hash table's per-bucket locks, as the kernel's rhashtable bucket locks; the
+/// list's one lock); old copies freed after a grace period (kfree_rcu). The worker registers at the harness's first boundary
 /// (kprim/bench/harness.hpp, boundary_workload); qsbr threads announce a quiescent state at
 /// every boundary, QsEvery operations (reads and updates alike) apart, as a qsbr server loop
 /// does between batches of requests. The countdown is the harness loop's own (a register), so
@@ -118,7 +120,7 @@ struct rcu_sync {
   static constexpr std::uint64_t boundary_every = qs_every ? qs_every : ~std::uint64_t{0};
   static constexpr auto name =
       kprim::bench::fixed_string("rcu_") + kprim::bench::fixed_string<F::name.size() + 1>::of(F::name);
-  kprim::spinlock_t update_lock;
+  static constexpr bool structure_locks = true;  // read_mostly_body takes DS::update_lock(key)
   ~rcu_sync() { kprim::rcu_barrier<F>(); }  // no callbacks outlive the trial
   void boundary(worker& t) {
     if constexpr (F::needs_quiescent_states)
@@ -127,8 +129,6 @@ struct rcu_sync {
   }
   void read_lock(worker&) { kprim::rcu_read_lock<F>(); }
   void read_unlock(worker&) { kprim::rcu_read_unlock<F>(); }
-  void write_lock(worker&) { kprim::spin_lock(&update_lock); }
-  void write_unlock(worker&) { kprim::spin_unlock(&update_lock); }
   void retire(elem* e) { kprim::kfree_rcu<&elem::rcu, F>(e); }
 };
 
@@ -247,6 +247,10 @@ struct list_ds {
   static constexpr const char* workload = "list";
   static constexpr std::uint64_t keys = 64;
   kprim::list_head head;
+  /// RCU rows' update lock: one for the list (list_replace_rcu() of neighbours writes both),
+  /// on a line of its own so taking it does not invalidate the readers' line holding head.
+  alignas(kprim::cacheline_size) kprim::spinlock_t lock;
+  kprim::spinlock_t& update_lock(std::uint64_t) { return lock; }
   list_ds() {
     kprim::INIT_LIST_HEAD_RCU(&head);
     for (std::uint64_t k = 0; k < keys; ++k) kprim::list_add_tail_rcu(&(new elem{k, 0})->node, &head);
@@ -271,6 +275,10 @@ struct hash_ds {
   static constexpr const char* workload = "hash";
   static constexpr std::uint64_t keys = 1024;
   std::unique_ptr<kprim::hashtable<10>> ht = std::make_unique<kprim::hashtable<10>>();
+  /// RCU rows' update locks, one per bucket (the kernel's rhashtable bucket locks): updates of
+  /// different buckets never share a lock, and no update writes a line every updater writes.
+  std::unique_ptr<kprim::spinlock_t[]> locks = std::make_unique<kprim::spinlock_t[]>(kprim::hashtable<10>::size);
+  kprim::spinlock_t& update_lock(std::uint64_t key) { return locks[kprim::hash_min(key, 10)]; }
   hash_ds() {
     for (std::uint64_t k = 0; k < keys; ++k) kprim::hash_add_rcu(*ht, &(new elem{k, 0})->hnode, k);
   }
@@ -314,6 +322,8 @@ std::uint64_t read_section(S& sync, worker& t, Fn fn) {
 
 template <class S>
 constexpr bool updates_in_place = requires { S::in_place_updates; };
+template <class S>
+constexpr bool structure_locks = requires { S::structure_locks; };
 
 /// Values are read and written atomically (relaxed): a seqlock's readers race with its
 /// in-place writers by design; for every other row the value never changes once published.
@@ -328,7 +338,7 @@ inline std::uint64_t load_value(const elem* e) {
 template <class DS, class S>
 class read_mostly_body {
  public:
-  explicit read_mostly_body(std::uint32_t write_ppm) : write_ppm_(write_ppm) {}
+  read_mostly_body(std::uint32_t write_ppm, unsigned threads) : write_ppm_(write_ppm), updates_(threads) {}
   static constexpr std::uint64_t boundary_every = boundary_every_of<S>();
   void boundary(worker& t)
     requires sync_boundary<S>
@@ -344,7 +354,12 @@ class read_mostly_body {
       s.sink += read_section(sync_, t, [&] { return load_value(ds_.lookup(key)); });
       return;
     }
-    sync_.write_lock(t);
+    if constexpr (structure_locks<S>) {
+      s.lock = &ds_.update_lock(key);
+      kprim::spin_lock(s.lock);
+    } else {
+      sync_.write_lock(t);
+    }
     elem* old = ds_.lookup(key);
     if constexpr (updates_in_place<S>) {
       std::atomic_ref<std::uint64_t>(old->value).store(old->value + 1, std::memory_order_relaxed);
@@ -352,12 +367,15 @@ class read_mostly_body {
       ds_.replace(old, new elem{key, old->value + 1});
       s.old = old;
     }
-    ++updates_;  // under the update lock
+    ++*updates_[t.tid];  // this thread's own line: no line shared by every updater
   }
   void release(worker& t) {
     op_state& s = t.node<op_state>();
     if (!s.write) return;
-    sync_.write_unlock(t);
+    if constexpr (structure_locks<S>)
+      kprim::spin_unlock(s.lock);
+    else
+      sync_.write_unlock(t);
     if constexpr (!updates_in_place<S>) sync_.retire(s.old);
   }
   void publish(benchmark::State& st, const kprim::bench::trial_result& r) const {
@@ -365,22 +383,27 @@ class read_mostly_body {
     cb_clock_.publish(st, r);
   }
   std::string check(std::uint64_t) {
-    std::uint64_t n = 0, sum = 0;
+    std::uint64_t n = 0, sum = 0, updates = 0;
+    for (const auto& u : updates_) updates += *u;
     ds_.for_each([&](elem& e) {
       ++n;
       sum += e.value;
     });
-    if (n == DS::keys && sum == updates_) return {};
+    if (n == DS::keys && sum == updates) return {};
     return std::string(S::name) + ": " + std::to_string(n) + " keys (want " + std::to_string(DS::keys) + "), values sum " +
-           std::to_string(sum) + " != updates " + std::to_string(updates_);
+           std::to_string(sum) + " != updates " + std::to_string(updates);
   }
 
  private:
-  S sync_;  // destroyed after ds_ (declared first): RCU callbacks drain before elements go
-  DS ds_;
-  callback_thread_clock<S> cb_clock_;
+  // Lines: what every operation reads and nobody writes during a trial first; the sync
+  // (a reader-writer lock's word, written by readers of those rows) and the structure (its
+  // head, written by updates) each on lines of their own, so an update invalidates no line
+  // that holds the readers' constants.
   std::uint32_t write_ppm_;
-  std::uint64_t updates_ = 0;
+  std::vector<kprim::cacheline_padded<std::uint64_t>> updates_;  // per thread, under its lock
+  callback_thread_clock<S> cb_clock_;
+  alignas(kprim::cacheline_size) S sync_;  // destroyed after ds_: callbacks drain before elements go
+  alignas(kprim::cacheline_size) DS ds_;
 };
 
 /// liburcu's rculfhash (memb flavour) as a peer: lock-free lookups and lock-free updates
@@ -559,7 +582,7 @@ void register_read_mostly() {
   for (auto [label, ppm] : write_fractions)
     for (unsigned n : current_options().threads) {
       case_id id{"rcu", DS::workload, S::name, n, {{"writes", label}}};
-      register_trial(id, base_config(n), [ppm] { return std::make_unique<read_mostly_body<DS, S>>(ppm); });
+      register_trial(id, base_config(n), [ppm, n] { return std::make_unique<read_mostly_body<DS, S>>(ppm, n); });
     }
 }
 
