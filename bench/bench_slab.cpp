@@ -146,10 +146,7 @@ struct kprim_kmalloc {
   explicit kprim_kmalloc(const setup&) {}
   void* alloc(worker&, std::size_t n) { return kprim::kmalloc(n, kprim::GFP_KERNEL); }
   void free(worker&, void* p, std::size_t) { kprim::kfree(p); }
-  void shrink() {
-    for (auto& c : kprim::detail::kmalloc_caches)
-      if (auto* s = c.load()) kprim::kmem_cache_shrink(s);
-  }
+  void shrink() { kprim::kmalloc_shrink(); }
 };
 
 /// The process's malloc, whichever LD_PRELOAD made it: malloc_impls[I], named malloc_<label>.

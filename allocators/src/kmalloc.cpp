@@ -1,4 +1,5 @@
-// kmalloc.cpp: creation of the kmalloc size-class caches and the large-block path.
+// kmalloc.cpp: the kmalloc layer over kmem_cache: creation of the size-class caches, the
+// large-block path and kmalloc_shrink().
 // The fast paths are inline in kprim/kmalloc.hpp.
 #include <kprim/kmalloc.hpp>
 
@@ -50,3 +51,10 @@ void* kmalloc_large(std::size_t size, gfp_t gfp) noexcept {
 void kfree_large(slab_head* h) noexcept { unmap_region(h, h->size + large_header); }
 
 }  // namespace kprim::detail
+
+std::size_t kprim::kmalloc_shrink() noexcept {
+  std::size_t bytes = 0;
+  for (auto& c : detail::kmalloc_caches)
+    if (kmem_cache_s* s = c.load(std::memory_order_acquire)) bytes += kmem_cache_shrink(s);
+  return bytes;
+}

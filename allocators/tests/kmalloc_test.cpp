@@ -83,6 +83,23 @@ TEST(Kmalloc, LargeBlocksAreMappedAndReturned) {
   EXPECT_EQ(kmem_mapped_bytes(), mapped0);
 }
 
+// kmalloc_shrink() reaches every size class: after many 512-byte blocks (several slabs of
+// kmalloc-512) are freed on this thread, it unmaps their empty slabs and says how many bytes.
+TEST(Kmalloc, ShrinkReturnsEmptySlabsOfEveryClass) {
+  std::vector<void*> v;
+  for (int i = 0; i < 2000; ++i) v.push_back(kmalloc(512, GFP_KERNEL));  // ~1 MiB: 16 slabs
+  void* small = kmalloc(24, GFP_KERNEL);
+  ASSERT_NE(small, nullptr);
+  const std::size_t mapped_full = kmem_mapped_bytes();
+  for (void* p : v) kfree(p);
+  kfree(small);
+  const std::size_t given = kmalloc_shrink();
+  EXPECT_GE(given, 8 * detail::slab_min_size);  // most of the 16 slabs, whatever else ran before
+  EXPECT_EQ(given % detail::slab_min_size, 0u);
+  EXPECT_LE(kmem_mapped_bytes() + given, mapped_full);
+  EXPECT_EQ(kmalloc_shrink(), 0u);  // nothing left to give back
+}
+
 TEST(Kmalloc, FreesFromOtherThreads) {
   const unsigned n = std::max(4u, 2 * std::thread::hardware_concurrency());
   std::vector<std::vector<void*>> made(n);

@@ -84,6 +84,12 @@ inline void kfree(const void* p) noexcept {
   kmem_cache_free(h->cache, const_cast<void*>(p));
 }
 
+/// kmalloc_shrink() - kmem_cache_shrink() on every size-class cache created so far: this
+/// thread's magazines, every depot and every empty slab go back (other threads' magazines
+/// stay, as for kmem_cache_shrink()). Large blocks are unmapped at kfree() already.
+/// Context: may sleep. Returns the bytes given back to the OS.
+std::size_t kmalloc_shrink() noexcept;
+
 /// ksize() - the usable size of a kmalloc() block (its class size, or the large block's
 /// length); 0 for NULL or ZERO_SIZE_PTR. The whole usable size may be written.
 /// Context: any. Cost: two loads.

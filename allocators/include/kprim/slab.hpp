@@ -2,8 +2,11 @@
 // fixed-size objects, with Bonwick's per-thread magazines over a locked depot and mmap'ed slabs.
 // For variable sizes use kprim/kmalloc.hpp; for objects that outlive no thread and need no
 // cache-wide sharing, a plain free list in the owner is cheaper still.
+// Tests: allocators/tests/slab_test.cpp (and slab_{stress,debug,rcu,irq}_test.cpp);
+// benchmark: bench/bench_slab.cpp (against glibc, jemalloc, tcmalloc, mimalloc, tbbmalloc).
 //
-// Layers (Bonwick, "Magazines and Vmem", USENIX 2001; the kernel's SLAB/SLUB):
+// Layers (Bonwick, "Magazines and Vmem", USENIX 2001; the kernel's SLAB/SLUB), one source
+// file each under allocators/src/ (the fast paths are inline below):
 //   per-thread cache  a `loaded` and a `previous` magazine (arrays of object pointers) per
 //                     thread per cache. alloc pops from `loaded`, free pushes to it: no lock, no
 //                     atomic instruction. Frees from any thread land in the freeing thread's
@@ -11,19 +14,25 @@
 //   depot             per cache, full and empty magazines under one mutex; a thread trades a
 //                     whole magazine at a time (one lock round trip per `magazine_rounds`
 //                     objects). GFP_ATOMIC callers only try-lock it and fail instead of waiting.
+//                     With the per-thread caches: slab_magazine.cpp.
 //   slab layer        slabs of slab_size bytes (64 KiB unless objects are big), mmap'ed at an
 //                     address aligned to their size, header at the base; partial, full and
-//                     empty lists under the node mutex. Constructors run when a slab is
-//                     populated; objects go back to magazines and slabs in constructed state.
-//                     Empty slabs beyond `max_empty_slabs` are unmapped, the rest on shrink.
-// Debug caches (SLAB_POISON, SLAB_RED_ZONE) bypass the magazines and check every object on
-// alloc and free under the node lock, as SLUB's debug caches do. Under AddressSanitizer every
-// cache also keeps ASan's shadow memory (KASAN-style): free objects and the padding after
-// allocated ones are poisoned; the allocator's own accesses to free objects (free pointer,
-// patterns, ctor) open the shadow briefly, so SLAB_POISON/SLAB_RED_ZONE and ASan coexist.
+//                     empty lists (kprim::list_head) under the node mutex. Constructors run
+//                     when a slab is populated; objects go back to magazines and slabs in
+//                     constructed state. Empty slabs beyond `max_empty_slabs` are unmapped,
+//                     the rest on shrink. slab_page.cpp.
+// Cache creation, shrink and destroy, and the out-of-line slow paths that pick a layer live in
+// slab.cpp; statistics (slabinfo) and tunables in slab_stats.cpp.
+// Debug caches (SLAB_POISON, SLAB_RED_ZONE; slab_debug.cpp) bypass the magazines and check
+// every object on alloc and free under the node lock, as SLUB's debug caches do. Under
+// AddressSanitizer every cache also keeps ASan's shadow memory (KASAN-style, slab_debug.cpp
+// too): free objects and the padding after allocated ones are poisoned; the allocator's own
+// accesses to free objects (free pointer, patterns, ctor) open the shadow briefly, so
+// SLAB_POISON/SLAB_RED_ZONE and ASan coexist.
 //
-// Interrupt handlers (kprim/irq.hpp): a kprim handler may interrupt its thread anywhere, in
-// the middle of this thread's magazine pop or of a slow path holding the depot or node mutex.
+// Interrupt handlers (kprim/irq.hpp; slab_irq.cpp): a kprim handler may interrupt its thread
+// anywhere, in the middle of this thread's magazine pop or of a slow path holding the depot or
+// node mutex.
 // So in a handler (detail::in_kprim_irq(): one TLS load on each fast path) allocation and free
 // never touch the per-thread magazines and never wait for a lock: kmem_cache_alloc try-locks
 // the node mutex and takes one object from a slab (nullptr if the interrupted code, or another
@@ -38,12 +47,14 @@
 // magazine and commit in one store without an rseq critical section of its own). A thread's
 // magazines are flushed back to the slabs when it exits.
 // SLAB_TYPESAFE_BY_RCU caches keep a slab's memory mapped for an RCU grace period after it
-// empties (kprim/rcu.hpp, memb flavour: kprim::slab links kprim::rcu_memb); see the flag.
+// empties (slab_rcu.cpp; kprim/rcu.hpp, memb flavour: kprim::slab links kprim::rcu_memb);
+// see the flag.
 #pragma once
 
 #include <kprim/compiler.hpp>
 #include <kprim/context.hpp>
 #include <kprim/detail/irq_state.hpp>
+#include <kprim/list.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -139,23 +150,23 @@ struct magazine {
 };
 static_assert(sizeof(magazine) == 16);
 
-/// One thread's view of one cache. Only the owning thread touches loaded/previous, except
+/// One thread's view of one cache: Bonwick's per-CPU layer, per thread here (see "Thread
+/// model" above). Only the owning thread touches loaded/previous, except
 /// kmem_cache_destroy() (which requires that no thread uses the cache).
-struct cpu_cache {
+struct thread_cache {
   magazine* loaded;
   magazine* previous;
   kmem_cache_s* cache;
-  cpu_cache* next;    ///< the cache's list of per-thread caches (registry lock)
-  cpu_cache* prev;
-  cpu_cache** home;   ///< this thread's slot pointing here (nulled when the cache is destroyed)
+  list_head node;         ///< on the cache's list of per-thread caches (registry lock)
+  thread_cache** home;    ///< this thread's slot pointing here (nulled when the cache is destroyed)
 };
 
 /// Cache ids index every thread's slot table; at most this many caches exist at once.
 inline constexpr unsigned max_caches = 512;
 
-/// This thread's per-cache slots, by cache id. nullptr: no per-thread cache yet, or a debug
-/// cache (which never has one). Zero-initialised static TLS: no init guard on access.
-extern constinit thread_local cpu_cache* tls_cpu_caches[max_caches];
+/// This thread's per-cache slots, by cache id. nullptr: no per-thread cache yet, or a cache
+/// without magazines (debug caches, the magazine caches), which never has one. Zero-initialised static TLS: no init guard on access.
+extern constinit thread_local thread_cache* tls_thread_caches[max_caches];
 
 /// The fields of a cache that the fast paths read: first in kmem_cache_s, one cache line.
 struct kmem_cache_hot {
@@ -216,7 +227,7 @@ kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t 
 #if KPRIM_DEBUG_LOCKING
   if (gfpflags_allow_blocking(gfp)) might_sleep();  // the kernel's might_alloc()
 #endif
-  detail::cpu_cache* c = detail::tls_cpu_caches[detail::hot(s).id];
+  detail::thread_cache* c = detail::tls_thread_caches[detail::hot(s).id];
   if (likely(c != nullptr) && likely(!detail::in_kprim_irq())) {
     detail::magazine* m = c->loaded;
     if (likely(m->rounds != 0)) {
@@ -244,7 +255,7 @@ kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t 
 /// Cost: fast path a push onto this thread's magazine, the same for a cross-thread free.
 inline void kmem_cache_free(kmem_cache_t* s, void* objp) noexcept {
   detail::kasan_slab_free(s, objp);
-  detail::cpu_cache* c = detail::tls_cpu_caches[detail::hot(s).id];
+  detail::thread_cache* c = detail::tls_thread_caches[detail::hot(s).id];
   if (likely(c != nullptr) && likely(!detail::in_kprim_irq())) {
     detail::magazine* m = c->loaded;
     if (likely(m->rounds != m->capacity)) {
