@@ -149,6 +149,9 @@ class rw_semaphore {
 
  private:
   friend struct rwsem_slowpath;
+  // primitives/tests/rwsem_test.cpp: reads the owner word and plants count words no test
+  // can reach by locking (2^55 readers for READ_FAIL); defined there only.
+  friend struct rwsem_test_access;
   /// rwsem_set_reader_owned(): owner = current | READER_OWNED, keeping NONSPINNABLE.
   void set_reader_owned() noexcept {
     const std::uintptr_t keep = owner_.load(std::memory_order_relaxed) & owner_nonspinnable;
