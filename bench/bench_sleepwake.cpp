@@ -239,6 +239,17 @@ struct counting_body {
   std::unique_ptr<kprim::cacheline_padded<S>> s = std::make_unique<kprim::cacheline_padded<S>>();
   void acquire(kprim::bench::worker&) { (*s)->down(); }
   void release(kprim::bench::worker&) { (*s)->up(); }
+  /// kprim's slow-path statistics per down/up pair: sleeps_per_op (downs that queued and
+  /// slept) and handoffs_per_op (up()s that gave their unit straight to a sleeper).
+  void publish(benchmark::State& state, const kprim::bench::trial_result& r) const {
+    if constexpr (std::is_same_v<S, cs_kprim>) {
+      const double ops = static_cast<double>(r.total());
+      if (!(ops > 0)) return;
+      const kprim::semaphore& sem = (*s)->s;
+      state.counters["sleeps_per_op"] = static_cast<double>(sem.nr_sleeps.load()) / ops;
+      state.counters["handoffs_per_op"] = static_cast<double>(sem.nr_handoffs.load()) / ops;
+    }
+  }
 };
 
 template <class S>

@@ -164,6 +164,26 @@ void finish_wait(wait_queue_head_t* wq, wait_queue_entry* e) noexcept {
   }
 }
 
+int __wake_up_locked(wait_queue_head_t* wq, int nr_exclusive) noexcept {
+  int woken = 0;
+  list_head* pos = wq->head.next;
+  while (pos != &wq->head) {
+    list_head* next = pos->next;
+    wait_queue_entry* e = entry_of(pos);
+    const bool exclusive = (e->flags & WQ_FLAG_EXCLUSIVE) != 0;
+    auto* word = reinterpret_cast<std::uint32_t*>(&e->woken);
+    list_del_init(pos);
+    e->woken.store(1, std::memory_order_release);  // the last touch of e (see __wake_up)
+    detail::futex_wake_at(word, 1);
+    ++woken;
+    if (exclusive && --nr_exclusive == 0) break;
+    pos = next;
+  }
+  wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - static_cast<unsigned>(woken),
+                      std::memory_order_relaxed);
+  return woken;
+}
+
 int __wake_up(wait_queue_head_t* wq, int nr_exclusive) noexcept {
   // Sleepers are unqueued and marked under the lock; the first kBatch are woken after it (the
   // kernel's wake_q), so a woken thread does not find the lock still held by its waker, any

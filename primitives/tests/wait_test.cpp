@@ -209,6 +209,69 @@ TEST_P(WaitSignal, KillableNeedsFatalSignalPending) {
   EXPECT_FALSE(kprim::waitqueue_active(&wq));
 }
 
+// An exclusive waiter A that a wake-up picks just as a signal interrupts it (woken and
+// interrupted at once), with B asleep behind it and one token for one of them. The race is
+// made certain, not waited for: the test holds the queue's lock while it signals A, so A's
+// interrupted sleep stops at wait_sleep()'s lock with its entry still queued; the wake-up is
+// then made under that lock (wake_up_locked()) and picks A. If A's condition holds A must take
+// the token and succeed; if it does not (`a_refuses`: A's condition differs from B's), A fails
+// and must pass the wake-up on to B. Dropping the wake-up (A fails, B stays asleep, the token
+// unclaimed) fails the assertion after A returns. A signal that reaches A before it sleeps or
+// after the lock is dropped makes an ordinary wake-up or interruption: the assertions hold then too.
+void woken_and_interrupted(bool a_refuses) {
+  kprim::test::sigusr1_handler h(false);
+  DECLARE_WAIT_QUEUE_HEAD(wq);
+  std::atomic<int> tokens{0};
+  const auto take = [&] {
+    int t = tokens.load();
+    while (t > 0)
+      if (tokens.compare_exchange_weak(t, t - 1)) return true;
+    return false;
+  };
+  std::atomic<int> a_result{1}, b_result{1};
+  std::thread a([&] {
+    a_result.store(kprim::wait_event_interruptible_exclusive(wq, [&] { return !a_refuses && take(); }));
+  });
+  eventually([&] { return wq.nr_queued.load() == 1; });
+  std::thread b([&] { b_result.store(kprim::wait_event_interruptible_exclusive(wq, take)); });
+  eventually([&] { return wq.nr_queued.load() == 2; });
+  std::this_thread::sleep_for(2ms);  // both past their condition checks, into FUTEX_WAIT
+  wq.lock.lock();
+  for (int i = 0; i < 10; ++i) {  // several, in case one lands before A's FUTEX_WAIT
+    pthread_kill(a.native_handle(), SIGUSR1);
+    std::this_thread::sleep_for(1ms);
+  }
+  tokens.store(1);
+  const int woke = kprim::wake_up_locked(&wq);
+  wq.lock.unlock();
+  EXPECT_EQ(woke, 1);
+  while (a_result.load() == 1) {  // A ends by the wake-up or a signal; never left asleep
+    pthread_kill(a.native_handle(), SIGUSR1);
+    std::this_thread::sleep_for(1ms);
+  }
+  a.join();
+  if (a_result.load() == 0) {
+    EXPECT_FALSE(a_refuses);
+    EXPECT_EQ(tokens.load(), 0) << "A succeeded: it took the token";
+    EXPECT_EQ(wq.nr_queued.load(), 1u) << "B still asleep: one wake-up, one waiter through";
+  } else {
+    EXPECT_EQ(a_result.load(), -kprim::ERESTARTSYS);
+    // A failed: the wake-up it was picked for has gone on to B (off the queue or through).
+    EXPECT_EQ(wq.nr_queued.load(), 0u) << "the wake-up was lost with A; B sleeps beside a token";
+  }
+  if (b_result.load() == 1 && wq.nr_queued.load() != 0) {  // B asleep (also after a lost wake-up)
+    tokens.store(1);
+    kprim::wake_up_all(&wq);
+  }
+  b.join();
+  EXPECT_EQ(b_result.load(), 0);
+  EXPECT_EQ(tokens.load(), 0);
+  EXPECT_FALSE(kprim::waitqueue_active(&wq));
+}
+
+TEST(WaitQueue, ExclusiveWokenAndInterruptedConsumesTheWakeUp) { woken_and_interrupted(false); }
+TEST(WaitQueue, ExclusiveWokenAndInterruptedPassesTheWakeUpOn) { woken_and_interrupted(true); }
+
 INSTANTIATE_TEST_SUITE_P(SaRestart, WaitSignal, ::testing::Bool(),
                          [](const auto& i) { return i.param ? "with_SA_RESTART" : "without_SA_RESTART"; });
 

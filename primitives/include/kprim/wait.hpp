@@ -19,6 +19,13 @@
 // when it holds, finish_wait() sees woken != 0 too (the entry is off the list) and returns at
 // once (the kernel's list_empty_careful() check). Waking one sleeper is one futex word and one
 // system call: nobody else wakes up (no herd).
+// A wake-up meeting a signal or a timeout. A sleeper whose sleep ends in error re-takes the
+// lock: still queued means nobody picked it (it leaves with the error; a later wake_up() finds
+// the next waiter). Already unqueued means a waker picked it at the same moment, and for an
+// exclusive waiter that wake-up may be the only one: the waiter re-checks its condition and,
+// if it holds, consumes the wake-up and succeeds (the kernel's prepare_to_wait_event() rule);
+// if not, it returns the error and passes the wake-up on to the next exclusive waiter (the
+// kernel's abort_exclusive_wait()). So no exclusive wake-up is lost to a waiter that gives up.
 //
 // Interruptible sleeps in user space ("a pending signal"). kprim installs no signal handler and
 // never changes a program's dispositions or masks. A sleep is interrupted when a signal is
@@ -167,6 +174,12 @@ inline int wake_up_nr(wait_queue_head_t* wq, int nr) noexcept { return __wake_up
 inline int wake_up_all(wait_queue_head_t* wq) noexcept { return __wake_up(wq, 0); }
 inline int wake_up_interruptible(wait_queue_head_t* wq) noexcept { return __wake_up(wq, 1); }
 inline int wake_up_interruptible_all(wait_queue_head_t* wq) noexcept { return __wake_up(wq, 0); }
+/// __wake_up_locked() - __wake_up() by a caller that already holds wq->lock (the kernel's
+/// wake_up_locked(), for wakers that change their condition under the queue's own lock). The
+/// FUTEX_WAKEs are made under the lock.
+int __wake_up_locked(wait_queue_head_t* wq, int nr_exclusive) noexcept;
+inline int wake_up_locked(wait_queue_head_t* wq) noexcept { return __wake_up_locked(wq, 1); }
+inline int wake_up_all_locked(wait_queue_head_t* wq) noexcept { return __wake_up_locked(wq, 0); }
 
 /// waitqueue_active() - lock-free "is anybody queued?" (relaxed load). THE KERNEL'S CAVEAT: a
 /// waker that skips wake_up() when this is false must put a full barrier (smp_mb()) between its store to the condition and this call;
@@ -207,8 +220,17 @@ int __wait_event(wait_queue_head_t* wq, Cond&& cond, unsigned state, bool exclus
     int late = 0;
     ret = wait_sleep(wq, &e, state, dl, &late);
     if (ret != 0) break;
-    if (late != 0) {  // woken and interrupted/timed out at once: the wake-up decides
-      ret = cond() ? 0 : late;
+    if (late != 0) {
+      // Woken and interrupted/timed out at once (see wait_sleep). The wake-up was ours: an
+      // exclusive waiter must not drop it. If cond() holds we consume it and succeed (the
+      // kernel's prepare_to_wait_event() rule); if not, we fail and pass the wake-up on to the
+      // next exclusive waiter (the kernel's abort_exclusive_wait()), whose condition may hold.
+      if (cond()) {
+        ret = 0;
+      } else {
+        ret = late;
+        if (exclusive) __wake_up(wq, 1);
+      }
       break;
     }
     // Woken: the waker took `e` off the queue. Re-check before queueing again, so the common
@@ -250,10 +272,11 @@ namespace detail {
 /// TASK_UNINTERRUPTIBLE), otherwise the jiffies left, at least 1 (1 also when cond() became
 /// true just as the time ran out).
 template <class Cond>
-long wait_event_timed(wait_queue_head_t& wq, Cond& cond, unsigned state, long timeout) {
+long wait_event_timed(wait_queue_head_t& wq, Cond& cond, unsigned state, long timeout,
+                      bool exclusive = false) {
   if (cond()) return timeout > 0 ? timeout : 1;
   const wait_deadline dl(timeout);
-  const int r = __wait_event(&wq, cond, state, false, dl);
+  const int r = __wait_event(&wq, cond, state, exclusive, dl);
   if (r == -ETIME) return cond() ? 1 : 0;
   if (r != 0) return -ERESTARTSYS;
   const long left = dl.remaining();
@@ -299,6 +322,41 @@ template <class Cond>
 int wait_event_killable(wait_queue_head_t& wq, Cond&& cond) {
   might_sleep();
   return detail::wait_event_signalled(wq, cond, TASK_KILLABLE);
+}
+
+/// wait_event_interruptible_exclusive() - wait_event_interruptible() as an exclusive waiter.
+/// A wake-up that picked this waiter is never lost to the signal: if the signal and the
+/// wake-up arrive together, cond() decides - true: 0 (the wake-up is consumed); false:
+/// -ERESTARTSYS and the wake-up is passed on to the next exclusive waiter (abort_exclusive_wait).
+template <class Cond>
+int wait_event_interruptible_exclusive(wait_queue_head_t& wq, Cond&& cond) {
+  might_sleep();
+  if (cond()) return 0;
+  return detail::__wait_event(&wq, cond, TASK_INTERRUPTIBLE, true,
+                              detail::wait_deadline(MAX_SCHEDULE_TIMEOUT)) == 0
+             ? 0
+             : -ERESTARTSYS;
+}
+
+/// wait_event_killable_exclusive() - wait_event_killable() as an exclusive waiter; the same
+/// rule for a wake-up that meets a fatal signal.
+template <class Cond>
+int wait_event_killable_exclusive(wait_queue_head_t& wq, Cond&& cond) {
+  might_sleep();
+  if (cond()) return 0;
+  return detail::__wait_event(&wq, cond, TASK_KILLABLE, true,
+                              detail::wait_deadline(MAX_SCHEDULE_TIMEOUT)) == 0
+             ? 0
+             : -ERESTARTSYS;
+}
+
+/// wait_event_idle_exclusive_timeout() - an uninterruptible exclusive wait of at most
+/// `timeout` jiffies, with wait_event_timeout()'s return convention. A wake-up that meets the
+/// timeout follows wait_event_interruptible_exclusive()'s rule (consumed, or passed on).
+template <class Cond>
+long wait_event_idle_exclusive_timeout(wait_queue_head_t& wq, Cond&& cond, long timeout) {
+  might_sleep();
+  return detail::wait_event_timed(wq, cond, TASK_UNINTERRUPTIBLE, timeout, true);
 }
 
 }  // namespace kprim
