@@ -17,9 +17,11 @@ struct optimistic_spin_queue {
 static_assert(sizeof(optimistic_spin_queue) == 4);
 
 /// Rounds of cpu_relax() a thread spends in each phase of one optimistic spin (queued in the
-/// OSQ, then on the owner) before it gives up and sleeps: tens of microseconds per phase on
-/// the reference VM, a small fraction of a time slice and a few times a futex wake-up. The kernel stops when need_resched() or the owner's vCPU is preempted; user space
-/// sees neither, so a bounded budget stands in for both.
+/// OSQ, then on the owner) before it gives up and sleeps: meant to be a small fraction of a
+/// time slice and a few times a futex wake-up. The wake-up it is weighed against is measured
+/// by bench_sleepwake, the spin it buys by bench_locks `locks/handover` and `locks/contended`
+/// (kprim_mutex). The kernel stops when need_resched() or the owner's vCPU is preempted; user
+/// space sees neither, so a bounded budget stands in for both.
 inline constexpr unsigned optimistic_spin_limit = 256;
 
 /// spinner_enter() - claim one of the (CPUs - 1) process-wide spinning slots; false if all

@@ -1,7 +1,9 @@
 // kprim/rwlock.hpp: rwlock_t as the kernel's queued reader-writer lock
 // (kernel/locking/qrwlock.c): readers and writer in one 32-bit word, contenders queued fairly
 // on a qspinlock. Spins, never sleeps: for sections that may block use kprim::rw_semaphore;
-// for read-mostly data that readers may re-read, a seqlock (kprim/seqlock.hpp) is cheaper.
+// for read-mostly data that readers may re-read, a seqlock (kprim/seqlock.hpp) costs readers
+// less (bench_rwlocks `rwlocks/mixed` measures both: kprim_qrwlock, kprim_seqlock).
+// Test: test_rwlocks (primitives/tests/rwlock_test.cpp); benchmark: bench_rwlocks.
 #pragma once
 
 #include <kprim/compiler.hpp>

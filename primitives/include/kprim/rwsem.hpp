@@ -2,6 +2,8 @@
 // parallel, writers exclusive, optimistic spinning for writers, sleeping waiters on futexes in
 // one FIFO queue, and hand-off so neither side starves. Readers that never block and whose
 // sections are short do better under kprim::qrwlock (kprim/rwlock.hpp) or a seqlock.
+// Test: test_rwlocks (primitives/tests/rwsem_test.cpp); benchmark: bench_rwlocks
+// `rwlocks/mixed` (kprim_rwsem).
 #pragma once
 
 #include <kprim/compiler.hpp>

@@ -2,6 +2,8 @@
 // (include/linux/seqlock.h): writers never wait for readers; readers retry if a writer ran.
 // For small, frequently read, rarely written data that can be copied out. Not for data
 // holding pointers readers follow (use RCU), nor when readers must not spin on writers.
+// Test: test_rwlocks (primitives/tests/seqlock_test.cpp); benchmark: bench_rwlocks
+// `rwlocks/mixed` (kprim_seqlock).
 //
 // Reading the protected data: readers run concurrently with the writer by design, so in C++
 // every protected field must be read (and written) through atomics, e.g.
