@@ -27,6 +27,7 @@
 //   callback_storm every thread kfree_rcu()s fresh objects as fast as it can:
 //                pending_max_objs / pending_max_bytes are the most memory waiting for callbacks.
 #include <kprim/bench/registry.hpp>
+#include <kprim/llist.hpp>
 #include <kprim/rcu.hpp>
 #include <kprim/rcu/bp.hpp>
 #include <kprim/rcu/mb.hpp>
@@ -59,9 +60,51 @@ namespace {
 using kprim::bench::worker;
 namespace rw = kprim::bench::rw;
 
+/// Per-worker element pools, so that an update's allocation touches only its own thread's
+/// lines: freed elements go back to the pool that allocated them (the call_rcu() thread frees
+/// most of them, a page of them at a time: one llist_add() each onto the owner's `returned`
+/// list, which stays in that thread's cache through the page), and the owner takes the whole
+/// returned list with one exchange when its private list runs dry. glibc's malloc instead sends
+/// each remote free through the owner arena's lock and bins (lines both threads write).
+/// Worker tid t uses pools[t] (set when it registers with RCU; tid >= max_pools and threads
+/// that never register use operator new). Pools live as long as the process: elements outlive
+/// the worker thread that allocated them (the table keeps them), and the next trial's worker
+/// of the same tid reuses them.
+struct alignas(kprim::cacheline_size) elem_pool {
+  static constexpr unsigned max_pools = 256;
+  kprim::llist_node* free = nullptr;                          // owner only
+  alignas(kprim::cacheline_size) kprim::llist_head returned{};  // any thread adds; owner empties
+};
+elem_pool pools[elem_pool::max_pools];
+thread_local elem_pool* this_thread_pool = nullptr;
+
 /// The element every workload stores: one key, one value bumped by each update, and a link for
 /// each structure (a list, an hlist bucket, rculfhash) plus the rcu_head that frees it.
+/// Allocated from the calling worker's pool; a 16-byte header before it names that pool.
 struct elem {
+  static constexpr std::size_t header = 16;
+  static void* operator new(std::size_t n) {
+    elem_pool* p = this_thread_pool;
+    if (p) {
+      if (!p->free && __atomic_load_n(&p->returned.first, __ATOMIC_RELAXED))
+        p->free = kprim::llist_del_all(&p->returned);
+      if (kprim::llist_node* f = p->free) {
+        p->free = f->next;
+        return f;
+      }
+    }
+    auto* raw = static_cast<unsigned char*>(::operator new(n + header));
+    *reinterpret_cast<elem_pool**>(raw) = p;
+    return raw + header;
+  }
+  static void operator delete(void* ptr) {
+    auto* raw = static_cast<unsigned char*>(ptr) - header;
+    if (elem_pool* p = *reinterpret_cast<elem_pool**>(raw))
+      kprim::llist_add(static_cast<kprim::llist_node*>(ptr), &p->returned);
+    else
+      ::operator delete(raw);
+  }
+
   std::uint64_t key;
   std::uint64_t value;
   kprim::list_head node{};
@@ -96,6 +139,7 @@ inline void rcu_register_once(worker& t) {
   op_state& s = t.node<op_state>();
   if (likely(s.registered)) return;
   rcu_register_slow<F>();
+  if (t.tid < elem_pool::max_pools) this_thread_pool = &pools[t.tid];
   s.registered = true;
 }
 
