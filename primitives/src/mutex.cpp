@@ -12,9 +12,16 @@
 //
 // Policy, and where it departs from the kernel's, each measured with bench_locks'
 // kprim_mutex counters (mutex_stat):
-//  - spinners poll the owner word with exponential backoff (1, 2, 4 .. spin_backoff_max
-//    pauses): a poll pulls the line away from the running owner, so polling less lets the
-//    owner re-take its lock from its own cache several times between hand-overs;
+//  - spinners poll the owner word rarely: after a spinner's first look, its polls come
+//    spin_backoff_min pauses apart, the gap doubling up to spin_backoff_max (the kernel polls
+//    without pause; kprim's gap used to start at one pause). Each poll pulls the lock's line (and the data beside it) away from the running
+//    owner, and a poll that finds the lock free between the owner's unlock and its next lock
+//    changes the owner: two more transfers, and the old owner starts spinning in turn. A
+//    spinner that starts polling at once therefore ping-pongs the lock every few operations
+//    under heavy contention; one that waits lets the owner re-take its lock from its own cache
+//    for a run of operations before a hand-over (glibc gets the same runs by putting the
+//    waiter to sleep). The cost is hand-over latency when the owner does not come back: up to
+//    one poll gap. bench_locks' owner_changes_per_op and locks/handover rows show both sides;
 //  - unlock does not wake the first waiter while an OSQ spinner is queued on the lock (the
 //    spinner will take it, and its own unlock sees WAITERS again), at most max_wake_skips
 //    times per waiter: then the waiter is woken and, losing once more, asks for HANDOFF,
@@ -97,8 +104,16 @@ inline void count(stat_event e) noexcept {
   c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-/// Longest pause run between two polls of the owner word (spin_on_owner()).
-constexpr unsigned spin_backoff_max = 64;
+/// Pauses before a spinner's first poll of the owner word, and the longest gap between two
+/// polls (spin_on_owner(); the policy above). About the time of a futex wake-up each: short
+/// beside a time slice, long beside one uncontended lock+unlock.
+constexpr unsigned spin_backoff_min = 64;
+constexpr unsigned spin_backoff_max = 128;
+/// Pauses one optimistic spin on the owner may take before the spinner sleeps (the kernel
+/// stops at need_resched(); kprim/osq_lock.hpp). Several poll gaps, so that a spinner
+/// waiting out a run of the owner's operations does not give up and sleep instead.
+constexpr unsigned spin_budget = 16 * spin_backoff_max;
+static_assert(spin_backoff_min <= spin_backoff_max && spin_budget >= 4 * spin_backoff_max);
 /// Unlocks that may leave a sleeping first waiter to a queued spinner before waking it.
 constexpr unsigned max_wake_skips = 16;
 /// How long the first waiter waits before a lost race makes it ask for HANDOFF (the
@@ -186,7 +201,7 @@ struct mutex_slowpath {
   /// polling with exponential backoff (see the policy above). False when spinning should stop
   /// (owner asleep, budget spent, no longer first waiter).
   static bool spin_on_owner(mutex& m, task_struct* owner, const waiter* w, unsigned& budget) noexcept {
-    unsigned delay = 1;
+    unsigned delay = spin_backoff_min;
     // Relaxed: a change only sends us back to trylock_common(), whose cmpxchg acquires.
     while (owner_task(m.owner_.load(std::memory_order_relaxed)) == owner) {
       // Relaxed: on_cpu is a heuristic; a stale value costs one more poll or one early sleep.
@@ -219,7 +234,7 @@ struct mutex_slowpath {
       return false;  // the first waiter spins outside the OSQ, but also only on a spare CPU
     }
     count(ev_spins);
-    unsigned budget = optimistic_spin_limit;
+    unsigned budget = spin_budget;
     bool got = false;
     for (;;) {
       task_struct* owner = trylock_common(m, false);

@@ -6,7 +6,7 @@
 // "The owner is running", approximated in user space. The kernel spins only while
 // owner->on_cpu and !need_resched(). Here a spinner stops when the owner is asleep in a
 // kprim lock (task_struct::on_cpu, set around every futex sleep) or when its spin budget
-// (optimistic_spin_limit rounds, kprim/osq_lock.hpp) runs out: user space cannot see that the
+// (mutex.cpp's spin_budget pauses; optimistic_spin_limit rounds queued in the OSQ) runs out: user space cannot see that the
 // owner was preempted or that its own time slice is ending, so time stands in for both. And
 // a thread only starts spinning while fewer than (CPUs - 1) threads spin in any OSQ, so that
 // owners keep a CPU when threads outnumber cores (otherwise spinners would preempt them).
