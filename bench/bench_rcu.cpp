@@ -4,7 +4,8 @@
 // Workloads:
 //   list, hash   lookups of random keys in an RCU list (64 keys) / hash table (1024 keys, 1024
 //                buckets); a fraction `writes:<percent>` of operations replaces the entry of a
-//                random key with an updated copy (RCU: under a spinlock, old copy kfree_rcu()ed;
+//                random key with an updated copy (RCU: under the key's bucket lock (list: the
+//                list's lock), old copy kfree_rcu()ed, copies from per-worker pools;
 //                locks: under the exclusive lock, old copy deleted; seqlock: the value is
 //                updated in place, as a seqlock only protects data readers copy out, never
 //                pointers they follow into freed memory). hash adds liburcu's lock-free

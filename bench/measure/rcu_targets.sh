@@ -1,0 +1,60 @@
+#!/bin/bash
+# Issue 15, RCU items 1-2: qsbr read side vs the empty loop, hash lookups at 99% reads 1 -> 2 -> 4
+# threads and against std::shared_mutex, with the run's A/A noise (rcu_memb vs its twin
+# rcu_memb_aa, read_empty) and the per-update cost from writes:0 vs writes:1. ~90 s.
+# Usage: bash bench/measure/rcu_targets.sh [path/to/bench_rcu]   (from the repository root)
+set -euo pipefail
+B=${1:-build/release/bench/bench_rcu}
+T=$(mktemp -d /tmp/h3m.XXXXXX)
+timeout 40 "$B" --kprim_trial_ms=200 --kprim_threads=1 --benchmark_repetitions=7 \
+  --benchmark_filter='^rcu/read_empty/(nolock|rcu_qsbr|rcu_qsbr_qs1|rcu_memb|rcu_memb_aa|rcu_bp)/' \
+  --benchmark_format=json --benchmark_out="$T/empty.json" >/dev/null 2>&1
+timeout 60 "$B" --kprim_trial_ms=200 --kprim_threads=1,2,4 --benchmark_repetitions=5 \
+  --benchmark_filter='^rcu/(hash/(rcu_memb|rcu_qsbr|rcu_bp|rcu_memb_call_rcu|std_shared_mutex)/threads:[0-9]+/writes:(0|1)/|read_empty/rcu_memb(_aa)?/threads:(1|2)/)' \
+  --benchmark_format=json --benchmark_out="$T/hash.json" >/dev/null 2>&1
+# Instructions per iteration of the harness loop, inclusive (callees: the boundaries), latency
+# sampling off so that the timed operations do not count; callgrind counts repeatably.
+for r in nolock rcu_qsbr; do
+  timeout 30 valgrind --tool=callgrind --callgrind-out-file="$T/cg.$r" "$B" --kprim_latency=off --kprim_trial_ms=100 --kprim_threads=1 \
+    --benchmark_repetitions=1 --benchmark_filter="^rcu/read_empty/$r/threads:1/" --benchmark_format=json \
+    --benchmark_out="$T/cg.$r.json" >/dev/null 2>&1 || true
+  callgrind_annotate --inclusive=yes "$T/cg.$r" 2>/dev/null | grep -m1 'worker_loop<' | awk '{gsub(",","",$1); print $1}' > "$T/cg.$r.ir" || true
+done
+/usr/bin/python3 - "$T" <<'PY'
+import json, re, statistics as st, sys, os
+T = sys.argv[1]
+rows = {}
+for f in ("empty.json", "hash.json"):
+    for b in json.load(open(os.path.join(T, f)))["benchmarks"]:
+        if b.get("run_type") != "iteration": continue
+        m = re.match(r"rcu/(\w+)/(\w+)/threads:(\d+)(?:/writes:([\d.]+))?/", b["name"])
+        if not m: continue
+        rows.setdefault((m[1], m[2], int(m[3]), m[4]), []).append(b)
+med = lambda k, c: st.median(x[c] for x in rows[k])
+def ns(c, t=1): return med(("read_empty", c, t, None), "ns_per_op")
+print("read_empty, 1 thread, median of 7, ns per section:")
+for c in ("nolock", "rcu_qsbr", "rcu_qsbr_qs1", "rcu_memb", "rcu_memb_aa", "rcu_bp"):
+    print(f"  {c:14s} {ns(c):6.3f}  x{ns(c)/ns('nolock'):.2f} of the empty loop")
+aa1 = ns("rcu_memb") / ns("rcu_memb_aa")
+print(f"  target qsbr <= 1.2x: {ns('rcu_qsbr')/ns('nolock'):.2f}x; memb <= 2 ns: {ns('rcu_memb'):.2f}; A/A memb/memb_aa {aa1:.3f}")
+try:
+    ir = {r: float(open(os.path.join(T, f"cg.{r}.ir")).read()) / json.load(open(os.path.join(T, f"cg.{r}.json")))["benchmarks"][0]["ops"] for r in ("nolock", "rcu_qsbr")}
+    print(f"  callgrind worker_loop Ir per iteration: nolock {ir['nolock']:.2f}, rcu_qsbr {ir['rcu_qsbr']:.2f}")
+except Exception as e:
+    print("  callgrind: not available", e)
+aa2 = med(("read_empty", "rcu_memb", 2, None), "ops_per_s") / med(("read_empty", "rcu_memb_aa", 2, None), "ops_per_s")
+print(f"hash lookups, median of 5, Mops/s (A/A read_empty memb/memb_aa at 2 threads {aa2:.3f}):")
+ops = lambda c, t, w: med(("hash", c, t, w), "ops_per_s")
+for c in ("rcu_memb", "rcu_qsbr", "rcu_bp", "rcu_memb_call_rcu", "std_shared_mutex"):
+    line = "  " + f"{c:18s}" + "  ".join(f"t{t} w{w}% {ops(c,t,w)/1e6:7.1f}" for t in (1, 2, 4) for w in ("0", "1"))
+    print(line)
+for c in ("rcu_memb", "rcu_qsbr", "rcu_bp"):
+    s2 = ops(c, 2, "1") / ops(c, 1, "1")
+    vs = ops(c, 2, "1") / ops("std_shared_mutex", 2, "1")
+    # Cost of one update: per-thread ns/op at writes:1 minus writes:0, times 100 (1% of ops).
+    up = {t: 100 * (t / ops(c, t, "1") - t / ops(c, t, "0")) * 1e9 for t in (1, 2)}
+    cb = med(("hash", c, 2, "1"), "cb_thread_cpu_pct")
+    print(f"  {c}: 2T/1T {s2:.2f}x (target >= 1.8), at nproc=2 {vs:.1f}x std_shared_mutex (target 10x); "
+          f"ns per update 1T {up[1]:.0f}, 2T {up[2]:.0f}; call_rcu thread {cb:.1f}% of a CPU at 2T")
+PY
+rm -rf "$T"
