@@ -220,7 +220,7 @@ void calibrate_relative(relative_injection& rel, const trial_config& cfg, Make& 
   relative_probe pairs[rounds * per_round];
   double ns = first, change = 0;
   for (int round = 0; round < rounds; ++round) {
-    double changes[per_round];
+    double changes[per_round] = {};
     int measured = 0;
     for (int i = 0; i < per_round; ++i) {
       relative_probe& p = pairs[round * per_round + i];
