@@ -49,9 +49,18 @@ qnode_block qnodes[max_thread_slots];
 constexpr std::uint32_t pending_loops = 1;  // _Q_PENDING_LOOPS on x86
 
 /// The yield policy's queue head (head_wait_and_lock()): pauses of its polite phase in all,
-/// the longest gap between two of its polls, and how many polls a newcomer sees a free lock
-/// with pending set before it concludes the head is not running (hybrid_unfair_trylock()).
-constexpr unsigned polite_pauses = 2048, polite_max_delay = 64, pending_stale_polls = 8;
+/// the gap between two of its polls, and how many polls a newcomer sees a free lock with
+/// pending set before it concludes the head is not running (hybrid_unfair_trylock()).
+/// The gap is what sets spinlock_t's throughput at 2 threads (bench_locks
+/// locks/contended/kprim_qspinlock/threads:2, bench/measure/locks_targets.sh): every poll pulls
+/// the line from the running holder, and a poll that finds the lock free between the holder's
+/// unlock and its next lock takes it (a hand-over, the line and the guarded data move). Polls
+/// that start at 1 pause and back off to 64 end the holder's run within a few hundred
+/// nanoseconds; a fixed gap of 128 pauses (a few microseconds where `pause` is slow, as on the
+/// reference VM) gives runs of hundreds of operations from the holder's own cache. The price:
+/// a lock released for good is noticed up to one gap late (locks/handover/kprim_qspinlock:
+/// handover_p50_ns).
+constexpr unsigned polite_pauses = 2048, polite_gap = 128, pending_stale_polls = 8;
 
 inline std::uint32_t encode_tail(unsigned slot, unsigned idx) noexcept {
   return ((slot + 1) << qspin::tail_slot_offset) | (idx << qspin::tail_idx_offset);
@@ -126,20 +135,20 @@ bool hybrid_unfair_trylock(qspinlock_word& lock) noexcept {
 std::uint32_t head_wait_and_lock(qspinlock_word& lock) noexcept {
   auto pending = std::atomic_ref<std::uint8_t>(lock.b.pending);
   auto locked_pending = std::atomic_ref<std::uint16_t>(lock.h.locked_pending);
-  // First a polite phase: pending clear (the holder may re-take the lock), polls spaced out by
-  // exponential backoff, because every poll pulls the line from the running holder and makes
-  // its next lock and unlock pay a transfer. With two threads this turns a hand-over per
-  // operation (about two line transfers each) into runs of the holder from its own cache; the
-  // phase's bound (polite_pauses) makes the runs equal in time, hence the fairness over a trial.
-  for (unsigned delay = 1, spent = 0; spent < polite_pauses;) {
+  // First a polite phase: pending clear (the holder may re-take the lock), one poll every
+  // polite_gap pauses (none right away: the steal just failed), because every poll pulls the
+  // line from the running holder and makes its next lock and unlock pay a transfer, and a poll
+  // that lands between its unlock and its next lock ends its run. With two threads this turns
+  // a hand-over per operation (about two line transfers each) into runs of the holder from its
+  // own cache; the phase's bound (polite_pauses) caps the runs in time, and both threads take
+  // turns as holder and head, hence the fairness over a trial.
+  for (unsigned spent = 0; spent < polite_pauses; spent += polite_gap) {
+    for (unsigned i = 0; i < polite_gap; ++i) cpu_relax();
     std::uint16_t lp = locked_pending.load(std::memory_order_relaxed);  // seeds the cmpxchg
     if (!(lp & qspin::locked_mask) &&
         locked_pending.compare_exchange_strong(lp, qspin::locked_val, std::memory_order_acquire,
                                                std::memory_order_relaxed))
       return val_of(lock).load(std::memory_order_relaxed) | qspin::locked_val;  // as below
-    for (unsigned i = 0; i < delay; ++i) cpu_relax();
-    spent += delay;
-    if (delay < polite_max_delay) delay *= 2;
   }
   for (;;) {
     // Relaxed: pending is a hint to stealers here (it publishes no data); a stealer that
@@ -154,6 +163,9 @@ std::uint32_t head_wait_and_lock(qspinlock_word& lock) noexcept {
                                                  std::memory_order_relaxed))
         // Relaxed: we hold the lock; the tail read here only seeds the claim cmpxchg.
         return val_of(lock).load(std::memory_order_relaxed) | qspin::locked_val;
+      // Pending gone while the lock is held: an unlock's store raced with ours and lost it, or a
+      // newcomer took the lock as if we were descheduled. Ask again (relaxed, as above).
+      if (!(lp & qspin::pending_mask)) pending.store(1, std::memory_order_relaxed);
       cpu_relax();
     }
     pending.store(0, std::memory_order_relaxed);  // the hint off (relaxed, as above)

@@ -28,8 +28,9 @@ constexpr bool oversubscribe<kprim::basic_qspinlock<kprim::spin_policy::spin>> =
 template <>
 constexpr bool oversubscribe<kprim::basic_ticket_spinlock<kprim::spin_policy::spin>> = false;
 
-// Strict FIFO hands the lock to descheduled waiters when oversubscribed (tens of
-// microseconds per hand-over on two cores, with or without yielding): fewer rounds.
+// Strict FIFO hands the lock to descheduled waiters when oversubscribed (a scheduler wait per
+// hand-over, with or without yielding: bench_locks locks/contended/kprim_ticket at 2x and 4x
+// nproc threads): fewer rounds.
 template <class L>
 constexpr unsigned stress_iters = 200000;
 template <>

@@ -69,9 +69,11 @@ template <spin_policy P>
 /// paravirt hybrid): no pending path; contenders queue FIFO, but while the queue head is not
 /// actively spinning (pending clear) anyone may take a free lock, so a descheduled head or
 /// successor never stalls the running threads. The head first waits politely (stealing
-/// allowed, polls spaced out so the holder runs from its own cache), then sets pending, which
-/// unlock keeps, so the next free lock is the head's: one holder's runs are bounded in time,
-/// which keeps throughput and fairness over a trial (bench_locks: kprim_qspinlock, fairness).
+/// allowed, one poll per polite_gap pauses in qspinlock.cpp, so the holder runs from its own
+/// cache), then sets pending, which unlock keeps, so the next free lock is the head's: one
+/// holder's runs are bounded in time, which keeps throughput and fairness over a trial
+/// (bench_locks locks/contended/kprim_qspinlock/threads:2: ops_per_s, fairness,
+/// owner_changes_per_op; bench/measure/locks_targets.sh sets them against the peers).
 /// A free lock that keeps showing pending has a descheduled head; newcomers take it anyway.
 /// P == virt: unfair test-and-set, no queue.
 /// Requires: at most max_thread_slots threads, at most 4 nested slow paths per thread
@@ -118,9 +120,9 @@ class basic_qspinlock : public detail::annotated_spinlock<basic_qspinlock<P>> {
   /// unlock() - queued_spin_unlock(): clear the locked byte, never losing a waiter's tail
   /// (or, P == spin, pending) update. Requires: held by the caller. Ordering: release.
   /// The kernel stores one byte. On the AMD reference VM a store narrower than the next
-  /// locked cmpxchg of the same word stalls that cmpxchg (bench_locks uncontended: the byte
-  /// store made lock+unlock several times a test-and-set lock's cost), so the store matches
-  /// the fast path's width:
+  /// locked cmpxchg of the same word stalls that cmpxchg (the store cannot be forwarded to
+  /// it; measured by bench_locks locks/uncontended/kprim_qspinlock against kprim_tas), so the
+  /// store matches the fast path's width:
   ///   spin:  32-bit fetch_sub (pending is owned by a contender, it must survive);
   ///   yield: 16-bit store of (pending, locked) = (pending as read just before, 0): a queue
   ///          head that has waited long set pending to stop steals (fairness), and it survives
