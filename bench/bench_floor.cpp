@@ -3,6 +3,7 @@
 // each hwloc distance class present, a contended atomic RMW, and the cheapest uncontended lock
 // pairs. Tools divide hand-over latency and contended cost by these (floor units), which is
 // what makes two machines comparable. For lock throughput itself see bench_locks.
+#include <kprim/bench/floor.hpp>
 #include <kprim/bench/registry.hpp>
 #include <kprim/bench/topology.hpp>
 
@@ -20,11 +21,13 @@
 namespace {
 
 using kprim::bench::clock;
+using kprim::bench::ping_pong_line;
 using kprim::bench::worker;
 
 /// ping_pong - one cache line passed back and forth between worker 0 (the timer), pinned to
 /// PU `a`, and worker 1 (the echo), pinned to PU `b`, whatever --kprim_pin says: this
-/// benchmark is about placement. Round r: the timer stores 2r+1 and spins (`pause`) until it
+/// benchmark is about placement. The protocol is the harness's ping_pong_line (floor.hpp, shared
+/// with transfer_floor_ns()): round r, the timer stores 2r+1 and spins (`pause`) until it
 /// reads 2r+2; the echo spins until it reads 2r+1 and stores 2r+2. One harness operation per
 /// side per round. Only the timer reads the clock, so no cross-CPU clock offset enters: it
 /// times every sample_every-th round trip with a clock pair (less the pair's cost, as for
@@ -94,32 +97,19 @@ class ping_pong {
     std::uint64_t first_round = 0, last_round = 0;
   };
 
-  /// wait_for() - spin until the line holds `v`; false after give_up (the clock is read every
-  /// 1024 polls, only for that bound).
-  bool wait_for(std::uint64_t v) const {
-    clock::time_point started{};
-    for (std::uint32_t polls = 1;; ++polls) {
-      if (line().load(std::memory_order_acquire) == v) return true;
-      if (polls % 1024 == 0) {
-        const auto now = clock::now();
-        if (started == clock::time_point{})
-          started = now;
-        else if (now - started > give_up)
-          return false;
-      }
-      kprim::cpu_relax();
-    }
-  }
+  /// wait_for() - spin (`pause`) until the line holds `v`; false after give_up (the clock is
+  /// read every 1024 polls, only for that bound). The protocol is ping_pong_line (floor.hpp).
+  bool wait_for(std::uint64_t v) const { return line_->wait<true>(v, give_up, 1024); }
 
   void serve(side& me) {
     const std::uint64_t r = me.round;
     if (!me.pending) {
       me.timing = r >= warm_up && r % sample_every == 0;
       if (me.timing) me.t0 = clock::now();
-      line().store(2 * r + 1, std::memory_order_release);
+      line_->store(ping_pong_line::served(r));
       me.pending = true;
     }
-    if (!wait_for(2 * r + 2)) {
+    if (!wait_for(ping_pong_line::answered(r))) {
       me.timing = false;  // a round that outlived give_up is not a sample
       return;
     }
@@ -139,16 +129,13 @@ class ping_pong {
 
   void echo(side& me) {
     const std::uint64_t r = me.round;
-    if (!wait_for(2 * r + 1)) return;
-    line().store(2 * r + 2, std::memory_order_release);
+    if (!wait_for(ping_pong_line::served(r))) return;
+    line_->store(ping_pong_line::answered(r));
     me.round = r + 1;
   }
 
-  std::atomic<std::uint64_t>& line() const noexcept { return **line_; }
-
   unsigned pus_[2];
-  std::unique_ptr<kprim::cacheline_padded<std::atomic<std::uint64_t>>> line_ =
-      std::make_unique<kprim::cacheline_padded<std::atomic<std::uint64_t>>>();
+  std::unique_ptr<ping_pong_line> line_ = std::make_unique<ping_pong_line>();
   std::unique_ptr<kprim::cacheline_padded<side>[]> sides_ =
       std::make_unique<kprim::cacheline_padded<side>[]>(2);
   std::vector<double> samples_;

@@ -16,22 +16,12 @@ namespace kprim::bench {
 namespace {
 
 constexpr auto give_up = std::chrono::milliseconds(10);
+constexpr std::uint32_t poll_every = 4096;
 
-/// spin_until() - plain loads until `line` holds `v` or `stop` is set; false after give_up
-/// (the clock is read every 4096 polls, only for that bound).
-bool spin_until(const std::atomic<std::uint64_t>& line, std::uint64_t v, const std::atomic<bool>& stop) {
-  clock::time_point started{};
-  for (std::uint32_t polls = 1;; ++polls) {
-    if (line.load(std::memory_order_acquire) == v) return true;
-    if (polls % 4096 == 0) {
-      if (stop.load(std::memory_order_relaxed)) return false;
-      const auto now = clock::now();
-      if (started == clock::time_point{})
-        started = now;
-      else if (now - started > give_up)
-        return false;
-    }
-  }
+/// spin_until() - plain loads (ping_pong_line::wait without pause) until `line` holds `v` or
+/// `stop` is set; false after give_up.
+bool spin_until(const ping_pong_line& line, std::uint64_t v, const std::atomic<bool>& stop) {
+  return line.wait<false>(v, give_up, poll_every, &stop);
 }
 
 }  // namespace
@@ -41,8 +31,7 @@ double transfer_floor_ns(unsigned round_trips, unsigned batches) {
   if (pairs.empty() || round_trips == 0 || batches == 0) return 0;
   const pu_pair pair = *std::min_element(pairs.begin(), pairs.end(),
                                          [](const pu_pair& x, const pu_pair& y) { return x.cls < y.cls; });
-  // Round r: the timer stores 2r+1 and waits for 2r+2, which the echo stores once it has seen 2r+1.
-  cacheline_padded<std::atomic<std::uint64_t>> line{};
+  ping_pong_line line;
   std::atomic<bool> stop{false}, echo_ok{true};
   const std::uint64_t rounds = std::uint64_t{round_trips} * batches + 1;  // round 0: both sides pinned
   std::thread echo([&] {
@@ -52,12 +41,12 @@ double transfer_floor_ns(unsigned round_trips, unsigned batches) {
       return;
     }
     for (std::uint64_t r = 0; r < rounds; ++r) {
-      if (!spin_until(*line, 2 * r + 1, stop)) {
+      if (!spin_until(line, ping_pong_line::served(r), stop)) {
         echo_ok.store(false);
         stop.store(true);
         return;
       }
-      line->store(2 * r + 2, std::memory_order_release);
+      line.store(ping_pong_line::answered(r));
     }
   });
   std::vector<double> per_batch;
@@ -69,8 +58,8 @@ double transfer_floor_ns(unsigned round_trips, unsigned batches) {
     }
     std::uint64_t r = 0;
     auto one_round = [&] {
-      line->store(2 * r + 1, std::memory_order_release);
-      const bool seen = spin_until(*line, 2 * r + 2, stop);
+      line.store(ping_pong_line::served(r));
+      const bool seen = spin_until(line, ping_pong_line::answered(r), stop);
       ++r;
       return seen;
     };

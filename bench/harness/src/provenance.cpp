@@ -1,10 +1,10 @@
 // Provenance for every results file: machine (hwloc topology), OS, build and peers, options.
 // Keys and meanings are documented in results/SCHEMA.md; bump the schema version there on change.
 #include <kprim/bench/registry.hpp>
+#include <kprim/bench/topology.hpp>
 #include <kprim/testing/emulation.hpp>
 
 #include <gnu/libc-version.h>
-#include <hwloc.h>
 #include <sys/auxv.h>
 #include <sys/utsname.h>
 
@@ -96,26 +96,19 @@ struct topology_facts {
   std::uint64_t memory_gib = 0;
 };
 
+// The hardware from the harness's one hwloc load (machine_topology(), topology.cpp): hwloc
+// is loaded once per process.
 topology_facts read_topology() {
   topology_facts f;
-  hwloc_topology_t topo;
-  if (hwloc_topology_init(&topo) != 0) return f;
-  if (hwloc_topology_load(topo) == 0) {
-    f.packages = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PACKAGE);
-    f.cores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
-    f.pus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
-    if (hwloc_obj_t pkg = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PACKAGE, 0))
-      if (const char* m = hwloc_obj_get_info_by_name(pkg, "CPUModel")) f.model = m;
-    const struct { hwloc_obj_type_t type; const char* name; } levels[] = {
-        {HWLOC_OBJ_L1CACHE, "L1d"}, {HWLOC_OBJ_L2CACHE, "L2"}, {HWLOC_OBJ_L3CACHE, "L3"}};
-    for (const auto& lv : levels) {
-      hwloc_obj_t c = hwloc_get_obj_by_type(topo, lv.type, 0);
-      if (c == nullptr || c->attr == nullptr) continue;
-      if (!f.caches.empty()) f.caches += ',';
-      f.caches += std::string(lv.name) + ":" + size_str(c->attr->cache.size);
-    }
+  const hardware_facts& h = machine_topology().facts();
+  f.model = h.model;
+  f.packages = h.packages;
+  f.cores = h.cores;
+  f.pus = h.pus;
+  for (const auto& [name, bytes] : h.caches) {
+    if (!f.caches.empty()) f.caches += ',';
+    f.caches += name + ":" + size_str(bytes);
   }
-  hwloc_topology_destroy(topo);
   // Memory from /proc/meminfo, not hwloc: on VMs with memory hotplug hwloc's NUMA totals
   // change from run to run (seen: 5, 6 and 7 GiB on a 24 GiB guest).
   std::ifstream mi("/proc/meminfo");

@@ -30,6 +30,7 @@ struct topology::impl {
   std::vector<unsigned> core_of_os;     // OS index -> index into `cores`
   std::vector<unsigned> compact, spread;
   bool this_system = false;
+  hardware_facts facts;
   mutable std::once_flag pairs_once;
   mutable std::vector<pu_pair> pairs;
 
@@ -47,6 +48,7 @@ struct topology::impl {
     if (synthetic != nullptr && hwloc_topology_set_synthetic(topo, synthetic->c_str()) != 0) return false;
     if (hwloc_topology_load(topo) != 0) return false;
     this_system = hwloc_topology_is_thissystem(topo) != 0;
+    read_facts();
     hwloc_const_cpuset_t allowed = hwloc_topology_get_allowed_cpuset(topo);
     const int npu = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
     for (int i = 0; i < npu; ++i) {
@@ -59,6 +61,21 @@ struct topology::impl {
     for (hwloc_obj_t pu : pus) compact.push_back(pu->os_index);
     build_spread();
     return true;
+  }
+
+  void read_facts() {
+    facts.packages = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PACKAGE);
+    facts.cores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+    facts.pus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
+    if (hwloc_obj_t pkg = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PACKAGE, 0))
+      if (const char* m = hwloc_obj_get_info_by_name(pkg, "CPUModel")) facts.model = m;
+    const struct { hwloc_obj_type_t type; const char* name; } levels[] = {
+        {HWLOC_OBJ_L1CACHE, "L1d"}, {HWLOC_OBJ_L2CACHE, "L2"}, {HWLOC_OBJ_L3CACHE, "L3"}};
+    for (const auto& lv : levels) {
+      hwloc_obj_t c = hwloc_get_obj_by_type(topo, lv.type, 0);
+      if (c == nullptr || c->attr == nullptr) continue;
+      facts.caches.emplace_back(lv.name, c->attr->cache.size);
+    }
   }
 
   /// The core a PU belongs to (the PU itself when hwloc reports no core above it).
@@ -177,6 +194,7 @@ topology::~topology() = default;
 unsigned topology::pu_count() const noexcept { return static_cast<unsigned>(p_->pus.size()); }
 unsigned topology::core_count() const noexcept { return static_cast<unsigned>(p_->cores.size()); }
 bool topology::this_system() const noexcept { return p_->this_system; }
+const hardware_facts& topology::facts() const noexcept { return p_->facts; }
 const std::vector<unsigned>& topology::compact_order() const noexcept { return p_->compact; }
 const std::vector<unsigned>& topology::spread_order() const noexcept { return p_->spread; }
 

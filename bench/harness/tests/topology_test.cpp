@@ -162,6 +162,23 @@ TEST(SyntheticTopology, ClassNames) {
   EXPECT_STREQ(kb::class_name(distance_class::numa), "numa");
 }
 
+// The hardware facts results files record come from the same load (provenance.cpp reads them
+// here instead of loading hwloc a second time): whole-machine counts; a synthetic topology
+// has no CPU model and no caches unless the description names them.
+TEST(SyntheticTopology, FactsCountTheWholeMachine) {
+  const kb::topology t("package:2 core:4 pu:2");
+  EXPECT_EQ(t.facts().packages, 2);
+  EXPECT_EQ(t.facts().cores, 8);
+  EXPECT_EQ(t.facts().pus, 16);
+  EXPECT_EQ(t.facts().model, "unknown");
+  EXPECT_TRUE(t.facts().caches.empty());
+  const kb::topology c("package:1 l3:1 l2:2 l1d:1 core:1 pu:1");
+  ASSERT_EQ(c.facts().caches.size(), 3u);
+  EXPECT_EQ(c.facts().caches[0].first, "L1d");
+  EXPECT_EQ(c.facts().caches[2].first, "L3");
+  EXPECT_GT(c.facts().caches[2].second, 0u);
+}
+
 TEST(SyntheticTopology, RejectedDescriptionThrows) {
   EXPECT_THROW(kb::topology("package:two"), std::invalid_argument);
 }

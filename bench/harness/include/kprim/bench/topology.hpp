@@ -7,10 +7,12 @@
 
 #include <kprim/bench/harness.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace kprim::bench {
@@ -37,6 +39,16 @@ struct pu_pair {
   distance_class cls = distance_class::smt;
 };
 
+/// hardware_facts - what a results file records about the machine (provenance.cpp), read
+/// from the same loaded topology as the PU orders: hwloc's totals of packages, cores and PUs
+/// (the whole machine, not only the allowed cpuset), package 0's CPUModel ("unknown" if
+/// none), and the size in bytes of the first L1d, L2 and L3 cache hwloc lists (those present).
+struct hardware_facts {
+  std::string model = "unknown";
+  int packages = 0, cores = 0, pus = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> caches;  // {"L1d", bytes}, {"L2", ...}, ...
+};
+
 /// topology - one loaded hwloc topology, with every order and class precomputed, so its
 /// const members are safe to call from any number of threads.
 class topology {
@@ -58,6 +70,8 @@ class topology {
   /// this_system() - true when binding threads to this topology's PUs can work (false for a
   /// synthetic or XML topology).
   [[nodiscard]] bool this_system() const noexcept;
+  /// facts() - the hardware as results files describe it (empty counts if hwloc failed).
+  [[nodiscard]] const hardware_facts& facts() const noexcept;
 
   /// compact_order() - PU OS indexes in hwloc's logical order: SMT siblings first, then the
   /// next core of the same cache, L3, package. n threads under compact use its first n.
