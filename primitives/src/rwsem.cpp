@@ -199,7 +199,7 @@ struct rwsem_slowpath {
     }
     add_waiter(s, &w);
     // Now waiting for the lock, no longer actively taking it.
-    count = s.count_.fetch_add(adjustment, std::memory_order_acq_rel) + adjustment;  // fully ordered
+    count = rwsem::wrapping_add(s.count_.fetch_add(adjustment, std::memory_order_acq_rel), adjustment);  // fully ordered
     cond_wake_waiter(s, count, q);
     s.wait_lock_.unlock();
     q.wake_all();

@@ -52,6 +52,15 @@ class rw_semaphore {
 
   rw_semaphore() = default;
 
+  /// wrapping_add() - a + b modulo 2^64. The reader count is meant to carry into READ_FAIL
+  /// (bit 63) on overflow, as the kernel's does (it builds with -fno-strict-overflow); the
+  /// atomics wrap by definition, but recomputing the new value from fetch_add's result in
+  /// int64_t would be signed overflow (undefined; UBSan caught it in rwsem_test.cpp's
+  /// READ_FAIL test). Same instruction as a plain add.
+  [[nodiscard]] static constexpr std::int64_t wrapping_add(std::int64_t a, std::int64_t b) noexcept {
+    return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+  }
+
 #if KPRIM_LOCK_CHECKERS
   ~rw_semaphore() { lock_checkers_destroy(this); }  // lockdep forgets the address, TSan the mutex
 #endif
@@ -80,7 +89,7 @@ class rw_semaphore {
   /// Cost: one fetch_add and one owner store uncontended.
   void raw_down_read() noexcept {
     might_sleep();  // kprim/context.hpp: nothing unless KPRIM_DEBUG_LOCKING
-    const std::int64_t c = count_.fetch_add(reader_bias, std::memory_order_acquire) + reader_bias;
+    const std::int64_t c = wrapping_add(count_.fetch_add(reader_bias, std::memory_order_acquire), reader_bias);
     if (likely(!(c & read_failed_mask))) {
       set_reader_owned();
       return;
@@ -102,7 +111,7 @@ class rw_semaphore {
 
   /// up_read() - drop a read lock; the last reader out wakes waiters. Ordering: release.
   void raw_up_read() noexcept {
-    const std::int64_t c = count_.fetch_sub(reader_bias, std::memory_order_release) - reader_bias;
+    const std::int64_t c = wrapping_add(count_.fetch_sub(reader_bias, std::memory_order_release), -reader_bias);
     if (unlikely((c & (lock_mask | flag_waiters)) == flag_waiters)) up_read_wake();
   }
 
