@@ -410,7 +410,9 @@ void run_benchmarks(const std::string& filter, benchmark::BenchmarkReporter& c) 
 
 TEST(Registry, ControlRegistersTheContenderAndItsAATwin) {
   kb::trial_config cfg;
-  cfg.duration = 5ms;
+  // Long enough that a worker is scheduled at least once on a loaded machine (at 5 ms a
+  // thread descheduled for the whole trial read ops 0 at load 11).
+  cfg.duration = 100ms;
   kb::register_control(kb::case_id{"test", "control", "tas", 1, {{"cs", "0"}}}, cfg,
                        [] { return std::make_unique<counting>(); });
   capture c;
