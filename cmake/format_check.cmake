@@ -3,7 +3,7 @@
 # Fails listing the files clang-format would change and the command that applies it; skipped
 # with a message when clang-format is not installed (the test's SKIP_REGULAR_EXPRESSION
 # matches "format_check: SKIPPED"; cmake_language(EXIT) needs CMake 3.29, Debian 12 has 3.25).
-if(NOT CLANG_FORMAT)
+if(NOT CLANG_FORMAT OR NOT EXISTS "${CLANG_FORMAT}")
   message("format_check: SKIPPED: clang-format not found (Debian package clang-format; ./kbench deps installs it)")
   return()
 endif()
