@@ -54,6 +54,23 @@ bool eventually(Pred pred) {
 
 bool has_waiters(const sem& s) { return (s.count_word() & sem::flag_waiters) != 0; }
 
+/// writer_thread() / reader_thread() - a thread that takes `s` once, sets `in` while holding
+/// it, and leaves.
+std::thread writer_thread(sem& s, std::atomic<bool>& in) {
+  return std::thread([&s, &in] {
+    kprim::down_write(&s);
+    in = true;
+    kprim::up_write(&s);
+  });
+}
+std::thread reader_thread(sem& s, std::atomic<bool>& in) {
+  return std::thread([&s, &in] {
+    kprim::down_read(&s);
+    in = true;
+    kprim::up_read(&s);
+  });
+}
+
 // Readers sleeping behind a writer are all woken when it leaves; a writer waiting behind
 // them keeps its turn (the count word ends clean).
 TEST(RwSemaphore, SleepingReadersAndWritersAllGetIn) {
@@ -91,11 +108,7 @@ TEST(RwSemaphore, WriterThatGivesUpOnReadersMarksItNonspinnable) {
   std::atomic<bool> writer_in{false};
   kprim::down_read(&s);
   ASSERT_EQ(access::owner(s) & sem::owner_nonspinnable, 0u);
-  std::thread w([&] {
-    kprim::down_write(&s);
-    writer_in = true;
-    kprim::up_write(&s);
-  });
+  std::thread w = writer_thread(s, writer_in);
   ASSERT_TRUE(eventually([&] { return has_waiters(s); }));
   EXPECT_TRUE(eventually([&] { return (access::owner(s) & sem::owner_nonspinnable) != 0; }));
   EXPECT_NE(access::owner(s) & sem::owner_reader_owned, 0u);
@@ -113,11 +126,7 @@ TEST(RwSemaphore, WriterOwnerIsNeverMarkedNonspinnable) {
   sem s;
   std::atomic<bool> writer_in{false};
   kprim::down_write(&s);
-  std::thread w([&] {
-    kprim::down_write(&s);
-    writer_in = true;
-    kprim::up_write(&s);
-  });
+  std::thread w = writer_thread(s, writer_in);
   ASSERT_TRUE(eventually([&] { return has_waiters(s); }));
   EXPECT_EQ(access::owner(s), reinterpret_cast<std::uintptr_t>(kprim::current()));
   EXPECT_FALSE(writer_in.load());
@@ -156,11 +165,7 @@ TEST(RwSemaphore, LongWaitingWriterSetsHandoffAndStealingStops) {
     sem s;
     std::atomic<bool> waiter_in{false};
     kprim::down_write(&s);
-    std::thread w([&] {
-      kprim::down_write(&s);
-      waiter_in = true;
-      kprim::up_write(&s);
-    });
+    std::thread w = writer_thread(s, waiter_in);
     ASSERT_TRUE(eventually([&] { return has_waiters(s); }));
     // rwsem.cpp's wait_timeout is 4 ms; sleeping 20 ms puts the waiter past it for certain.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -207,11 +212,7 @@ TEST(RwSemaphore, ReaderCountOverflowSetsReadFailAndStopsReaderGrants) {
     sem s;
     std::atomic<bool> reader_in{false};
     kprim::down_write(&s);
-    std::thread r([&] {
-      kprim::down_read(&s);
-      reader_in = true;
-      kprim::up_read(&s);
-    });
+    std::thread r = reader_thread(s, reader_in);
     ASSERT_TRUE(eventually([&] { return has_waiters(s); }));
     access::set_count_bits(s, sem::flag_readfail);
     kprim::up_write(&s);  // wakes the head waiter: a reader, not granted
