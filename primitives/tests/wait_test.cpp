@@ -209,16 +209,17 @@ TEST_P(WaitSignal, KillableNeedsFatalSignalPending) {
   EXPECT_FALSE(kprim::waitqueue_active(&wq));
 }
 
-// An exclusive waiter A that a wake-up picks just as a signal interrupts it (woken and
-// interrupted at once), with B asleep behind it and one token for one of them. The race is
-// made certain, not waited for: the test holds the queue's lock while it signals A, so A's
-// interrupted sleep stops at wait_sleep()'s lock with its entry still queued; the wake-up is
-// then made under that lock (wake_up_locked()) and picks A. If A's condition holds A must take
-// the token and succeed; if it does not (`a_refuses`: A's condition differs from B's), A fails
-// and must pass the wake-up on to B. Dropping the wake-up (A fails, B stays asleep, the token
-// unclaimed) fails the assertion after A returns. A signal that reaches A before it sleeps or
-// after the lock is dropped makes an ordinary wake-up or interruption: the assertions hold then too.
-void woken_and_interrupted(bool a_refuses) {
+// An exclusive waiter A that a wake-up picks just as a signal interrupts it, or its timeout
+// ends its sleep (woken and interrupted at once), with B asleep behind it and one token for
+// one of them. The race is made certain, not waited for: the test holds the queue's lock while
+// it signals A (or lets A's 5 ms timeout pass), so A's ended sleep stops at wait_sleep()'s lock
+// with its entry still queued; the wake-up is then made under that lock (wake_up_locked()) and
+// picks A. If A's condition holds A must take the token and succeed; if it does not
+// (`a_refuses`: A's condition differs from B's), A fails and must pass the wake-up on to B.
+// Dropping the wake-up (A fails, B stays asleep, the token unclaimed) fails the assertion after
+// A returns. A signal that reaches A before it sleeps or after the lock is dropped makes an
+// ordinary wake-up or interruption: the assertions hold then too.
+void woken_and_interrupted(bool a_refuses, bool by_timeout) {
   kprim::test::sigusr1_handler h(false);
   DECLARE_WAIT_QUEUE_HEAD(wq);
   std::atomic<int> tokens{0};
@@ -228,34 +229,53 @@ void woken_and_interrupted(bool a_refuses) {
       if (tokens.compare_exchange_weak(t, t - 1)) return true;
     return false;
   };
-  std::atomic<int> a_result{1}, b_result{1};
+  const auto a_cond = [&] { return !a_refuses && take(); };
+  std::atomic<int> a_ok{-1}, b_result{1};  // a_ok: -1 running, 1 succeeded, 0 failed
+  std::atomic<long> a_ret{0};
+  constexpr long kTimeout = 300;  // ms; B must queue behind A before A's deadline
+  const auto t0 = std::chrono::steady_clock::now();
   std::thread a([&] {
-    a_result.store(kprim::wait_event_interruptible_exclusive(wq, [&] { return !a_refuses && take(); }));
+    const long r = by_timeout ? kprim::wait_event_idle_exclusive_timeout(wq, a_cond, kTimeout)
+                              : kprim::wait_event_interruptible_exclusive(wq, a_cond);
+    a_ret.store(r);
+    a_ok.store(by_timeout ? r > 0 : r == 0);
   });
   eventually([&] { return wq.nr_queued.load() == 1; });
   std::thread b([&] { b_result.store(kprim::wait_event_interruptible_exclusive(wq, take)); });
-  eventually([&] { return wq.nr_queued.load() == 2; });
+  eventually([&] { return wq.nr_queued.load() == 2 || a_ok.load() != -1; });
   std::this_thread::sleep_for(2ms);  // both past their condition checks, into FUTEX_WAIT
   wq.lock.lock();
-  for (int i = 0; i < 10; ++i) {  // several, in case one lands before A's FUTEX_WAIT
-    pthread_kill(a.native_handle(), SIGUSR1);
-    std::this_thread::sleep_for(1ms);
+  if (by_timeout) {
+    std::this_thread::sleep_until(t0 + std::chrono::milliseconds(kTimeout + 20));  // A's deadline passed
+  } else {
+    for (int i = 0; i < 10; ++i) {  // several signals, in case one lands before A's FUTEX_WAIT
+      pthread_kill(a.native_handle(), SIGUSR1);
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+  if (a_ok.load() != -1 || wq.nr_queued.load() != 2) {  // A timed out before B queued (loaded machine)
+    wq.lock.unlock();
+    tokens.store(2);  // one each, whoever is still asleep
+    kprim::wake_up_all(&wq);
+    a.join();
+    b.join();
+    GTEST_SKIP() << "A's timeout passed before B queued behind it; the race was not set up";
   }
   tokens.store(1);
   const int woke = kprim::wake_up_locked(&wq);
   wq.lock.unlock();
   EXPECT_EQ(woke, 1);
-  while (a_result.load() == 1) {  // A ends by the wake-up or a signal; never left asleep
-    pthread_kill(a.native_handle(), SIGUSR1);
+  while (a_ok.load() == -1) {  // A ends by the wake-up, a signal or its timeout; never left asleep
+    if (!by_timeout) pthread_kill(a.native_handle(), SIGUSR1);
     std::this_thread::sleep_for(1ms);
   }
   a.join();
-  if (a_result.load() == 0) {
+  if (a_ok.load() == 1) {
     EXPECT_FALSE(a_refuses);
     EXPECT_EQ(tokens.load(), 0) << "A succeeded: it took the token";
     EXPECT_EQ(wq.nr_queued.load(), 1u) << "B still asleep: one wake-up, one waiter through";
   } else {
-    EXPECT_EQ(a_result.load(), -kprim::ERESTARTSYS);
+    EXPECT_EQ(a_ret.load(), by_timeout ? 0 : -kprim::ERESTARTSYS);
     // A failed: the wake-up it was picked for has gone on to B (off the queue or through).
     EXPECT_EQ(wq.nr_queued.load(), 0u) << "the wake-up was lost with A; B sleeps beside a token";
   }
@@ -269,8 +289,10 @@ void woken_and_interrupted(bool a_refuses) {
   EXPECT_FALSE(kprim::waitqueue_active(&wq));
 }
 
-TEST(WaitQueue, ExclusiveWokenAndInterruptedConsumesTheWakeUp) { woken_and_interrupted(false); }
-TEST(WaitQueue, ExclusiveWokenAndInterruptedPassesTheWakeUpOn) { woken_and_interrupted(true); }
+TEST(WaitQueue, ExclusiveWokenAndInterruptedConsumesTheWakeUp) { woken_and_interrupted(false, false); }
+TEST(WaitQueue, ExclusiveWokenAndInterruptedPassesTheWakeUpOn) { woken_and_interrupted(true, false); }
+TEST(WaitQueue, ExclusiveWokenAndTimedOutConsumesTheWakeUp) { woken_and_interrupted(false, true); }
+TEST(WaitQueue, ExclusiveWokenAndTimedOutPassesTheWakeUpOn) { woken_and_interrupted(true, true); }
 
 INSTANTIATE_TEST_SUITE_P(SaRestart, WaitSignal, ::testing::Bool(),
                          [](const auto& i) { return i.param ? "with_SA_RESTART" : "without_SA_RESTART"; });
