@@ -7,9 +7,10 @@
 //   spin (the kernel's algorithm)             yield (default: paravirt hybrid)
 //   fast:     0,0,0 -> 0,0,1                  fast/steal:  *,0,0 -> *,0,1   (16-bit cmpxchg)
 //   pending:  0,0,1 -> 0,1,1   fetch_or       queue:       *,x,y -> n,x,y   (tail xchg)
-//             0,1,1 -> 0,1,0   (unlock)       head, polite: n,0,0 -> n,0,1  (cmpxchg, polls
-//             0,1,0 -> 0,0,1   16-bit store                                  spaced by backoff)
-//   queue:    *,x,y -> n,x,y   tail xchg      head, then:  n,x,y -> n,1,y   (pending: no steals)
+//             0,1,1 -> 0,1,0   (unlock)       head, polite: n,0,0 -> n,0,1  (cmpxchg, one poll
+//             0,1,0 -> 0,0,1   16-bit store                                  per polite_gap pauses)
+//   queue:    *,x,y -> n,x,y   tail xchg      head, then:  n,x,y -> n,1,y   (pending: no steals;
+//                                                          set again if an unlock or newcomer cleared it)
 //   head:     n,x,y -> n,0,0   wait                        n,1,0 -> n,0,1   (cmpxchg, bounded;
 //   claim:    n,0,0 -> 0,0,1   cmpxchg (we are the tail: clear it)       then pending off, yield)
 //             m,0,0 -> m,0,1   byte store (others queued: pass the head role to our next)
