@@ -33,7 +33,7 @@
 // Interrupt handlers (kprim/irq.hpp; slab_irq.cpp): a kprim handler may interrupt its thread
 // anywhere, in the middle of this thread's magazine pop or of a slow path holding the depot or
 // node mutex.
-// So in a handler (detail::in_kprim_irq(): one TLS load on each fast path) allocation and free
+// So in a handler (detail::slab_in_kprim_irq(): one TLS load on each fast path) allocation and free
 // never touch the per-thread magazines and never wait for a lock: kmem_cache_alloc try-locks
 // the node mutex and takes one object from a slab (nullptr if the interrupted code, or another
 // thread, holds it), kmem_cache_free pushes the object onto the cache's lock-free deferred-free
@@ -194,6 +194,17 @@ inline void kasan_slab_alloc(kmem_cache_s*, void*) noexcept {}
 inline void kasan_slab_free(kmem_cache_s*, void*) noexcept {}
 #endif
 
+/// slab_in_kprim_irq() - detail::in_kprim_irq() for the fast paths, as one load from the
+/// thread pointer. GCC does not fold an atomic load of a thread_local into a %fs-relative
+/// move (it computes the address first: three instructions); a volatile load of the same
+/// byte it does fold. Enough here: the flag is written only by this thread and by the signal
+/// trampoline running on it, which is what volatile covers (the sig_atomic_t rule), and the
+/// atomic is a lock-free byte with the layout of its value.
+inline bool slab_in_kprim_irq() noexcept {
+  static_assert(sizeof(tls_irq.hardirq) == 1 && std::atomic<unsigned char>::is_always_lock_free);
+  return *reinterpret_cast<const volatile unsigned char*>(&tls_irq.hardirq) != 0;
+}
+
 [[gnu::cold]] void* kmem_cache_alloc_slow(kmem_cache_s* s, gfp_t gfp) noexcept;
 [[gnu::cold]] void kmem_cache_free_slow(kmem_cache_s* s, void* objp) noexcept;
 
@@ -228,7 +239,7 @@ kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t 
   if (gfpflags_allow_blocking(gfp)) might_sleep();  // the kernel's might_alloc()
 #endif
   detail::thread_cache* c = detail::tls_thread_caches[detail::hot(s).id];
-  if (likely(c != nullptr) && likely(!detail::in_kprim_irq())) {
+  if (likely(c != nullptr) && likely(!detail::slab_in_kprim_irq())) {
     detail::magazine* m = c->loaded;
     if (likely(m->rounds != 0)) {
       void* p = m->objs()[--m->rounds];
@@ -256,7 +267,7 @@ kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t 
 inline void kmem_cache_free(kmem_cache_t* s, void* objp) noexcept {
   detail::kasan_slab_free(s, objp);
   detail::thread_cache* c = detail::tls_thread_caches[detail::hot(s).id];
-  if (likely(c != nullptr) && likely(!detail::in_kprim_irq())) {
+  if (likely(c != nullptr) && likely(!detail::slab_in_kprim_irq())) {
     detail::magazine* m = c->loaded;
     if (likely(m->rounds != m->capacity)) {
       m->objs()[m->rounds++] = objp;
