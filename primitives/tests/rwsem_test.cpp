@@ -154,6 +154,20 @@ TEST(RwSemaphore, JoiningReaderKeepsNonspinnable) {
   EXPECT_EQ(s.count_word(), 0);
 }
 
+// The last reader out with waiters queued clears NONSPINNABLE (up_read_wake) so the writer it
+// wakes may spin again. WAITERS is planted here, with an empty wait list (wake() then wakes
+// nobody), so no woken writer's own owner store can hide a missing clear.
+TEST(RwSemaphore, LastReaderOutClearsNonspinnable) {
+  sem s;
+  kprim::down_read(&s);
+  access::set_owner_bits(s, sem::owner_nonspinnable);
+  access::set_count_bits(s, sem::flag_waiters);
+  kprim::up_read(&s);
+  EXPECT_EQ(access::owner(s) & sem::owner_nonspinnable, 0u);
+  EXPECT_EQ(s.count_word(), sem::flag_waiters);
+  access::clear_count_bits(s, sem::flag_waiters);
+}
+
 // HANDOFF: a writer queued longer than the wait timeout, woken by up_write() but beaten to
 // the lock by a stealer, sets HANDOFF when it runs; from then on the stealer cannot take the
 // lock again before the waiter has had it. Stealing needs the woken waiter not to run first,
