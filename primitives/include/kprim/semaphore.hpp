@@ -79,7 +79,8 @@ void sema_init(semaphore* sem, unsigned val) noexcept;
 
 /// down() - take one unit, sleeping uninterruptibly until one is handed over.
 /// Context: may sleep (might_sleep()); one CAS when a unit is free. Ordering: acquire; a unit
-/// handed over by up() carries up()'s release. Fairness: FIFO among sleepers.
+/// handed over by up() carries up()'s release. Fairness: FIFO among sleepers; downs still in
+/// their optimistic phase (not queued yet) race for units that appear while nobody sleeps.
 void down(semaphore* sem) noexcept;
 /// down_interruptible() - down() that a caught signal ends: 0 (unit taken) or -EINTR (no unit
 /// taken, the waiter removed; the semaphore is as if it had never waited).
