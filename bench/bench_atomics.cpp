@@ -27,7 +27,6 @@
 #include <type_traits>
 #include <vector>
 
-
 namespace {
 
 using kprim::bench::worker;
@@ -35,10 +34,10 @@ using kprim::bench::worker;
 inline kprim::atomic_t* as_atomic(int& w) noexcept { return reinterpret_cast<kprim::atomic_t*>(&w); }
 inline std::atomic_ref<int> as_std(int& w) noexcept { return std::atomic_ref<int>(w); }
 
-#define KPRIM_OP(ident, body)                                   \
-  struct ident {                                                \
-    static constexpr const char* name = #ident;                 \
-    static void op(int& w) noexcept { body; }                   \
+#define KPRIM_OP(ident, body)                   \
+  struct ident {                                \
+    static constexpr const char* name = #ident; \
+    static void op(int& w) noexcept { body; }   \
   };
 
 // ---- loads ----
@@ -139,18 +138,18 @@ void register_ops(const char* workload, bool shared) {
 
 using kprim::bench::contender_table;
 using loads = contender_table<kprim_read_once, kprim_atomic_read, kprim_atomic_read_acquire, kprim_smp_load_acquire, std_load_relaxed,
-                    std_load_acquire, std_load_seq_cst, ck_pr_load>;
+                              std_load_acquire, std_load_seq_cst, ck_pr_load>;
 using stores = contender_table<kprim_atomic_set, kprim_atomic_set_release, std_store_relaxed, std_store_release,
-                     std_store_seq_cst, ck_pr_store>;
+                               std_store_seq_cst, ck_pr_store>;
 using rmws = contender_table<kprim_atomic_inc, kprim_atomic_inc_return, kprim_atomic_fetch_add,
-                   kprim_atomic_fetch_add_relaxed, kprim_atomic_fetch_add_acquire,
-                   kprim_atomic_fetch_add_release, std_fetch_add_relaxed, std_fetch_add_acquire,
-                   std_fetch_add_release, std_fetch_add_acq_rel, std_fetch_add_seq_cst, ck_pr_inc,
-                   ck_pr_faa, kprim_atomic_xchg, std_exchange_seq_cst, ck_pr_fas, kprim_atomic_cmpxchg,
-                   kprim_atomic_cmpxchg_relaxed, std_cas_seq_cst, std_cas_relaxed, ck_pr_cas>;
+                             kprim_atomic_fetch_add_relaxed, kprim_atomic_fetch_add_acquire,
+                             kprim_atomic_fetch_add_release, std_fetch_add_relaxed, std_fetch_add_acquire,
+                             std_fetch_add_release, std_fetch_add_acq_rel, std_fetch_add_seq_cst, ck_pr_inc,
+                             ck_pr_faa, kprim_atomic_xchg, std_exchange_seq_cst, ck_pr_fas, kprim_atomic_cmpxchg,
+                             kprim_atomic_cmpxchg_relaxed, std_cas_seq_cst, std_cas_relaxed, ck_pr_cas>;
 using fences = contender_table<store_only, kprim_smp_mb, kprim_mb, kprim_smp_wmb, kprim_smp_store_mb,
-                     kprim_smp_store_release, std_fence_seq_cst, std_store_seq_cst_fence,
-                     ck_pr_fence_memory, ck_pr_fence_strict_memory>;
+                               kprim_smp_store_release, std_fence_seq_cst, std_store_seq_cst_fence,
+                               ck_pr_fence_memory, ck_pr_fence_strict_memory>;
 
 // ---- store-buffering litmus --------------------------------------------------------------
 

@@ -87,9 +87,9 @@ class ping_pong {
   static constexpr auto give_up = std::chrono::milliseconds(1);
 
   struct side {
-    std::uint64_t round = 0;   ///< rounds this side has completed
-    bool pending = false;      ///< timer: stored this round's value, echo not yet seen
-    bool timing = false;       ///< timer: this round is a timed sample
+    std::uint64_t round = 0;  ///< rounds this side has completed
+    bool pending = false;     ///< timer: stored this round's value, echo not yet seen
+    bool timing = false;      ///< timer: this round is a timed sample
     bool pinned = false, pin_failed = false;
     clock::time_point t0{};  ///< timer: start of this round
     /// timer: start of the first and the latest timed round, and their round numbers.
@@ -201,8 +201,8 @@ void register_transfer() {
     }
     trial_config cfg = base_config(2);
     cfg.cs = cfg.gap = 0;
-    cfg.pin = pin_policy::none;   // the body pins its two workers to the pair itself
-    cfg.sample_latency = false;   // the timer thread takes its own samples
+    cfg.pin = pin_policy::none;  // the body pins its two workers to the pair itself
+    cfg.sample_latency = false;  // the timer thread takes its own samples
     register_trial(id, cfg, [p] { return std::make_unique<ping_pong>(p); });
   }
 }

@@ -85,8 +85,8 @@ class counters_body {
 constexpr std::size_t records = std::size_t{1} << 20;  // 128 MiB mixed (past any L3), 8 MiB of hot keys
 
 struct mixed_record {
-  std::uint64_t key;     // hot: read by every visit
-  char cold[120];        // cold: payload read only on a (never taken here) match
+  std::uint64_t key;  // hot: read by every visit
+  char cold[120];     // cold: payload read only on a (never taken here) match
 };
 static_assert(sizeof(mixed_record) == 2 * kprim::cacheline_size);
 

@@ -426,10 +426,10 @@ void register_traverse() {
   for (std::size_t n : {std::size_t{1000}, std::size_t{1000000}})
     for (bool shuffled : {false, true})
       Table::for_each([&]<class C>() {
-        register_single(kprim::bench::case_id{"list", "traverse", C::name, 1,
-                                              {{"elems", std::to_string(n)}, {"order", shuffled ? "shuffled" : "seq"}}},
-                        [n, shuffled] { return std::make_unique<C>(n, shuffled); },
-                        std::is_same_v<C, kprim_list_range>);  // the A/A control (SCHEMA.md)
+        register_single(
+            kprim::bench::case_id{"list", "traverse", C::name, 1, {{"elems", std::to_string(n)}, {"order", shuffled ? "shuffled" : "seq"}}},
+            [n, shuffled] { return std::make_unique<C>(n, shuffled); },
+            std::is_same_v<C, kprim_list_range>);  // the A/A control (SCHEMA.md)
       });
 }
 

@@ -281,10 +281,7 @@ void register_contender(const char* workload) {
     const unsigned nlocks = priv ? n : o.locks;
     trial_config cfg = base_config(n);
     if (priv) cfg.cs = cfg.gap = 0;
-    case_id id{"locks", workload, L::name, n,
-               {{"cs", std::to_string(cfg.cs)},
-                {"gap", std::to_string(cfg.gap)},
-                {"locks", priv ? std::string("per_thread") : std::to_string(nlocks)}}};
+    case_id id{"locks", workload, L::name, n, {{"cs", std::to_string(cfg.cs)}, {"gap", std::to_string(cfg.gap)}, {"locks", priv ? std::string("per_thread") : std::to_string(nlocks)}}};
     register_trial_or_control(is_control<L>, id, cfg, [nlocks, priv] { return std::make_unique<lock_body<L>>(nlocks, priv); });
   }
 }
@@ -455,8 +452,7 @@ void register_contended_variant(std::uint32_t cs, std::uint32_t gap) {
     trial_config cfg = base_config(n);
     cfg.cs = cs;
     cfg.gap = gap;
-    case_id id{"locks", "contended", L::name, n,
-               {{"cs", std::to_string(cs)}, {"gap", std::to_string(gap)}, {"locks", std::to_string(o.locks)}}};
+    case_id id{"locks", "contended", L::name, n, {{"cs", std::to_string(cs)}, {"gap", std::to_string(gap)}, {"locks", std::to_string(o.locks)}}};
     const unsigned nlocks = o.locks;
     register_trial_or_control(is_control<L>, id, cfg, [nlocks] { return std::make_unique<lock_body<L>>(nlocks, false); });
   }

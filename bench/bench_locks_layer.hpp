@@ -19,15 +19,15 @@
 
 namespace kprim_layer_cost {
 
-#define KPRIM_LAYER_COST_DECLS                                                   \
-  bool layer_enabled() noexcept;  /* KPRIM_DEBUG_LOCKING as this copy was built */ \
-  void* spin_create();                                                           \
-  void spin_destroy(void* l) noexcept;                                           \
-  void spin_lock(void* l) noexcept;                                              \
-  void spin_unlock(void* l) noexcept;                                            \
-  void* mutex_create();                                                          \
-  void mutex_destroy(void* m) noexcept;                                          \
-  void mutex_lock(void* m) noexcept;                                             \
+#define KPRIM_LAYER_COST_DECLS                                                    \
+  bool layer_enabled() noexcept; /* KPRIM_DEBUG_LOCKING as this copy was built */ \
+  void* spin_create();                                                            \
+  void spin_destroy(void* l) noexcept;                                            \
+  void spin_lock(void* l) noexcept;                                               \
+  void spin_unlock(void* l) noexcept;                                             \
+  void* mutex_create();                                                           \
+  void mutex_destroy(void* m) noexcept;                                           \
+  void mutex_lock(void* m) noexcept;                                              \
   void mutex_unlock(void* m) noexcept;
 
 namespace on {

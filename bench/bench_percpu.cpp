@@ -122,7 +122,7 @@ struct tbb_combinable {
 };
 
 using counters = kprim::bench::contender_table<kprim_this_cpu_inc, percpu_atomic, kprim_percpu_counter, thread_local_sum,
-                       atomic_fetch_add, sharded_atomic, tbb_ets, tbb_combinable>;
+                                               atomic_fetch_add, sharded_atomic, tbb_ets, tbb_combinable>;
 
 // ---- CPU-id sources for the cpuid workload. ----
 

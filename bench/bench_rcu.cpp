@@ -73,7 +73,7 @@ namespace rw = kprim::bench::rw;
 /// of the same tid reuses them.
 struct alignas(kprim::cacheline_size) elem_pool {
   static constexpr unsigned max_pools = 256;
-  kprim::llist_node* free = nullptr;                          // owner only
+  kprim::llist_node* free = nullptr;                            // owner only
   alignas(kprim::cacheline_size) kprim::llist_head returned{};  // any thread adds; owner empties
 };
 elem_pool pools[elem_pool::max_pools];
@@ -117,11 +117,11 @@ struct elem {
 /// Per-thread state of one operation, between acquire() and release(), in the worker's node
 /// storage (trivially destructible).
 struct op_state {
-  elem* old;           ///< the copy an update replaced, retired in release()
+  elem* old;                ///< the copy an update replaced, retired in release()
   kprim::spinlock_t* lock;  ///< the bucket (or list) lock an RCU update holds
-  std::uint64_t sink;  ///< folds read values so lookups cannot be optimised away
+  std::uint64_t sink;       ///< folds read values so lookups cannot be optimised away
   bool write;
-  bool registered;     ///< this worker thread holds its RCU registration
+  bool registered;  ///< this worker thread holds its RCU registration
 };
 static_assert(sizeof(op_state) <= rw::body_state_bytes, "queue-lock rows keep their node after it");
 
@@ -166,7 +166,7 @@ struct rcu_sync {
   static constexpr auto name =
       kprim::bench::fixed_string("rcu_") + kprim::bench::fixed_string<F::name.size() + 1>::of(F::name);
   static constexpr bool structure_locks = true;  // read_mostly_body takes DS::update_lock(key)
-  ~rcu_sync() { kprim::rcu_barrier<F>(); }  // no callbacks outlive the trial
+  ~rcu_sync() { kprim::rcu_barrier<F>(); }       // no callbacks outlive the trial
   void boundary(worker& t) {
     if constexpr (F::needs_quiescent_states)
       if (t.node<op_state>().registered) kprim::rcu_quiescent_state<F>();
@@ -385,9 +385,7 @@ class read_mostly_body {
  public:
   read_mostly_body(std::uint32_t write_ppm, unsigned threads) : write_ppm_(write_ppm), updates_(threads) {}
   static constexpr std::uint64_t boundary_every = boundary_every_of<S>();
-  void boundary(worker& t)
-    requires sync_boundary<S>
-  {
+  void boundary(worker& t) requires sync_boundary<S> {
     sync_.boundary(t);
   }
 
@@ -530,9 +528,7 @@ template <class S>
 struct read_empty_body {
   S sync;
   static constexpr std::uint64_t boundary_every = boundary_every_of<S>();
-  void boundary(worker& t)
-    requires sync_boundary<S>
-  {
+  void boundary(worker& t) requires sync_boundary<S> {
     sync.boundary(t);
   }
   void acquire(worker& t) { sync.read_lock(t); }

@@ -92,8 +92,7 @@ void register_contender() {
   for (unsigned reads : read_fractions)
     for (unsigned n : o.threads) {
       const trial_config cfg = base_config(n);
-      case_id id{"rwlocks", "mixed", L::name, n,
-                 {{"reads", std::to_string(reads)}, {"cs", std::to_string(cfg.cs)}, {"gap", std::to_string(cfg.gap)}}};
+      case_id id{"rwlocks", "mixed", L::name, n, {{"reads", std::to_string(reads)}, {"cs", std::to_string(cfg.cs)}, {"gap", std::to_string(cfg.gap)}}};
       // The family's A/A control (results/SCHEMA.md, "A/A controls"): kprim_qrwlock at reads:90.
       register_trial_or_control(std::is_same_v<L, kprim_qrwlock> && reads == 90, id, cfg,
                                 [reads] { return std::make_unique<rw_body<L>>(reads); });

@@ -215,7 +215,7 @@ class live_arrays {
  public:
   live_arrays(unsigned threads, unsigned live)
       : stride_((live + per_pair - 1) / per_pair * per_pair),
-        base_(static_cast<void**>(::operator new(threads * stride_ * sizeof(void*), align))) {}
+        base_(static_cast<void**>(::operator new(threads* stride_ * sizeof(void*), align))) {}
   ~live_arrays() { ::operator delete(base_, align); }
   live_arrays(const live_arrays&) = delete;
   live_arrays& operator=(const live_arrays&) = delete;
@@ -263,11 +263,11 @@ class batch_body {
 /// hand-off costs little next to the allocator's remote frees it carries.
 struct batch_ring {
   static constexpr std::uint32_t batch = 32;
-  static constexpr std::uint32_t capacity = 32;  ///< batches: 1024 objects in flight at most
+  static constexpr std::uint32_t capacity = 32;                       ///< batches: 1024 objects in flight at most
   alignas(kprim::cacheline_size) std::atomic<std::uint32_t> head{0};  ///< consumer's
   alignas(kprim::cacheline_size) std::atomic<std::uint32_t> tail{0};  ///< producer's
-  std::uint32_t fill = 0;    ///< producer: objects in the batch at tail (not yet published)
-  std::uint32_t credit = 0;  ///< producer: remote_body's percent accumulator
+  std::uint32_t fill = 0;                                             ///< producer: objects in the batch at tail (not yet published)
+  std::uint32_t credit = 0;                                           ///< producer: remote_body's percent accumulator
   alignas(kprim::cacheline_size) std::array<void*, batch> slot[capacity];
   /// push() - producer: add p to the batch being filled; false when the ring is full.
   bool push(void* p) {
@@ -386,9 +386,7 @@ struct per_object {
   unsigned objects_per_op;
   void acquire(kprim::bench::worker& t) { body->acquire(t); }
   void release(kprim::bench::worker& t) { body->release(t); }
-  std::string check(std::uint64_t total_ops)
-    requires kprim::bench::checked_workload<Body>
-  {
+  std::string check(std::uint64_t total_ops) requires kprim::bench::checked_workload<Body> {
     return body->check(total_ops);
   }
   void publish(benchmark::State& state, const kprim::bench::trial_result& r) const {
@@ -423,10 +421,11 @@ void register_time_workloads() {
     for (std::size_t size : {64u, 256u}) {
       for (unsigned live : {1u, 64u, 1000u}) {
         const setup st{size, nullptr, n};
-        register_slab_trial(make_id("batch", C::name, n, {{"size", std::to_string(size)}, {"live", std::to_string(live)}}),
-                            cfg, live, [st, live] { return std::make_unique<batch_body<C>>(st, live); },
-                            // The family's A/A control (SCHEMA.md): kprim_kmem_cache, size:64 live:64.
-                            std::is_same_v<C, kprim_kmem_cache> && size == 64 && live == 64);
+        register_slab_trial(
+            make_id("batch", C::name, n, {{"size", std::to_string(size)}, {"live", std::to_string(live)}}),
+            cfg, live, [st, live] { return std::make_unique<batch_body<C>>(st, live); },
+            // The family's A/A control (SCHEMA.md): kprim_kmem_cache, size:64 live:64.
+            std::is_same_v<C, kprim_kmem_cache> && size == 64 && live == 64);
       }
     }
     const setup heavy_st{sizeof(heavy), heavy_ctor, n};
@@ -478,8 +477,7 @@ constexpr std::size_t memory_size = 64;
 template <class C>
 void register_memory() {
   if constexpr (C::baseline) return;
-  const std::string name = make_id("memory", C::name, 1, {{"size", std::to_string(memory_size)},
-                                                             {"objects", std::to_string(memory_objects)}}).name();
+  const std::string name = make_id("memory", C::name, 1, {{"size", std::to_string(memory_size)}, {"objects", std::to_string(memory_objects)}}).name();
   benchmark::RegisterBenchmark(name.c_str(), [](benchmark::State& state) {
     static std::optional<std::pair<double, benchmark::UserCounters>> first;
     for (auto _ : state) {
@@ -526,7 +524,9 @@ void register_memory() {
       k["rss_after_destroy_delta_kib"] = static_cast<double>(after_destroy) - static_cast<double>(start);
       first.emplace(alloc_s, k);
     }
-  })->Iterations(1)->UseManualTime()->Unit(benchmark::kNanosecond);
+  })->Iterations(1)
+      ->UseManualTime()
+      ->Unit(benchmark::kNanosecond);
 }
 
 /// Memory first: its RSS baselines are cleanest before the timed trials have run.

@@ -74,7 +74,9 @@ struct ev_waitqueue {
     flag.store(true, std::memory_order_release);
     kprim::wake_up(&wq);
   }
-  void wait() { kprim::wait_event(wq, [this] { return flag.exchange(false, std::memory_order_acq_rel); }); }
+  void wait() {
+    kprim::wait_event(wq, [this] { return flag.exchange(false, std::memory_order_acq_rel); });
+  }
 };
 struct ev_kprim_sem {
   static constexpr auto name = fixed_string("kprim_semaphore");
@@ -89,7 +91,8 @@ struct ev_sem_t {
   ~ev_sem_t() { sem_destroy(&s); }
   void signal() { sem_post(&s); }
   void wait() {
-    while (sem_wait(&s) != 0) {}
+    while (sem_wait(&s) != 0) {
+    }
   }
 };
 struct ev_binary_semaphore {
@@ -203,7 +206,9 @@ void register_pingpong() {
       state.counters["wake_p99_ns"] = static_cast<double>(hist.percentile(0.99));
       state.counters["wake_p999_ns"] = static_cast<double>(hist.percentile(0.999));
     }
-  })->Iterations(1)->UseManualTime()->Unit(benchmark::kNanosecond);
+  })->Iterations(1)
+      ->UseManualTime()
+      ->Unit(benchmark::kNanosecond);
 }
 
 // ---- Counting semaphores as a resource (harness trials). ----
@@ -222,7 +227,8 @@ struct cs_sem_t {
   cs_sem_t() { sem_init(&s, 0, kUnits); }
   ~cs_sem_t() { sem_destroy(&s); }
   void down() {
-    while (sem_wait(&s) != 0) {}
+    while (sem_wait(&s) != 0) {
+    }
   }
   void up() { sem_post(&s); }
 };
@@ -257,8 +263,7 @@ void register_counting() {
   using namespace kprim::bench;
   for (unsigned n : current_options().threads) {
     trial_config cfg = base_config(n);
-    case_id id{"sleepwake", "counting", std::string(S::name), n,
-               {{"units", std::to_string(kUnits)}, {"cs", std::to_string(cfg.cs)}}};
+    case_id id{"sleepwake", "counting", std::string(S::name), n, {{"units", std::to_string(kUnits)}, {"cs", std::to_string(cfg.cs)}}};
     register_trial_or_control(std::is_same_v<S, cs_kprim>, id, cfg,
                               [] { return std::make_unique<counting_body<S>>(); });
   }
@@ -380,9 +385,10 @@ void register_herd(unsigned sleepers) {
         state.counters["wakeups_per_event"] = events ? static_cast<double>(woken_exact) / static_cast<double>(events) : 0;
       if (stuck) state.SkipWithError("a herd round was not consumed within 1 s");
     }
-  })->Iterations(1)->UseManualTime()->Unit(benchmark::kNanosecond);
+  })->Iterations(1)
+      ->UseManualTime()
+      ->Unit(benchmark::kNanosecond);
 }
-
 
 // ---- Bounded producer/consumer buffer. Items are never 0: 0 is the end marker. ----
 
@@ -435,7 +441,8 @@ struct sem_t_units {
   explicit sem_t_units(unsigned n) { sem_init(&s, 0, n); }
   ~sem_t_units() { sem_destroy(&s); }
   void down() {
-    while (sem_wait(&s) != 0) {}
+    while (sem_wait(&s) != 0) {
+    }
   }
   void up() { sem_post(&s); }
 };
@@ -522,9 +529,7 @@ struct pc_shared {
 template <class Q>
 void register_prodcons(unsigned producers, unsigned consumers) {
   using namespace kprim::bench;
-  case_id id{"sleepwake", "prodcons", std::string(Q::name), producers + consumers,
-             {{"producers", std::to_string(producers)}, {"consumers", std::to_string(consumers)},
-              {"capacity", std::to_string(kCapacity)}}};
+  case_id id{"sleepwake", "prodcons", std::string(Q::name), producers + consumers, {{"producers", std::to_string(producers)}, {"consumers", std::to_string(consumers)}, {"capacity", std::to_string(kCapacity)}}};
   const auto budget = std::chrono::milliseconds(current_options().trial_ms);
   benchmark::RegisterBenchmark(id.name().c_str(), [budget, producers, consumers](benchmark::State& state) {
     for (auto _ : state) {
@@ -586,7 +591,9 @@ void register_prodcons(unsigned producers, unsigned consumers) {
       if (items != sh->produced_n.load() || sh->consumed_sum.load() != sh->produced_sum.load())
         state.SkipWithError("prodcons: the items consumed are not the items produced (count or checksum)");
     }
-  })->Iterations(1)->UseManualTime()->Unit(benchmark::kNanosecond);
+  })->Iterations(1)
+      ->UseManualTime()
+      ->Unit(benchmark::kNanosecond);
 }
 
 void register_all() {

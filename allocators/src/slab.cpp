@@ -128,7 +128,9 @@ kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t 
   while ((s->slab_size - s->first_off) / s->size < min_objperslab && s->slab_size < max_slab_size) s->slab_size *= 2;
   s->objperslab = static_cast<std::uint32_t>((s->slab_size - s->first_off) / s->size);
   s->slab_mask = ~(static_cast<std::uintptr_t>(s->slab_size) - 1);
-  s->magazine_rounds = s->size <= 256 ? 128 : s->size <= 1024 ? 64 : s->size <= 4096 ? 32 : 16;
+  s->magazine_rounds = s->size <= 256 ? 128 : s->size <= 1024 ? 64
+                                          : s->size <= 4096   ? 32
+                                                              : 16;
 
   std::lock_guard<std::mutex> g(g_registry_lock);
   unsigned id = 0;

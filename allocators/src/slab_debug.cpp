@@ -74,8 +74,10 @@ void* debug_alloc(kmem_cache_s* s, gfp_t gfp) noexcept {
   // The object is ours now: nobody else can reach it, so the checks need no lock.
   kasan_window w(s, p);
   if (!state_word_is(s, p, SLUB_RED_INACTIVE))
-    slab_bug(s, "free object's red zone/state word overwritten (write after free or overflow "
-                "from the previous object)", p);
+    slab_bug(s,
+             "free object's red zone/state word overwritten (write after free or overflow "
+             "from the previous object)",
+             p);
   if ((s->flags & SLAB_RED_ZONE) && !guard_is(s, p, SLUB_RED_INACTIVE))
     slab_bug(s, "red zone of a free object overwritten (overflow after free)", p);
   if (s->poison && !poison_intact(s, p)) slab_bug(s, "poison overwritten: use after free", p);

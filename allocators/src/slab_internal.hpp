@@ -51,7 +51,10 @@ struct slab {
 };
 static_assert(sizeof(slab) <= 64, "slab header must fit one cache line");
 
-enum slab_list_id : std::uint32_t { SLAB_PARTIAL = 0, SLAB_FULL = 1, SLAB_EMPTY = 2, SLAB_NR_LISTS = 3 };
+enum slab_list_id : std::uint32_t { SLAB_PARTIAL = 0,
+                                    SLAB_FULL = 1,
+                                    SLAB_EMPTY = 2,
+                                    SLAB_NR_LISTS = 3 };
 
 /// One node list: a kprim::list_head of slabs (most recently added first) and its length
 /// (the kernel's list_head + nr_*). Self-referential once constructed: never copied.
@@ -65,7 +68,6 @@ struct slab_list {
     return list_empty(&head) ? nullptr : container_of<&slab::node>(head.next);
   }
 };
-
 
 }  // namespace detail
 
@@ -81,9 +83,9 @@ struct kmem_cache_s {
   std::uint32_t objperslab;
   std::uint32_t magazine_rounds;
   slab_flags_t flags;
-  bool debug;                  ///< SLAB_POISON or SLAB_RED_ZONE: no magazines, checks
-  bool poison;                 ///< SLAB_POISON, no ctor, not SLAB_TYPESAFE_BY_RCU
-  bool direct;                 ///< no magazines: debug caches and the magazine caches
+  bool debug;   ///< SLAB_POISON or SLAB_RED_ZONE: no magazines, checks
+  bool poison;  ///< SLAB_POISON, no ctor, not SLAB_TYPESAFE_BY_RCU
+  bool direct;  ///< no magazines: debug caches and the magazine caches
   std::size_t slab_size;
   std::uintptr_t slab_mask;
   void (*ctor)(void*);

@@ -71,8 +71,8 @@ TEST_F(SlabDebug, UseAfterFreeIsCaughtOnNextAlloc) {
         kmem_cache_t* s = kmem_cache_create("uaf_cache", 64, 0, SLAB_POISON, nullptr);
         void* p = kmem_cache_alloc(s, GFP_KERNEL);
         kmem_cache_free(s, p);
-        touch(p, 10, 0);                               // write after free
-        void* q = kmem_cache_alloc(s, GFP_KERNEL);     // LIFO: the same object comes back
+        touch(p, 10, 0);                            // write after free
+        void* q = kmem_cache_alloc(s, GFP_KERNEL);  // LIFO: the same object comes back
         kmem_cache_free(s, q);
       },
       caught("kmem_cache 'uaf_cache': poison overwritten: use after free"));

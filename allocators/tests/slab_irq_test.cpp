@@ -26,10 +26,10 @@ namespace {
 using namespace kprim;
 
 constexpr unsigned kIrq = SIGUSR1;
-constexpr std::size_t kObj = 64;        // cache object size
-constexpr std::size_t kKmalloc = 96;    // kmalloc-128 class
-constexpr int kLive = 64;               // objects each thread keeps live (a ring)
-constexpr int kHandlerLive = 8;         // objects each thread's handler keeps live
+constexpr std::size_t kObj = 64;      // cache object size
+constexpr std::size_t kKmalloc = 96;  // kmalloc-128 class
+constexpr int kLive = 64;             // objects each thread keeps live (a ring)
+constexpr int kHandlerLive = 8;       // objects each thread's handler keeps live
 
 /// Pattern: every word of the object holds (tag, index). A second owner or a stray write
 /// changes some word.
@@ -45,8 +45,8 @@ bool intact(const void* p, std::size_t n, std::uint64_t tag) {
 }
 
 struct storm_stats {
-  std::atomic<long> allocs{0}, frees{0};                          // process context
-  std::atomic<long> irq_allocs{0}, irq_frees{0}, irq_failed{0};   // handlers
+  std::atomic<long> allocs{0}, frees{0};                         // process context
+  std::atomic<long> irq_allocs{0}, irq_frees{0}, irq_failed{0};  // handlers
   std::atomic<long> corrupt{0};
   std::atomic<long> handler_runs{0};
 };

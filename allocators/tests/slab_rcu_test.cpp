@@ -153,7 +153,7 @@ TEST(SlabRcu, ImmediateReuseKeepsTheTypeEvenInDebugCaches) {
       item* seen = a;  // what a reader found before the free
       free_item(s, a);
       EXPECT_EQ(seen->magic.load(std::memory_order_relaxed), kMagic) << debug;  // free, still typed
-      item* b = new_item(s, 8, GFP_ATOMIC);  // inside a reader: no sleeping allocation (context.hpp)
+      item* b = new_item(s, 8, GFP_ATOMIC);                                     // inside a reader: no sleeping allocation (context.hpp)
       ASSERT_NE(b, nullptr);
       if (b == seen) {
         EXPECT_EQ(seen->key.load(std::memory_order_relaxed), 8u);  // reused: another identity

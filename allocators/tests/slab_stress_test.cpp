@@ -28,10 +28,10 @@ constexpr unsigned scale = 1;
 unsigned many_threads() { return std::max(4u, 4 * std::thread::hardware_concurrency()); }
 
 struct tagged {
-  std::uint32_t live;    // 0 while free (constructed state), 1 while allocated
-  std::uint32_t owner;   // thread that allocated it
+  std::uint32_t live;   // 0 while free (constructed state), 1 while allocated
+  std::uint32_t owner;  // thread that allocated it
   std::uint64_t seq;
-  std::uint64_t check;   // owner ^ seq: a torn or shared object shows a mismatch
+  std::uint64_t check;  // owner ^ seq: a torn or shared object shows a mismatch
   char payload[40];
 };
 static_assert(sizeof(tagged) == 64);

@@ -268,7 +268,7 @@ TEST(Slab, AtomicBulkIsAllOrNothingAndKeepsTheMagazines) {
     phase = 1;
     while (phase.load() != 2) std::this_thread::yield();
     void* p[1000];
-    failed = kmem_cache_alloc_bulk(s, GFP_ATOMIC, 1000, p);  // needs the slabs: locks busy
+    failed = kmem_cache_alloc_bulk(s, GFP_ATOMIC, 1000, p);         // needs the slabs: locks busy
     from_magazines = kmem_cache_alloc_bulk(s, GFP_ATOMIC, 100, p);  // magazines alone suffice
     if (from_magazines == 100) kmem_cache_free_bulk(s, 100, p);
     phase = 3;  // the locks must be free before this thread exits: its flush takes them

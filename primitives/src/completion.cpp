@@ -75,7 +75,8 @@ void init_completion(completion* x) noexcept {
 
 void reinit_completion(completion* x) noexcept {
   std::uint64_t v = x->state.load(std::memory_order_relaxed);
-  while (!x->state.compare_exchange_weak(v, v & ~std::uint64_t{0xffffffffu}, std::memory_order_relaxed)) {}
+  while (!x->state.compare_exchange_weak(v, v & ~std::uint64_t{0xffffffffu}, std::memory_order_relaxed)) {
+  }
 }
 
 void wait_for_completion(completion* x) noexcept {
@@ -119,14 +120,16 @@ void complete(completion* x) noexcept {
   // Saturated by complete_all(): nothing to add, and every sleeper was already woken (a later
   // one finds done != 0 and does not sleep). The release pairs with the waiter's acquire CAS.
   while (done_of(v) != UINT_MAX &&
-         !x->state.compare_exchange_weak(v, v + 1, std::memory_order_release, std::memory_order_relaxed)) {}
+         !x->state.compare_exchange_weak(v, v + 1, std::memory_order_release, std::memory_order_relaxed)) {
+  }
   if (done_of(v) != UINT_MAX && (v >> 32) != 0) detail::futex_wake_at(x->done_word(), 1);
 }
 
 void complete_all(completion* x) noexcept {
   std::uint64_t v = x->state.load(std::memory_order_relaxed);
   while (!x->state.compare_exchange_weak(v, v | 0xffffffffu, std::memory_order_release,
-                                         std::memory_order_relaxed)) {}
+                                         std::memory_order_relaxed)) {
+  }
   if ((v >> 32) != 0) detail::futex_wake_at(x->done_word(), INT_MAX);
 }
 

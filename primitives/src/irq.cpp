@@ -33,7 +33,7 @@ struct irq_desc {
   std::atomic<unsigned> running{0};
   std::atomic<unsigned long> count{0};
   std::atomic<unsigned long> deferred{0};
-  struct sigaction old{};  // the disposition to restore (registration mutex)
+  struct sigaction old {};  // the disposition to restore (registration mutex)
 };
 
 irq_desc g_desc[nr_irqs];
@@ -142,7 +142,7 @@ int request_irq(unsigned irq, irq_handler_t handler, unsigned long flags, const 
   d.dev.store(dev, std::memory_order_relaxed);
   d.name = name;
   d.handler.store(handler, std::memory_order_seq_cst);  // before the trampoline can run
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_sigaction = trampoline;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigfillset(&sa.sa_mask);

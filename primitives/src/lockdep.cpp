@@ -284,10 +284,14 @@ unsigned find_path(unsigned from, unsigned to, unsigned* path, unsigned max_len)
 
 const char* usage_name(unsigned bit) noexcept {
   switch (bit) {
-    case usage_in_irq_w: return "IN-HARDIRQ-W";
-    case usage_in_irq_r: return "IN-HARDIRQ-R";
-    case usage_irq_on_w: return "HARDIRQ-ON-W";
-    default: return "HARDIRQ-ON-R";
+    case usage_in_irq_w:
+      return "IN-HARDIRQ-W";
+    case usage_in_irq_r:
+      return "IN-HARDIRQ-R";
+    case usage_irq_on_w:
+      return "HARDIRQ-ON-W";
+    default:
+      return "HARDIRQ-ON-R";
   }
 }
 unsigned usage_index(unsigned bit) noexcept { return static_cast<unsigned>(__builtin_ctz(bit)); }
@@ -296,10 +300,14 @@ unsigned usage_index(unsigned bit) noexcept { return static_cast<unsigned>(__bui
 /// interrupts on; a read in a handler against writes with interrupts on).
 unsigned conflicts_of(unsigned bit) noexcept {
   switch (bit) {
-    case usage_in_irq_w: return usage_irq_on_w | usage_irq_on_r;
-    case usage_in_irq_r: return usage_irq_on_w;
-    case usage_irq_on_w: return usage_in_irq_w | usage_in_irq_r;
-    default: return usage_in_irq_w;
+    case usage_in_irq_w:
+      return usage_irq_on_w | usage_irq_on_r;
+    case usage_in_irq_r:
+      return usage_irq_on_w;
+    case usage_irq_on_w:
+      return usage_in_irq_w | usage_in_irq_r;
+    default:
+      return usage_in_irq_w;
   }
 }
 

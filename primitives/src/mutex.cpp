@@ -49,8 +49,15 @@ namespace {
 
 /// Per-thread event counters behind mutex_stat_read(). Relaxed: each block has one writer
 /// (its thread); readers sum approximate snapshots, nothing is ordered by them.
-enum stat_event : unsigned { ev_slowpath, ev_spins, ev_spin_acquired, ev_sleeps, ev_unlock_slowpath,
-                             ev_wakeups, ev_wakeups_skipped, ev_handoffs, nr_events };
+enum stat_event : unsigned { ev_slowpath,
+                             ev_spins,
+                             ev_spin_acquired,
+                             ev_sleeps,
+                             ev_unlock_slowpath,
+                             ev_wakeups,
+                             ev_wakeups_skipped,
+                             ev_handoffs,
+                             nr_events };
 
 struct stat_block {
   std::atomic<std::uint64_t> v[nr_events] = {};
@@ -152,7 +159,7 @@ struct mutex_slowpath {
   struct waiter {
     detail::wait_node list;
     task_struct* task;
-    unsigned wake_skips = 0;  ///< unlocks that left this (first) waiter asleep; under wait_lock
+    unsigned wake_skips = 0;                      ///< unlocks that left this (first) waiter asleep; under wait_lock
     std::chrono::steady_clock::time_point since;  ///< when it queued; only its thread reads it
   };
   static waiter* to_waiter(detail::wait_node* n) noexcept {

@@ -86,8 +86,10 @@ void percpu_rseq_aborted() noexcept {
   // clone, or one that unregistered itself) would fail its CPU check forever; mixing it in on
   // the atomic path would lose other threads' unlocked commits. Neither is acceptable.
   if (static_cast<int>(__atomic_load_n(&rseq_x86::area()->cpu_id, __ATOMIC_RELAXED)) < 0) {
-    std::fputs("kprim: this_cpu_* on a thread without rseq registration while the rseq path "
-               "is live\n", stderr);
+    std::fputs(
+        "kprim: this_cpu_* on a thread without rseq registration while the rseq path "
+        "is live\n",
+        stderr);
     std::abort();
   }
 #endif

@@ -250,8 +250,7 @@ void queued_spin_lock_slowpath(qspinlock_word& lock, std::uint32_t val) noexcept
   // Publish the tail: p,*,* -> n,*,*. Release orders our node's initialisation before a
   // successor can find it; acquire pairs with the predecessor's own publication.
   const std::uint32_t old =
-      static_cast<std::uint32_t>(std::atomic_ref<std::uint16_t>(lock.h.tail).exchange(
-          static_cast<std::uint16_t>(tail >> qspin::tail_offset), std::memory_order_acq_rel))
+      static_cast<std::uint32_t>(std::atomic_ref<std::uint16_t>(lock.h.tail).exchange(static_cast<std::uint16_t>(tail >> qspin::tail_offset), std::memory_order_acq_rel))
       << qspin::tail_offset;
 
   qnode* next = nullptr;

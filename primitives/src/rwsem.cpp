@@ -17,9 +17,15 @@ struct rwsem_slowpath {
   /// At most this many readers are woken per wake-up call (MAX_READERS_WAKEUP).
   static constexpr long max_readers_wakeup = 0x100;
 
-  enum class waiter_type { read, write };
-  enum class wake_type { any, readers, read_owned };
-  enum class owner_state { null, writer, reader, nonspinnable };
+  enum class waiter_type { read,
+                           write };
+  enum class wake_type { any,
+                         readers,
+                         read_owned };
+  enum class owner_state { null,
+                           writer,
+                           reader,
+                           nonspinnable };
 
   /// rwsem_waiter - on the sleeper's stack while queued. A reader's `task` is cleared by its
   /// waker (release) when the read lock has been granted to it.

@@ -120,7 +120,6 @@ wait_queue_entry* entry_of(list_head* p) noexcept {
   return reinterpret_cast<wait_queue_entry*>(reinterpret_cast<char*>(p) - offsetof(wait_queue_entry, entry));
 }
 
-
 void prepare(wait_queue_head_t* wq, wait_queue_entry* e, bool exclusive) noexcept {
   {
     spin_guard<spinlock_t> g(wq->lock);
@@ -199,7 +198,7 @@ int __wake_up(wait_queue_head_t* wq, int nr_exclusive) noexcept {
     wait_queue_entry* e = entry_of(pos);
     const bool exclusive = (e->flags & WQ_FLAG_EXCLUSIVE) != 0;
     auto* word = reinterpret_cast<std::uint32_t*>(&e->woken);
-    list_del_init(pos);  // autoremove: a second wake-up cannot pick the same sleeper
+    list_del_init(pos);                            // autoremove: a second wake-up cannot pick the same sleeper
     e->woken.store(1, std::memory_order_release);  // the last touch of e
     if (batched < kBatch)
       batch[batched++] = word;

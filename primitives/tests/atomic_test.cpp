@@ -10,7 +10,6 @@
 #include <thread>
 #include <vector>
 
-
 namespace {
 
 using namespace kprim;
@@ -58,7 +57,7 @@ TEST(Atomic, ReturnAndFetchVariants) {
   EXPECT_EQ(atomic_fetch_inc(&v), 10);
   EXPECT_EQ(atomic_fetch_dec_acquire(&v), 11);
   EXPECT_EQ(atomic_read(&v), 10);
-  EXPECT_EQ(atomic_fetch_or(0x5, &v), 10);        // 0b1010 | 0b0101
+  EXPECT_EQ(atomic_fetch_or(0x5, &v), 10);  // 0b1010 | 0b0101
   EXPECT_EQ(atomic_fetch_and(0x6, &v), 0xf);
   EXPECT_EQ(atomic_fetch_andnot_relaxed(0x2, &v), 0x6);
   EXPECT_EQ(atomic_fetch_xor(0x5, &v), 0x4);

@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <thread>
 
-
 namespace {
 
 using namespace kprim;

@@ -84,7 +84,11 @@ struct target {
 
 void PrintTo(const target& t, std::ostream* os) { *os << t.name; }
 
-enum variant : unsigned { X86 = 1, LSE = 2, LLSC = 4, OUTLINE = 8, ARM64 = LSE | LLSC | OUTLINE };
+enum variant : unsigned { X86 = 1,
+                          LSE = 2,
+                          LLSC = 4,
+                          OUTLINE = 8,
+                          ARM64 = LSE | LLSC | OUTLINE };
 
 /// One expectation: in function fn, for the variants in mask, the `seq` needles appear in this
 /// order, the `has` needles anywhere, none of the `not_` needles. With exact, the body is
@@ -179,14 +183,10 @@ const std::vector<expect>& expectations() {
       {"kp_cpu_relax", ARM64, {"yield", "ret"}, {}, {}, true},
       {"kp_smp_cond_load_acquire", X86, {"pause"}, {"movl (%rdi), %eax"}, {"lock", "mfence"}},
       {"kp_smp_cond_load_relaxed", X86, {"pause"}, {"movl (%rdi), %eax"}, {"lock", "mfence"}},
-      {"kp_smp_cond_load_acquire", ARM64, {"sevl", "wfe", "ldxr", "eor", "cbnz", "wfe"}, {"ldar"},
-       {"dmb", "yield"}},
-      {"kp_smp_cond_load_acquire_u8", ARM64, {"sevl", "wfe", "ldxrb", "eor", "cbnz", "wfe"}, {"ldarb"},
-       {"dmb"}},
-      {"kp_smp_cond_load_relaxed", ARM64, {"sevl", "wfe", "ldxr", "eor", "cbnz", "wfe"}, {"ldr"},
-       {"ldar", "dmb"}},
-      {"kp_smp_cond_load_acquire_atomic", ARM64, {"sevl", "wfe", "ldxr", "eor", "cbnz", "wfe"}, {"ldar"},
-       {"dmb"}},
+      {"kp_smp_cond_load_acquire", ARM64, {"sevl", "wfe", "ldxr", "eor", "cbnz", "wfe"}, {"ldar"}, {"dmb", "yield"}},
+      {"kp_smp_cond_load_acquire_u8", ARM64, {"sevl", "wfe", "ldxrb", "eor", "cbnz", "wfe"}, {"ldarb"}, {"dmb"}},
+      {"kp_smp_cond_load_relaxed", ARM64, {"sevl", "wfe", "ldxr", "eor", "cbnz", "wfe"}, {"ldr"}, {"ldar", "dmb"}},
+      {"kp_smp_cond_load_acquire_atomic", ARM64, {"sevl", "wfe", "ldxr", "eor", "cbnz", "wfe"}, {"ldar"}, {"dmb"}},
       // The kernel's spin-wait in a lock: the pure-spin ticket lock waits in WFE; the yield
       // policy polls with cpu_relax() and reaches sched_yield() (a WFE wait could not).
       {"kp_ticket_spin_lock", X86, {"pause"}, {}, {"call"}},
@@ -198,7 +198,9 @@ const std::vector<expect>& expectations() {
 }
 
 unsigned bit_of(const std::string& name) {
-  return name == "x86-64" ? X86 : name == "arm64-lse" ? LSE : name == "arm64-llsc" ? LLSC : OUTLINE;
+  return name == "x86-64" ? X86 : name == "arm64-lse" ? LSE
+                              : name == "arm64-llsc"  ? LLSC
+                                                      : OUTLINE;
 }
 
 class CodegenArch : public testing::TestWithParam<target> {
@@ -213,8 +215,9 @@ class CodegenArch : public testing::TestWithParam<target> {
       if (t.arm64) {
         cxx = KPRIM_AARCH64_CXX;
         if (cxx.empty())
-          err = "no aarch64 C++ compiler found at configure time: apt-get install g++-aarch64-linux-gnu "
-                "(./kbench deps installs it), then reconfigure";
+          err =
+              "no aarch64 C++ compiler found at configure time: apt-get install g++-aarch64-linux-gnu "
+              "(./kbench deps installs it), then reconfigure";
       } else {
         cxx = KPRIM_CXX;
       }

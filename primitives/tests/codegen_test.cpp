@@ -175,7 +175,8 @@ TEST(CodegenRcu, ReleaseQsbrReadSectionEmitsNothing) {
   ASSERT_EQ(kprim_test::compile_listing(KPRIM_CXX, qsbr + "-DNDEBUG -DKPRIM_DEBUG_LOCKING=1", kRcuTu, lockdep), "");
   ASSERT_EQ(kprim_test::compile_listing(KPRIM_CXX, qsbr + "-DKPRIM_DEBUG_LOCKING=0", kRcuTu, debug), "");
   ASSERT_EQ(kprim_test::compile_listing(KPRIM_CXX, urcu + "-DKPRIM_RCU_FLAVOUR_MEMB=1 -DNDEBUG -DKPRIM_DEBUG_LOCKING=0",
-                                        kRcuTu, memb), "");
+                                        kRcuTu, memb),
+            "");
   kprim_test::print_listing("qsbr read side, release", rel);
   kprim_test::print_listing("memb read side, release", memb);
   for (const char* f : {"kp_rcu_pair", "kp_rcu_lock", "kp_rcu_unlock"})
@@ -195,7 +196,8 @@ TEST(CodegenRcu, ReleaseQsbrReadSectionEmitsNothing) {
         out += i[k];
         if (i[k] == '.' && k + 1 < i.size() && i[k + 1] == 'L') {
           out += 'L';
-          for (k += 2; k < i.size() && i[k] >= '0' && i[k] <= '9'; ++k) {}
+          for (k += 2; k < i.size() && i[k] >= '0' && i[k] <= '9'; ++k) {
+          }
           --k;
         }
       }

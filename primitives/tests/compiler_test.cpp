@@ -11,7 +11,8 @@
 
 namespace {
 
-enum class color : std::uint8_t { red = 1, green = 2 };
+enum class color : std::uint8_t { red = 1,
+                                  green = 2 };
 struct pair32 {
   std::uint32_t a, b;
 };

@@ -26,8 +26,8 @@ constexpr unsigned kIrq = SIGUSR2;
 
 struct seen {
   std::atomic<int> runs{0};
-  std::atomic<int> in_irq_ok{0};     // handler saw in_kprim_irq() and (debug) in_irq()/in_interrupt()
-  std::atomic<int> masked_ok{0};     // handler saw interrupts off
+  std::atomic<int> in_irq_ok{0};  // handler saw in_kprim_irq() and (debug) in_irq()/in_interrupt()
+  std::atomic<int> masked_ok{0};  // handler saw interrupts off
 };
 seen g_seen;
 
@@ -249,7 +249,7 @@ TEST(Irq, SignalStormNeverEntersAnIrqsaveSection) {
         unsigned long flags;
         spin_lock_irqsave(t_lock, flags);
         rec.a = n;
-        for (int k = 0; k < 20; ++k) asm volatile("" ::: "memory");  // widen the window
+        for (int k = 0; k < 20; ++k) kprim::barrier();  // widen the window
         rec.b = n;
         spin_unlock_irqrestore(t_lock, flags);
       }
@@ -271,7 +271,8 @@ TEST(Irq, SignalStormNeverEntersAnIrqsaveSection) {
 }
 
 TEST(Irq, FreeIrqRestoresThePreviousDisposition) {
-  struct sigaction ign{}, old{};
+  struct sigaction ign {
+  }, old{};
   ign.sa_handler = SIG_IGN;
   ASSERT_EQ(sigaction(kIrq, &ign, &old), 0);
   g_seen.runs = 0;
@@ -283,7 +284,7 @@ TEST(Irq, FreeIrqRestoresThePreviousDisposition) {
   ASSERT_EQ(raise_irq(kIrq), 0);  // ignored again: neither runs the handler nor kills us
   for (int i = 0; i < 100; ++i) sched_yield();
   EXPECT_EQ(g_seen.runs.load(), 1);
-  struct sigaction now{};
+  struct sigaction now {};
   ASSERT_EQ(sigaction(kIrq, &old, &now), 0);
   EXPECT_EQ(now.sa_handler, SIG_IGN);
 }
@@ -328,7 +329,7 @@ TEST(IrqDeathTest, LockTakenInHandlerAndWithIrqsOnReports) {
         (void)request_irq(kIrq, take_lock, 0, "take_lock", nullptr);
         (void)raise_irq(kIrq);  // IN-HARDIRQ-W
         (void)wait_until([] { return g_lock_taken.load() != 0; });
-        spin_lock(&g_lock);     // HARDIRQ-ON-W
+        spin_lock(&g_lock);  // HARDIRQ-ON-W
       },
       "inconsistent \\{IN-HARDIRQ-W\\} -> \\{HARDIRQ-ON-W\\} usage");
 }

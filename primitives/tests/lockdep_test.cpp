@@ -42,7 +42,8 @@ class Lockdep : public testing::Test {
 TEST_F(Lockdep, AbbaOnTwoMutexesInOneThreadIsReportedWithBothChains) {
   EXPECT_DEATH(
       {
-        mutex a; mutex b;
+        mutex a;
+        mutex b;
         mutex_lock(&a);
         mutex_lock(&b);  // records a -> b
         mutex_unlock(&b);
@@ -59,7 +60,8 @@ TEST_F(Lockdep, AbbaOnTwoMutexesInOneThreadIsReportedWithBothChains) {
 TEST_F(Lockdep, AbbaOnTwoSpinlocksInOneThreadIsReported) {
   EXPECT_DEATH(
       {
-        spinlock_t a; spinlock_t b;
+        spinlock_t a;
+        spinlock_t b;
         spin_lock(&a);
         spin_lock(&b);
         spin_unlock(&b);
@@ -73,13 +75,15 @@ TEST_F(Lockdep, AbbaOnTwoSpinlocksInOneThreadIsReported) {
 TEST_F(Lockdep, AbbaAcrossTwoThreadsThatNeverDeadlockedIsReported) {
   EXPECT_DEATH(
       {
-        mutex a; mutex b;
+        mutex a;
+        mutex b;
         std::thread([&] {  // the first thread's order a -> b, finished before the second starts
           mutex_lock(&a);
           mutex_lock(&b);
           mutex_unlock(&b);
           mutex_unlock(&a);
-        }).join();
+        })
+            .join();
         std::thread([&] {
           mutex_lock(&b);
           mutex_lock(&a);  // b -> a, in another thread: the graph is global
@@ -93,10 +97,19 @@ TEST_F(Lockdep, AbbaAcrossTwoThreadsThatNeverDeadlockedIsReported) {
 TEST_F(Lockdep, LongerCycleThroughThreeLocksIsReported) {
   EXPECT_DEATH(
       {
-        spinlock_t a; spinlock_t b; spinlock_t c;
-        spin_lock(&a); spin_lock(&b); spin_unlock(&b); spin_unlock(&a);  // a -> b
-        spin_lock(&b); spin_lock(&c); spin_unlock(&c); spin_unlock(&b);  // b -> c
-        spin_lock(&c); spin_lock(&a);  // c -> a: a -> b -> c -> a
+        spinlock_t a;
+        spinlock_t b;
+        spinlock_t c;
+        spin_lock(&a);
+        spin_lock(&b);
+        spin_unlock(&b);
+        spin_unlock(&a);  // a -> b
+        spin_lock(&b);
+        spin_lock(&c);
+        spin_unlock(&c);
+        spin_unlock(&b);  // b -> c
+        spin_lock(&c);
+        spin_lock(&a);  // c -> a: a -> b -> c -> a
       },
       std::string(kCircular) + kAny + "-> #1" + kAny + "-> #0");
 }
@@ -114,10 +127,16 @@ TEST_F(Lockdep, ClassesAreKeyedByInitSite) {
   };
   EXPECT_DEATH(
       {
-        inode i1; inode i2;
-        dentry d1; dentry d2;
-        mutex_lock(&i1.lock); mutex_lock(&d1.lock); mutex_unlock(&d1.lock); mutex_unlock(&i1.lock);
-        mutex_lock(&d2.lock); mutex_lock(&i2.lock);
+        inode i1;
+        inode i2;
+        dentry d1;
+        dentry d2;
+        mutex_lock(&i1.lock);
+        mutex_lock(&d1.lock);
+        mutex_unlock(&d1.lock);
+        mutex_unlock(&i1.lock);
+        mutex_lock(&d2.lock);
+        mutex_lock(&i2.lock);
       },
       std::string(kCircular) + kAny + "mutex \\(initialised at .*lockdep_test.cpp");
 }
@@ -127,8 +146,12 @@ TEST_F(Lockdep, DefineSpinlockNamesTheClass) {
       {
         static DEFINE_SPINLOCK(table_lock);
         static DEFINE_SPINLOCK(list_lock);
-        spin_lock(&table_lock); spin_lock(&list_lock); spin_unlock(&list_lock); spin_unlock(&table_lock);
-        spin_lock(&list_lock); spin_lock(&table_lock);
+        spin_lock(&table_lock);
+        spin_lock(&list_lock);
+        spin_unlock(&list_lock);
+        spin_unlock(&table_lock);
+        spin_lock(&list_lock);
+        spin_lock(&table_lock);
       },
       std::string(kCircular) + kAny + "table_lock \\(spinlock_t" + kAny + "list_lock");
 }
@@ -285,7 +308,8 @@ TEST_F(Lockdep, RcuDereferenceCheckOutsideAReader) {
 
 TEST_F(Lockdep, TrylockAddsNoOrder) {
   // a then trylock(b), later b then a: a trylock cannot deadlock, so no a -> b was recorded.
-  spinlock_t a; spinlock_t b;
+  spinlock_t a;
+  spinlock_t b;
   spin_lock(&a);
   ASSERT_TRUE(spin_trylock(&b));
   spin_unlock(&b);
@@ -294,7 +318,8 @@ TEST_F(Lockdep, TrylockAddsNoOrder) {
   spin_lock(&a);
   spin_unlock(&a);
   spin_unlock(&b);
-  mutex m; mutex n;
+  mutex m;
+  mutex n;
   mutex_lock(&m);
   ASSERT_TRUE(mutex_trylock(&n));
   mutex_unlock(&n);
@@ -338,12 +363,18 @@ TEST_F(Lockdep, LockReusingAFreedLocksAddressStartsAFreshClass) {
   alignas(mutex) unsigned char buf1[sizeof(mutex)], buf2[sizeof(mutex)];
   mutex* a = new (buf1) mutex;
   mutex* b = new (buf2) mutex;
-  mutex_lock(a); mutex_lock(b); mutex_unlock(b); mutex_unlock(a);
+  mutex_lock(a);
+  mutex_lock(b);
+  mutex_unlock(b);
+  mutex_unlock(a);
   std::destroy_at(a);
   std::destroy_at(b);
   a = new (buf2) mutex;
   b = new (buf1) mutex;
-  mutex_lock(a); mutex_lock(b); mutex_unlock(b); mutex_unlock(a);
+  mutex_lock(a);
+  mutex_lock(b);
+  mutex_unlock(b);
+  mutex_unlock(a);
   std::destroy_at(a);
   std::destroy_at(b);
   for (int round = 0; round < 20000; ++round) {  // more locks than classes: ids are recycled
@@ -351,7 +382,10 @@ TEST_F(Lockdep, LockReusingAFreedLocksAddressStartsAFreshClass) {
     auto y = std::make_unique<spinlock_t>();
     spinlock_t* first = round % 2 ? x.get() : y.get();
     spinlock_t* second = round % 2 ? y.get() : x.get();
-    spin_lock(first); spin_lock(second); spin_unlock(second); spin_unlock(first);
+    spin_lock(first);
+    spin_lock(second);
+    spin_unlock(second);
+    spin_unlock(first);
   }
 }
 
@@ -417,9 +451,16 @@ TEST_F(Lockdep, TsanDeadlockDetectorSeesKprimSpinlocks) {
   EXPECT_EXIT(
       {
         debug::set_abort_on_report(false);  // lockdep reports this too; here TSan's is the point
-        spinlock_t a; spinlock_t b;
-        a.lock(); b.lock(); b.unlock(); a.unlock();
-        b.lock(); a.lock(); a.unlock(); b.unlock();
+        spinlock_t a;
+        spinlock_t b;
+        a.lock();
+        b.lock();
+        b.unlock();
+        a.unlock();
+        b.lock();
+        a.lock();
+        a.unlock();
+        b.unlock();
         std::exit(0);
       },
       any_exit, "WARNING: ThreadSanitizer: lock-order-inversion \\(potential deadlock\\)(.|\n)*basic_qspinlock");

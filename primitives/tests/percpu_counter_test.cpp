@@ -70,17 +70,26 @@ TEST_P(PercpuCounter, ExactSumUnderMigration) {
   run_migrating(threads, iters, 256, [&](unsigned, unsigned i) {
     kprim::percpu_counter_inc(up);
     switch (i % 4) {
-      case 0: kprim::percpu_counter_add(mixed, 3); break;
-      case 1: kprim::percpu_counter_dec(mixed); break;
-      case 2: kprim::percpu_counter_add(mixed, i % 1024 == 2 ? big : -1); break;
-      default: kprim::percpu_counter_add_batch(mixed, -1, 8); break;
+      case 0:
+        kprim::percpu_counter_add(mixed, 3);
+        break;
+      case 1:
+        kprim::percpu_counter_dec(mixed);
+        break;
+      case 2:
+        kprim::percpu_counter_add(mixed, i % 1024 == 2 ? big : -1);
+        break;
+      default:
+        kprim::percpu_counter_add_batch(mixed, -1, 8);
+        break;
     }
   });
   stop.store(true);
   reader.join();
   std::int64_t expect_mixed = 0;
   for (unsigned i = 0; i < iters; ++i)
-    expect_mixed += i % 4 == 0 ? 3 : (i % 4 == 3 || i % 4 == 1 || i % 1024 != 2) ? -1 : big;
+    expect_mixed += i % 4 == 0 ? 3 : (i % 4 == 3 || i % 4 == 1 || i % 1024 != 2) ? -1
+                                                                                 : big;
   expect_mixed *= threads;
   const std::int64_t expect_up = std::int64_t{threads} * iters;
   EXPECT_EQ(kprim::percpu_counter_sum(up), expect_up);

@@ -55,7 +55,8 @@ TEST(Percpu, LayoutAndCpus) {
     EXPECT_EQ(cpu, seen++);
     EXPECT_EQ(*kprim::per_cpu_ptr(v, cpu), 7u);
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(kprim::per_cpu_ptr(v, cpu)) %
-                  kprim::cacheline_pair_size, 0u);
+                  kprim::cacheline_pair_size,
+              0u);
   });
   EXPECT_EQ(seen, kprim::nr_cpu_ids());
   static_assert(per_cpu<std::uint64_t>::stride == kprim::cacheline_pair_size);

@@ -13,7 +13,6 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Qrwlock, RwLockContract, Qrwlocks);
 
 namespace {
 
-
 TEST(Qrwlock, KernelVerbs) {
   kprim::rwlock_t l;
   kprim::read_lock(&l);

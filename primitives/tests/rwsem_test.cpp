@@ -39,7 +39,6 @@ namespace {
 using access = kprim::rwsem_test_access;
 using sem = kprim::rw_semaphore;
 
-
 /// eventually() - poll `pred` until it holds; false after 10 s. A hang guard for states
 /// another thread reaches in its own time (not a timing: the states are certain to come).
 template <class Pred>
@@ -183,7 +182,7 @@ TEST(RwSemaphore, LongWaitingWriterSetsHandoffAndStealingStops) {
     ASSERT_TRUE(eventually([&] { return has_waiters(s); }));
     // rwsem.cpp's wait_timeout is 4 ms; sleeping 20 ms puts the waiter past it for certain.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    kprim::up_write(&s);  // wakes the waiter ...
+    kprim::up_write(&s);    // wakes the waiter ...
     kprim::down_write(&s);  // ... and steals the lock back unless it already ran
     if (!waiter_in.load()) {
       ++stolen_rounds;

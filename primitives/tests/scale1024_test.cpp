@@ -133,7 +133,7 @@ TEST_F(Scale1024, SlotsPerCpuAndQspinlockWith1024LiveThreads) {
     EXPECT_EQ(*ids.rbegin(), kThreads);
   }
   const unsigned high = *std::max_element(slot.begin(), slot.end());
-  EXPECT_GE(high, kThreads - 1);  // 1,024 distinct live slots reach at least 1,023
+  EXPECT_GE(high, kThreads - 1);                  // 1,024 distinct live slots reach at least 1,023
   chosen.store(high, std::memory_order_release);  // read only after phase 3
   // Wait (bounded, generously: only a hang fails) for the chosen thread's tail to appear.
   std::uint32_t seen = 0;

@@ -36,7 +36,8 @@ TEST(Semaphore, CountsUnitsUnderOversubscription) {
       kprim::semaphore_guard g(sem);
       const unsigned now = inside.fetch_add(1) + 1;
       unsigned m = max_inside.load();
-      while (now > m && !max_inside.compare_exchange_weak(m, now)) {}
+      while (now > m && !max_inside.compare_exchange_weak(m, now)) {
+      }
       inside.fetch_sub(1);
     }
   });
@@ -58,8 +59,12 @@ TEST(Semaphore, UnitsConservedWhenSleepersGiveUp) {
     for (unsigned i = 0; i < iters; ++i) {
       bool got = true;
       switch ((tid + i) % 3) {
-        case 0: kprim::down(&sem); break;
-        case 1: got = kprim::down_trylock(&sem) == 0; break;
+        case 0:
+          kprim::down(&sem);
+          break;
+        case 1:
+          got = kprim::down_trylock(&sem) == 0;
+          break;
         default:
           got = kprim::down_timeout(&sem, 1) == 0;
           if (!got) timeouts.fetch_add(1);
@@ -67,7 +72,8 @@ TEST(Semaphore, UnitsConservedWhenSleepersGiveUp) {
       if (!got) continue;
       const unsigned now = inside.fetch_add(1) + 1;
       unsigned m = max_inside.load();
-      while (now > m && !max_inside.compare_exchange_weak(m, now)) {}
+      while (now > m && !max_inside.compare_exchange_weak(m, now)) {
+      }
       inside.fetch_sub(1);
       kprim::up(&sem);
     }

@@ -82,7 +82,8 @@ TYPED_TEST(SpinlockTest, TrylockTakesAFreeLockOnlyOnce) {
   std::thread([&] {  // the taker unlocks: a lock handed to another thread is a bad unlock (lockdep, TSan)
     other = kprim::spin_trylock(&lock);
     if (other) kprim::spin_unlock(&lock);
-  }).join();
+  })
+      .join();
   EXPECT_TRUE(other);
   EXPECT_FALSE(kprim::spin_is_locked(&lock));
 }

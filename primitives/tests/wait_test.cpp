@@ -146,7 +146,8 @@ TEST(WaitQueue, ExclusiveWakeUpWakesExactlyOneSleeper) {
 TEST(WaitQueue, TimeoutHonoured) {
   DECLARE_WAIT_QUEUE_HEAD(wq);
   const auto t0 = std::chrono::steady_clock::now();
-  const long r = kprim::wait_event_timeout(wq, [] { return false; }, kprim::msecs_to_jiffies(50));
+  const long r = kprim::wait_event_timeout(
+      wq, [] { return false; }, kprim::msecs_to_jiffies(50));
   const auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_EQ(r, 0);
   EXPECT_GE(took, 50ms);
@@ -162,11 +163,15 @@ TEST(WaitQueue, TimeoutReturnsTimeLeftWhenConditionTrue) {
     flag.store(true);
     kprim::wake_up(&wq);
   });
-  const long r = kprim::wait_event_timeout(wq, [&] { return flag.load(); }, 60 * kprim::HZ);
+  const long r = kprim::wait_event_timeout(
+      wq, [&] { return flag.load(); }, 60 * kprim::HZ);
   waker.join();
   EXPECT_GE(r, 1);
   EXPECT_LE(r, 60 * kprim::HZ);
-  EXPECT_EQ(kprim::wait_event_timeout(wq, [] { return true; }, 0), 1) << "true at once, no time";
+  EXPECT_EQ(kprim::wait_event_timeout(
+                wq, [] { return true; }, 0),
+            1)
+      << "true at once, no time";
 }
 
 class WaitSignal : public ::testing::TestWithParam<bool> {};

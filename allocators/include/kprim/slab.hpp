@@ -157,8 +157,8 @@ struct thread_cache {
   magazine* loaded;
   magazine* previous;
   kmem_cache_s* cache;
-  list_head node;         ///< on the cache's list of per-thread caches (registry lock)
-  thread_cache** home;    ///< this thread's slot pointing here (nulled when the cache is destroyed)
+  list_head node;       ///< on the cache's list of per-thread caches (registry lock)
+  thread_cache** home;  ///< this thread's slot pointing here (nulled when the cache is destroyed)
 };
 
 /// Cache ids index every thread's slot table; at most this many caches exist at once.
@@ -176,8 +176,8 @@ struct kmem_cache_hot {
 
 /// The header at the base of every slab (and of every large kmalloc mapping).
 struct slab_head {
-  kmem_cache_s* cache;   ///< nullptr for a large kmalloc mapping
-  std::size_t size;      ///< large mapping: usable bytes; slab: unused here
+  kmem_cache_s* cache;  ///< nullptr for a large kmalloc mapping
+  std::size_t size;     ///< large mapping: usable bytes; slab: unused here
 };
 
 // KASAN-style annotations, in AddressSanitizer builds only: a free object (in a magazine, the

@@ -137,9 +137,12 @@ std::string lse_state() {
 
 const char* pin_name(pin_policy p) {
   switch (p) {
-    case pin_policy::compact: return "compact";
-    case pin_policy::spread: return "spread";
-    default: return "none";
+    case pin_policy::compact:
+      return "compact";
+    case pin_policy::spread:
+      return "spread";
+    default:
+      return "none";
   }
 }
 

@@ -77,7 +77,6 @@ bool parse_ns(std::string_view s, double& out) {
 // itself is default_thread_sweep() (topology.hpp).
 std::vector<unsigned> default_threads() { return default_thread_sweep(nproc()); }
 
-
 // KPRIM_PROGRESS_FILE: one byte appended per finished trial (report() and report_loop()), so
 // ./kbench run can show done/planned trials while Google Benchmark, interleaving repetitions,
 // prints a benchmark's lines only after its last one. O_APPEND: the processes of one run share
@@ -91,7 +90,8 @@ int progress_fd() {
 }
 
 void progress_tick() {
-  if (const int fd = progress_fd(); fd >= 0) [[maybe_unused]] const auto n = ::write(fd, ".", 1);
+  if (const int fd = progress_fd(); fd >= 0) [[maybe_unused]]
+    const auto n = ::write(fd, ".", 1);
 }
 
 }  // namespace
@@ -127,7 +127,8 @@ bool parse_options(int& argc, char** argv, options& out, std::string& error, std
         const auto c = rest.find(',');
         if (!parse_uint(rest.substr(0, c), 1, max_trial_threads, v))
           return bad(("expects a comma-separated list of thread counts, 1.." + std::to_string(max_trial_threads) +
-                      " (the per-trial limit)").c_str());
+                      " (the per-trial limit)")
+                         .c_str());
         t.push_back(static_cast<unsigned>(v));
         if (c == std::string_view::npos) break;
         rest = rest.substr(c + 1);
@@ -331,8 +332,8 @@ void set_cpu_time(benchmark::State& state, double cpu_s, double ops) {
 namespace {
 /// The keys of a Google Benchmark 1.7.1 JSON entry (counters are keys beside them).
 constexpr const char* gb_fields[] = {
-    "name",       "run_name",       "run_type",   "repetitions", "repetition_index", "threads",
-    "iterations", "real_time",      "cpu_time",   "time_unit",   "family_index",     "per_family_instance_index",
+    "name", "run_name", "run_type", "repetitions", "repetition_index", "threads",
+    "iterations", "real_time", "cpu_time", "time_unit", "family_index", "per_family_instance_index",
     "aggregate_name", "aggregate_unit", "error_occurred", "error_message", "label"};
 }  // namespace
 
@@ -357,7 +358,7 @@ void finish_runs(std::vector<benchmark::BenchmarkReporter::Run>& runs) {
       const double ns = it->second.value;
       if (r.run_type == run::RT_Aggregate && r.aggregate_unit == benchmark::kPercentage)
         r.cpu_accumulated_time = ns;  // a coefficient of variation: no unit, written as it is
-      else  // reporters divide by the iterations
+      else                            // reporters divide by the iterations
         r.cpu_accumulated_time = ns * 1e-9 * static_cast<double>(r.iterations > 0 ? r.iterations : 1);
       c.erase(it);
     }

@@ -13,21 +13,26 @@ namespace kprim::bench {
 
 const char* class_name(distance_class c) noexcept {
   switch (c) {
-    case distance_class::smt: return "smt";
-    case distance_class::core: return "core";
-    case distance_class::l3: return "l3";
-    case distance_class::package: return "package";
-    case distance_class::numa: return "numa";
+    case distance_class::smt:
+      return "smt";
+    case distance_class::core:
+      return "core";
+    case distance_class::l3:
+      return "l3";
+    case distance_class::package:
+      return "package";
+    case distance_class::numa:
+      return "numa";
   }
   return "numa";
 }
 
 struct topology::impl {
   hwloc_topology_t topo = nullptr;
-  std::vector<hwloc_obj_t> by_os;       // PU objects indexed by OS index (nullptr: none)
-  std::vector<hwloc_obj_t> pus;         // allowed PUs in logical order
+  std::vector<hwloc_obj_t> by_os;               // PU objects indexed by OS index (nullptr: none)
+  std::vector<hwloc_obj_t> pus;                 // allowed PUs in logical order
   std::vector<std::vector<hwloc_obj_t>> cores;  // PUs of each core, cores in spread order
-  std::vector<unsigned> core_of_os;     // OS index -> index into `cores`
+  std::vector<unsigned> core_of_os;             // OS index -> index into `cores`
   std::vector<unsigned> compact, spread;
   bool this_system = false;
   hardware_facts facts;
@@ -69,7 +74,10 @@ struct topology::impl {
     facts.pus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
     if (hwloc_obj_t pkg = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PACKAGE, 0))
       if (const char* m = hwloc_obj_get_info_by_name(pkg, "CPUModel")) facts.model = m;
-    const struct { hwloc_obj_type_t type; const char* name; } levels[] = {
+    const struct {
+      hwloc_obj_type_t type;
+      const char* name;
+    } levels[] = {
         {HWLOC_OBJ_L1CACHE, "L1d"}, {HWLOC_OBJ_L2CACHE, "L2"}, {HWLOC_OBJ_L3CACHE, "L3"}};
     for (const auto& lv : levels) {
       hwloc_obj_t c = hwloc_get_obj_by_type(topo, lv.type, 0);

@@ -572,7 +572,9 @@ TEST(Reporters, RegisterTrialRefusesAClashingCounterWithAnErrorNamingIt) {
 TEST(Reporters, ReportLoopSetsManualTimePerOperationAndTheCoreCounters) {
   benchmark::RegisterBenchmark("test/loop/counting/threads:2", [](benchmark::State& state) {
     for (auto _ : state) kb::report_loop(state, {4000, 0.002, 2});
-  })->Iterations(1)->UseManualTime()->Unit(benchmark::kNanosecond);
+  })->Iterations(1)
+      ->UseManualTime()
+      ->Unit(benchmark::kNanosecond);
   capture c;
   run_benchmarks("^test/loop/", c);
   ASSERT_EQ(c.runs.size(), 1u);
@@ -660,7 +662,6 @@ TEST(Reporters, WrappedJsonIsStrict) {
   std::size_t threads_keys = 0;
   for (auto at = text.find("\"threads\":"); at != std::string::npos; at = text.find("\"threads\":", at + 1)) ++threads_keys;
   EXPECT_EQ(threads_keys, 6u);  // Google Benchmark's own field only: 2 repetitions, mean, median, stddev, cv
-
 }
 
 TEST(Interleaving, OnUnlessTheCommandLineSetsIt) {

@@ -75,9 +75,12 @@ TEST(SyntheticTopology, TwoPackagesOf64CoresOf2Pus) {
   EXPECT_EQ(t.classes(), classes_of({distance_class::smt, distance_class::package, distance_class::numa}));
   const auto& pairs = t.class_pairs();
   ASSERT_EQ(pairs.size(), 3u);
-  EXPECT_EQ(pairs[0].a, 0u); EXPECT_EQ(pairs[0].b, 1u);    // smt
-  EXPECT_EQ(pairs[1].a, 0u); EXPECT_EQ(pairs[1].b, 2u);    // package
-  EXPECT_EQ(pairs[2].a, 0u); EXPECT_EQ(pairs[2].b, 128u);  // numa
+  EXPECT_EQ(pairs[0].a, 0u);
+  EXPECT_EQ(pairs[0].b, 1u);  // smt
+  EXPECT_EQ(pairs[1].a, 0u);
+  EXPECT_EQ(pairs[1].b, 2u);  // package
+  EXPECT_EQ(pairs[2].a, 0u);
+  EXPECT_EQ(pairs[2].b, 128u);  // numa
   EXPECT_EQ(t.compact_order(), iota(256));
   // spread: one PU per core first (the even PUs), alternating packages; then the siblings.
   const auto& s = t.spread_order();
@@ -107,8 +110,8 @@ TEST(SyntheticTopology, EightNumaNodesWithAnL3Each) {
   EXPECT_EQ(t.classes(), classes_of({distance_class::smt, distance_class::l3, distance_class::numa}));
   EXPECT_EQ(t.distance(0, 2), distance_class::l3);
   EXPECT_EQ(t.distance(0, 15), distance_class::l3);
-  EXPECT_EQ(t.distance(0, 16), distance_class::numa);   // next NUMA node, same package
-  EXPECT_EQ(t.distance(0, 64), distance_class::numa);   // other package
+  EXPECT_EQ(t.distance(0, 16), distance_class::numa);  // next NUMA node, same package
+  EXPECT_EQ(t.distance(0, 64), distance_class::numa);  // other package
   // spread: the first eight threads sit in eight different NUMA nodes, the ninth shares the
   // first one's node (and L3).
   const auto& s = t.spread_order();

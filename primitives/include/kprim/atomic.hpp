@@ -56,7 +56,10 @@ static_assert(std::is_standard_layout_v<atomic_t> && std::is_trivially_copyable_
 
 namespace detail {
 
-enum class ord { relaxed, acquire, release, full };
+enum class ord { relaxed,
+                 acquire,
+                 release,
+                 full };
 
 /// How a fully ordered RMW is built on this target.
 enum class full_rmw {
@@ -73,12 +76,12 @@ inline constexpr full_rmw full_kind = full_rmw::fence_fence;
 #endif
 
 template <ord O>
-inline constexpr int mo = O == ord::relaxed                    ? __ATOMIC_RELAXED
-                          : O == ord::acquire                  ? __ATOMIC_ACQUIRE
-                          : O == ord::release                  ? __ATOMIC_RELEASE
-                          : full_kind == full_rmw::seq_cst     ? __ATOMIC_SEQ_CST
-                          : full_kind == full_rmw::release_mb  ? __ATOMIC_RELEASE
-                                                               : __ATOMIC_RELAXED;
+inline constexpr int mo = O == ord::relaxed                   ? __ATOMIC_RELAXED
+                          : O == ord::acquire                 ? __ATOMIC_ACQUIRE
+                          : O == ord::release                 ? __ATOMIC_RELEASE
+                          : full_kind == full_rmw::seq_cst    ? __ATOMIC_SEQ_CST
+                          : full_kind == full_rmw::release_mb ? __ATOMIC_RELEASE
+                                                              : __ATOMIC_RELAXED;
 
 template <ord O>
 inline void pre() noexcept {
@@ -93,14 +96,18 @@ inline void post() noexcept {
 // The non-value-returning ops as the kernel's LSE store forms: st<op> is ld<op> with the
 // zero register as destination, which the CPU may perform "far" (at the cache or
 // interconnect) because no value comes back. g++ emits ld<op> into a dead register instead.
-#define KPRIM_LSE_STOP(name, insn)                                                          \
-  template <class C>                                                                       \
-  inline void name(C* p, C i) noexcept {                                                   \
-    static_assert(sizeof(C) == 4 || sizeof(C) == 8);                                       \
-    if constexpr (sizeof(C) == 4)                                                          \
-      asm volatile(insn " %w[i], %[v]" : [v] "+Q"(*p) : [i] "r"(i));                      \
-    else                                                                                   \
-      asm volatile(insn " %[i], %[v]" : [v] "+Q"(*p) : [i] "r"(i));                       \
+#define KPRIM_LSE_STOP(name, insn)                   \
+  template <class C>                                 \
+  inline void name(C* p, C i) noexcept {             \
+    static_assert(sizeof(C) == 4 || sizeof(C) == 8); \
+    if constexpr (sizeof(C) == 4)                    \
+      asm volatile(insn " %w[i], %[v]"               \
+                   : [v] "+Q"(*p)                    \
+                   : [i] "r"(i));                    \
+    else                                             \
+      asm volatile(insn " %[i], %[v]"                \
+                   : [v] "+Q"(*p)                    \
+                   : [i] "r"(i));                    \
   }
 KPRIM_LSE_STOP(op_add, "stadd")
 KPRIM_LSE_STOP(op_clr, "stclr")
@@ -138,13 +145,13 @@ constexpr C wrap_sub(C a, C b) noexcept {
   return static_cast<C>(static_cast<U>(a) - static_cast<U>(b));
 }
 
-#define KPRIM_ATOMIC_BINOP(name, builtin)                         \
-  template <ord O, class C>                                       \
-  inline C name(C* p, C i) noexcept {                             \
-    pre<O>();                                                     \
-    C r = builtin(p, i, mo<O>);                                   \
-    post<O>();                                                    \
-    return r;                                                     \
+#define KPRIM_ATOMIC_BINOP(name, builtin) \
+  template <ord O, class C>               \
+  inline C name(C* p, C i) noexcept {     \
+    pre<O>();                             \
+    C r = builtin(p, i, mo<O>);           \
+    post<O>();                            \
+    return r;                             \
   }
 KPRIM_ATOMIC_BINOP(add_return, __atomic_add_fetch)
 KPRIM_ATOMIC_BINOP(sub_return, __atomic_sub_fetch)
@@ -181,119 +188,119 @@ inline C cmpxchg(C* p, C old, C n) noexcept {
 
 // One macro stamps the whole API for a prefix (atomic, atomic64, atomic_long), the way the
 // kernel's scripts/atomic/gen-atomics.sh does.
-#define KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, name, impl)                                        \
+#define KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, name, impl)                                         \
   inline C pfx##_##name(C i, A* v) noexcept { return impl<detail::ord::full>(&v->counter, i); } \
-  inline C pfx##_##name##_relaxed(C i, A* v) noexcept {                                       \
-    return impl<detail::ord::relaxed>(&v->counter, i);                                         \
-  }                                                                                            \
-  inline C pfx##_##name##_acquire(C i, A* v) noexcept {                                       \
-    return impl<detail::ord::acquire>(&v->counter, i);                                         \
-  }                                                                                            \
-  inline C pfx##_##name##_release(C i, A* v) noexcept {                                       \
-    return impl<detail::ord::release>(&v->counter, i);                                         \
+  inline C pfx##_##name##_relaxed(C i, A* v) noexcept {                                         \
+    return impl<detail::ord::relaxed>(&v->counter, i);                                          \
+  }                                                                                             \
+  inline C pfx##_##name##_acquire(C i, A* v) noexcept {                                         \
+    return impl<detail::ord::acquire>(&v->counter, i);                                          \
+  }                                                                                             \
+  inline C pfx##_##name##_release(C i, A* v) noexcept {                                         \
+    return impl<detail::ord::release>(&v->counter, i);                                          \
   }
 
-#define KPRIM_ATOMIC_VARIANTS_V(pfx, A, C, name, impl, k)                                          \
-  inline C pfx##_##name(A* v) noexcept { return impl<detail::ord::full>(&v->counter, static_cast<C>(k)); }      \
-  inline C pfx##_##name##_relaxed(A* v) noexcept {                                                \
-    return impl<detail::ord::relaxed>(&v->counter, static_cast<C>(k));                                          \
-  }                                                                                                \
-  inline C pfx##_##name##_acquire(A* v) noexcept {                                                \
-    return impl<detail::ord::acquire>(&v->counter, static_cast<C>(k));                                          \
-  }                                                                                                \
-  inline C pfx##_##name##_release(A* v) noexcept {                                                \
-    return impl<detail::ord::release>(&v->counter, static_cast<C>(k));                                          \
+#define KPRIM_ATOMIC_VARIANTS_V(pfx, A, C, name, impl, k)                                                  \
+  inline C pfx##_##name(A* v) noexcept { return impl<detail::ord::full>(&v->counter, static_cast<C>(k)); } \
+  inline C pfx##_##name##_relaxed(A* v) noexcept {                                                         \
+    return impl<detail::ord::relaxed>(&v->counter, static_cast<C>(k));                                     \
+  }                                                                                                        \
+  inline C pfx##_##name##_acquire(A* v) noexcept {                                                         \
+    return impl<detail::ord::acquire>(&v->counter, static_cast<C>(k));                                     \
+  }                                                                                                        \
+  inline C pfx##_##name##_release(A* v) noexcept {                                                         \
+    return impl<detail::ord::release>(&v->counter, static_cast<C>(k));                                     \
   }
 
-#define KPRIM_ATOMIC_VARIANTS_XCHG(pfx, A, C, sfx, O)                                            \
-  inline C pfx##_xchg##sfx(A* v, C n) noexcept { return detail::xchg<O>(&v->counter, n); }       \
-  inline C pfx##_cmpxchg##sfx(A* v, C old, C n) noexcept {                                     \
-    return detail::cmpxchg<O>(&v->counter, old, n);                                              \
-  }                                                                                              \
-  inline bool pfx##_try_cmpxchg##sfx(A* v, C* old, C n) noexcept {                             \
-    return detail::try_cmpxchg<O>(&v->counter, old, n);                                         \
+#define KPRIM_ATOMIC_VARIANTS_XCHG(pfx, A, C, sfx, O)                                      \
+  inline C pfx##_xchg##sfx(A* v, C n) noexcept { return detail::xchg<O>(&v->counter, n); } \
+  inline C pfx##_cmpxchg##sfx(A* v, C old, C n) noexcept {                                 \
+    return detail::cmpxchg<O>(&v->counter, old, n);                                        \
+  }                                                                                        \
+  inline bool pfx##_try_cmpxchg##sfx(A* v, C* old, C n) noexcept {                         \
+    return detail::try_cmpxchg<O>(&v->counter, old, n);                                    \
   }
 
-#define KPRIM_DEFINE_ATOMIC_FAMILY(pfx, A, C)                                                      \
-  /** pfx##_read() - the value. Relaxed; one plain load. */                                       \
-  [[nodiscard]] inline C pfx##_read(const A* v) noexcept {                                        \
-    return __atomic_load_n(&v->counter, __ATOMIC_RELAXED);                                         \
-  }                                                                                                \
-  [[nodiscard]] inline C pfx##_read_acquire(const A* v) noexcept {                                \
-    return __atomic_load_n(&v->counter, __ATOMIC_ACQUIRE);                                         \
-  }                                                                                                \
-  inline void pfx##_set(A* v, C i) noexcept { __atomic_store_n(&v->counter, i, __ATOMIC_RELAXED); } \
-  inline void pfx##_set_release(A* v, C i) noexcept {                                             \
-    __atomic_store_n(&v->counter, i, __ATOMIC_RELEASE);                                            \
-  }                                                                                                \
-  /* Non-value-returning RMW: relaxed (x86-64: one locked instruction; arm64 LSE: st<op>). */  \
-  inline void pfx##_add(C i, A* v) noexcept { detail::op_add(&v->counter, i); }                  \
-  inline void pfx##_sub(C i, A* v) noexcept { detail::op_sub(&v->counter, i); }                  \
-  inline void pfx##_inc(A* v) noexcept { detail::op_add(&v->counter, static_cast<C>(1)); }        \
-  inline void pfx##_dec(A* v) noexcept { detail::op_sub(&v->counter, static_cast<C>(1)); }        \
-  inline void pfx##_and(C i, A* v) noexcept { detail::op_and(&v->counter, i); }                  \
-  inline void pfx##_andnot(C i, A* v) noexcept { detail::op_clr(&v->counter, i); }               \
-  inline void pfx##_or(C i, A* v) noexcept { detail::op_set(&v->counter, i); }                   \
-  inline void pfx##_xor(C i, A* v) noexcept { detail::op_eor(&v->counter, i); }                  \
-  /* Value-returning RMW: fully ordered, plus _relaxed/_acquire/_release. */                       \
-  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, add_return, detail::add_return)                              \
-  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, sub_return, detail::sub_return)                              \
-  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, fetch_add, detail::fetch_add)                                \
-  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, fetch_sub, detail::fetch_sub)                                \
-  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, fetch_and, detail::fetch_and)                                \
-  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, fetch_andnot, detail::fetch_andnot)                          \
-  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, fetch_or, detail::fetch_or)                                  \
-  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, fetch_xor, detail::fetch_xor)                                \
-  KPRIM_ATOMIC_VARIANTS_V(pfx, A, C, inc_return, detail::add_return, 1)                            \
-  KPRIM_ATOMIC_VARIANTS_V(pfx, A, C, dec_return, detail::sub_return, 1)                            \
-  KPRIM_ATOMIC_VARIANTS_V(pfx, A, C, fetch_inc, detail::fetch_add, 1)                              \
-  KPRIM_ATOMIC_VARIANTS_V(pfx, A, C, fetch_dec, detail::fetch_sub, 1)                              \
-  KPRIM_ATOMIC_VARIANTS_XCHG(pfx, A, C, , detail::ord::full)                                       \
-  KPRIM_ATOMIC_VARIANTS_XCHG(pfx, A, C, _relaxed, detail::ord::relaxed)                            \
-  KPRIM_ATOMIC_VARIANTS_XCHG(pfx, A, C, _acquire, detail::ord::acquire)                            \
-  KPRIM_ATOMIC_VARIANTS_XCHG(pfx, A, C, _release, detail::ord::release)                            \
-  /* Conditional ops: fully ordered when they modify, unordered when they do not. */              \
-  inline bool pfx##_sub_and_test(C i, A* v) noexcept { return pfx##_sub_return(i, v) == 0; }      \
-  inline bool pfx##_dec_and_test(A* v) noexcept { return pfx##_dec_return(v) == 0; }              \
-  inline bool pfx##_inc_and_test(A* v) noexcept { return pfx##_inc_return(v) == 0; }              \
-  inline bool pfx##_add_negative(C i, A* v) noexcept { return pfx##_add_return(i, v) < 0; }       \
-  inline bool pfx##_add_negative_relaxed(C i, A* v) noexcept {                                    \
-    return pfx##_add_return_relaxed(i, v) < 0;                                                     \
-  }                                                                                                \
-  /** pfx##_fetch_add_unless() - add a unless the value is u; returns the old value. */           \
-  inline C pfx##_fetch_add_unless(A* v, C a, C u) noexcept {                                      \
-    C c = pfx##_read(v);                                                                           \
-    do {                                                                                           \
-      if (unlikely(c == u)) break;                                                                 \
-    } while (!pfx##_try_cmpxchg(v, &c, detail::wrap_add(c, a)));                                   \
-    return c;                                                                                      \
-  }                                                                                                \
-  inline bool pfx##_add_unless(A* v, C a, C u) noexcept { return pfx##_fetch_add_unless(v, a, u) != u; } \
-  inline bool pfx##_inc_not_zero(A* v) noexcept { return pfx##_add_unless(v, static_cast<C>(1), static_cast<C>(0)); }        \
-  inline bool pfx##_inc_unless_negative(A* v) noexcept {                                          \
-    C c = pfx##_read(v);                                                                           \
-    do {                                                                                           \
-      if (unlikely(c < 0)) return false;                                                           \
-    } while (!pfx##_try_cmpxchg(v, &c, detail::wrap_add(c, static_cast<C>(1))));                                \
-    return true;                                                                                   \
-  }                                                                                                \
-  inline bool pfx##_dec_unless_positive(A* v) noexcept {                                          \
-    C c = pfx##_read(v);                                                                           \
-    do {                                                                                           \
-      if (unlikely(c > 0)) return false;                                                           \
-    } while (!pfx##_try_cmpxchg(v, &c, detail::wrap_sub(c, static_cast<C>(1))));                                \
-    return true;                                                                                   \
-  }                                                                                                \
+#define KPRIM_DEFINE_ATOMIC_FAMILY(pfx, A, C)                                                                         \
+  /** pfx##_read() - the value. Relaxed; one plain load. */                                                           \
+  [[nodiscard]] inline C pfx##_read(const A* v) noexcept {                                                            \
+    return __atomic_load_n(&v->counter, __ATOMIC_RELAXED);                                                            \
+  }                                                                                                                   \
+  [[nodiscard]] inline C pfx##_read_acquire(const A* v) noexcept {                                                    \
+    return __atomic_load_n(&v->counter, __ATOMIC_ACQUIRE);                                                            \
+  }                                                                                                                   \
+  inline void pfx##_set(A* v, C i) noexcept { __atomic_store_n(&v->counter, i, __ATOMIC_RELAXED); }                   \
+  inline void pfx##_set_release(A* v, C i) noexcept {                                                                 \
+    __atomic_store_n(&v->counter, i, __ATOMIC_RELEASE);                                                               \
+  }                                                                                                                   \
+  /* Non-value-returning RMW: relaxed (x86-64: one locked instruction; arm64 LSE: st<op>). */                         \
+  inline void pfx##_add(C i, A* v) noexcept { detail::op_add(&v->counter, i); }                                       \
+  inline void pfx##_sub(C i, A* v) noexcept { detail::op_sub(&v->counter, i); }                                       \
+  inline void pfx##_inc(A* v) noexcept { detail::op_add(&v->counter, static_cast<C>(1)); }                            \
+  inline void pfx##_dec(A* v) noexcept { detail::op_sub(&v->counter, static_cast<C>(1)); }                            \
+  inline void pfx##_and(C i, A* v) noexcept { detail::op_and(&v->counter, i); }                                       \
+  inline void pfx##_andnot(C i, A* v) noexcept { detail::op_clr(&v->counter, i); }                                    \
+  inline void pfx##_or(C i, A* v) noexcept { detail::op_set(&v->counter, i); }                                        \
+  inline void pfx##_xor(C i, A* v) noexcept { detail::op_eor(&v->counter, i); }                                       \
+  /* Value-returning RMW: fully ordered, plus _relaxed/_acquire/_release. */                                          \
+  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, add_return, detail::add_return)                                                 \
+  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, sub_return, detail::sub_return)                                                 \
+  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, fetch_add, detail::fetch_add)                                                   \
+  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, fetch_sub, detail::fetch_sub)                                                   \
+  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, fetch_and, detail::fetch_and)                                                   \
+  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, fetch_andnot, detail::fetch_andnot)                                             \
+  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, fetch_or, detail::fetch_or)                                                     \
+  KPRIM_ATOMIC_VARIANTS_IV(pfx, A, C, fetch_xor, detail::fetch_xor)                                                   \
+  KPRIM_ATOMIC_VARIANTS_V(pfx, A, C, inc_return, detail::add_return, 1)                                               \
+  KPRIM_ATOMIC_VARIANTS_V(pfx, A, C, dec_return, detail::sub_return, 1)                                               \
+  KPRIM_ATOMIC_VARIANTS_V(pfx, A, C, fetch_inc, detail::fetch_add, 1)                                                 \
+  KPRIM_ATOMIC_VARIANTS_V(pfx, A, C, fetch_dec, detail::fetch_sub, 1)                                                 \
+  KPRIM_ATOMIC_VARIANTS_XCHG(pfx, A, C, , detail::ord::full)                                                          \
+  KPRIM_ATOMIC_VARIANTS_XCHG(pfx, A, C, _relaxed, detail::ord::relaxed)                                               \
+  KPRIM_ATOMIC_VARIANTS_XCHG(pfx, A, C, _acquire, detail::ord::acquire)                                               \
+  KPRIM_ATOMIC_VARIANTS_XCHG(pfx, A, C, _release, detail::ord::release)                                               \
+  /* Conditional ops: fully ordered when they modify, unordered when they do not. */                                  \
+  inline bool pfx##_sub_and_test(C i, A* v) noexcept { return pfx##_sub_return(i, v) == 0; }                          \
+  inline bool pfx##_dec_and_test(A* v) noexcept { return pfx##_dec_return(v) == 0; }                                  \
+  inline bool pfx##_inc_and_test(A* v) noexcept { return pfx##_inc_return(v) == 0; }                                  \
+  inline bool pfx##_add_negative(C i, A* v) noexcept { return pfx##_add_return(i, v) < 0; }                           \
+  inline bool pfx##_add_negative_relaxed(C i, A* v) noexcept {                                                        \
+    return pfx##_add_return_relaxed(i, v) < 0;                                                                        \
+  }                                                                                                                   \
+  /** pfx##_fetch_add_unless() - add a unless the value is u; returns the old value. */                               \
+  inline C pfx##_fetch_add_unless(A* v, C a, C u) noexcept {                                                          \
+    C c = pfx##_read(v);                                                                                              \
+    do {                                                                                                              \
+      if (unlikely(c == u)) break;                                                                                    \
+    } while (!pfx##_try_cmpxchg(v, &c, detail::wrap_add(c, a)));                                                      \
+    return c;                                                                                                         \
+  }                                                                                                                   \
+  inline bool pfx##_add_unless(A* v, C a, C u) noexcept { return pfx##_fetch_add_unless(v, a, u) != u; }              \
+  inline bool pfx##_inc_not_zero(A* v) noexcept { return pfx##_add_unless(v, static_cast<C>(1), static_cast<C>(0)); } \
+  inline bool pfx##_inc_unless_negative(A* v) noexcept {                                                              \
+    C c = pfx##_read(v);                                                                                              \
+    do {                                                                                                              \
+      if (unlikely(c < 0)) return false;                                                                              \
+    } while (!pfx##_try_cmpxchg(v, &c, detail::wrap_add(c, static_cast<C>(1))));                                      \
+    return true;                                                                                                      \
+  }                                                                                                                   \
+  inline bool pfx##_dec_unless_positive(A* v) noexcept {                                                              \
+    C c = pfx##_read(v);                                                                                              \
+    do {                                                                                                              \
+      if (unlikely(c > 0)) return false;                                                                              \
+    } while (!pfx##_try_cmpxchg(v, &c, detail::wrap_sub(c, static_cast<C>(1))));                                      \
+    return true;                                                                                                      \
+  }                                                                                                                   \
   /** pfx##_dec_if_positive() - decrement unless the result would be negative; returns the  \
-      old value minus one either way (negative: nothing was stored). */                            \
-  inline C pfx##_dec_if_positive(A* v) noexcept {                                                 \
-    C c = pfx##_read(v);                                                                           \
-    C d;                                                                                           \
-    do {                                                                                           \
-      d = detail::wrap_sub(c, static_cast<C>(1));                                                               \
-      if (unlikely(d < 0)) break;                                                                  \
-    } while (!pfx##_try_cmpxchg(v, &c, d));                                                        \
-    return d;                                                                                      \
+      old value minus one either way (negative: nothing was stored). */                         \
+  inline C pfx##_dec_if_positive(A* v) noexcept {                                                                     \
+    C c = pfx##_read(v);                                                                                              \
+    C d;                                                                                                              \
+    do {                                                                                                              \
+      d = detail::wrap_sub(c, static_cast<C>(1));                                                                     \
+      if (unlikely(d < 0)) break;                                                                                     \
+    } while (!pfx##_try_cmpxchg(v, &c, d));                                                                           \
+    return d;                                                                                                         \
   }
 
 namespace kprim {
@@ -307,6 +314,9 @@ KPRIM_DEFINE_ATOMIC_FAMILY(atomic_long, atomic_long_t, long)
 #undef KPRIM_ATOMIC_VARIANTS_V
 #undef KPRIM_ATOMIC_VARIANTS_XCHG
 
-#define ATOMIC_INIT(i) {(i)}
-#define ATOMIC64_INIT(i) {(i)}
-#define ATOMIC_LONG_INIT(i) {(i)}
+#define ATOMIC_INIT(i) \
+  { (i) }
+#define ATOMIC64_INIT(i) \
+  { (i) }
+#define ATOMIC_LONG_INIT(i) \
+  { (i) }

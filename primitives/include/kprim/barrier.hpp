@@ -30,6 +30,8 @@
 
 namespace kprim {
 
+// clang-format 14 with ColumnLimit 0 splits the "::: " of asm one-liners apart: keep them.
+// clang-format off
 #if defined(__x86_64__)
 
 /// smp_mb() - full barrier between CPUs: orders all earlier loads/stores before all later
@@ -61,6 +63,7 @@ inline void smp_wmb() noexcept { asm volatile("dmb ishst" ::: "memory"); }
 inline void mb() noexcept { asm volatile("dsb sy" ::: "memory"); }
 inline void rmb() noexcept { asm volatile("dsb ld" ::: "memory"); }
 inline void wmb() noexcept { asm volatile("dsb st" ::: "memory"); }
+// clang-format on
 /// smp_mb__before_atomic()/smp_mb__after_atomic() - arm64's relaxed RMWs (stadd, ldxr/stxr)
 /// order nothing, so these are the full smp_mb() (asm-generic's definition).
 inline void smp_mb__before_atomic() noexcept { smp_mb(); }
@@ -126,21 +129,33 @@ inline void cmpwait(const volatile void* p, T seen) noexcept {
   unsigned long tmp;
   const unsigned long want = static_cast<unsigned long>(seen);
   if constexpr (sizeof(T) == 1) {
-    asm volatile("sevl\n\twfe\n\tldxrb %w[tmp], [%[p]]\n\teor %w[tmp], %w[tmp], %w[want]\n\t"
-                 "cbnz %w[tmp], 1f\n\twfe\n1:"
-                 : [tmp] "=&r"(tmp) : [p] "r"(p), [want] "r"(want) : "memory");
+    asm volatile(
+        "sevl\n\twfe\n\tldxrb %w[tmp], [%[p]]\n\teor %w[tmp], %w[tmp], %w[want]\n\t"
+        "cbnz %w[tmp], 1f\n\twfe\n1:"
+        : [tmp] "=&r"(tmp)
+        : [p] "r"(p), [want] "r"(want)
+        : "memory");
   } else if constexpr (sizeof(T) == 2) {
-    asm volatile("sevl\n\twfe\n\tldxrh %w[tmp], [%[p]]\n\teor %w[tmp], %w[tmp], %w[want]\n\t"
-                 "cbnz %w[tmp], 1f\n\twfe\n1:"
-                 : [tmp] "=&r"(tmp) : [p] "r"(p), [want] "r"(want) : "memory");
+    asm volatile(
+        "sevl\n\twfe\n\tldxrh %w[tmp], [%[p]]\n\teor %w[tmp], %w[tmp], %w[want]\n\t"
+        "cbnz %w[tmp], 1f\n\twfe\n1:"
+        : [tmp] "=&r"(tmp)
+        : [p] "r"(p), [want] "r"(want)
+        : "memory");
   } else if constexpr (sizeof(T) == 4) {
-    asm volatile("sevl\n\twfe\n\tldxr %w[tmp], [%[p]]\n\teor %w[tmp], %w[tmp], %w[want]\n\t"
-                 "cbnz %w[tmp], 1f\n\twfe\n1:"
-                 : [tmp] "=&r"(tmp) : [p] "r"(p), [want] "r"(want) : "memory");
+    asm volatile(
+        "sevl\n\twfe\n\tldxr %w[tmp], [%[p]]\n\teor %w[tmp], %w[tmp], %w[want]\n\t"
+        "cbnz %w[tmp], 1f\n\twfe\n1:"
+        : [tmp] "=&r"(tmp)
+        : [p] "r"(p), [want] "r"(want)
+        : "memory");
   } else {
-    asm volatile("sevl\n\twfe\n\tldxr %[tmp], [%[p]]\n\teor %[tmp], %[tmp], %[want]\n\t"
-                 "cbnz %[tmp], 1f\n\twfe\n1:"
-                 : [tmp] "=&r"(tmp) : [p] "r"(p), [want] "r"(want) : "memory");
+    asm volatile(
+        "sevl\n\twfe\n\tldxr %[tmp], [%[p]]\n\teor %[tmp], %[tmp], %[want]\n\t"
+        "cbnz %[tmp], 1f\n\twfe\n1:"
+        : [tmp] "=&r"(tmp)
+        : [p] "r"(p), [want] "r"(want)
+        : "memory");
   }
 #else
   (void)p;
@@ -178,7 +193,8 @@ inline auto cond_load(const W* p, Load load, Cond& cond) noexcept {
 /// come). arm64: WFE between polls; x86-64: `pause`.
 template <class T, class Cond>
 inline std::remove_cv_t<T> smp_cond_load_relaxed(const T* p, Cond cond) noexcept {
-  return detail::cond_load(p, [p]() -> std::remove_cv_t<T> { return read_once(*p); }, cond);
+  return detail::cond_load(
+      p, [p]() -> std::remove_cv_t<T> { return read_once(*p); }, cond);
 }
 
 /// smp_cond_load_acquire(p, cond) - as smp_cond_load_relaxed(), and the load that satisfied
@@ -186,7 +202,8 @@ inline std::remove_cv_t<T> smp_cond_load_relaxed(const T* p, Cond cond) noexcept
 /// spinlock and ticket lock waits.
 template <class T, class Cond>
 inline std::remove_cv_t<T> smp_cond_load_acquire(const T* p, Cond cond) noexcept {
-  return detail::cond_load(p, [p]() -> std::remove_cv_t<T> { return smp_load_acquire(p); }, cond);
+  return detail::cond_load(
+      p, [p]() -> std::remove_cv_t<T> { return smp_load_acquire(p); }, cond);
 }
 
 /// The same two for a std::atomic<T> (kprim's queue nodes hold std::atomic fields): the
@@ -194,12 +211,14 @@ inline std::remove_cv_t<T> smp_cond_load_acquire(const T* p, Cond cond) noexcept
 template <class T, class Cond>
 inline T smp_cond_load_relaxed(const std::atomic<T>* a, Cond cond) noexcept {
   static_assert(sizeof(std::atomic<T>) == sizeof(T) && std::atomic<T>::is_always_lock_free);
-  return detail::cond_load(a, [a] { return a->load(std::memory_order_relaxed); }, cond);
+  return detail::cond_load(
+      a, [a] { return a->load(std::memory_order_relaxed); }, cond);
 }
 template <class T, class Cond>
 inline T smp_cond_load_acquire(const std::atomic<T>* a, Cond cond) noexcept {
   static_assert(sizeof(std::atomic<T>) == sizeof(T) && std::atomic<T>::is_always_lock_free);
-  return detail::cond_load(a, [a] { return a->load(std::memory_order_acquire); }, cond);
+  return detail::cond_load(
+      a, [a] { return a->load(std::memory_order_acquire); }, cond);
 }
 
 }  // namespace kprim

@@ -78,24 +78,24 @@ inline bool is_cacheline_aligned(const void* p) noexcept {
 
 /// Both members lie entirely within one cache line (T must be cache-line aligned for the
 /// line numbers to be the real ones: checked too).
-#define KPRIM_ASSERT_SAME_CACHELINE(T, a, b)                                                       \
-  static_assert(::kprim::is_cacheline_aligned_v<T> &&                                             \
-                    ::kprim::cacheline_of(offsetof(T, a)) ==                                      \
-                        ::kprim::cacheline_of(offsetof(T, a) + KPRIM_MEMBER_SIZE(T, a) - 1) &&     \
-                    ::kprim::cacheline_of(offsetof(T, b)) ==                                      \
-                        ::kprim::cacheline_of(offsetof(T, b) + KPRIM_MEMBER_SIZE(T, b) - 1) &&     \
+#define KPRIM_ASSERT_SAME_CACHELINE(T, a, b)                                                        \
+  static_assert(::kprim::is_cacheline_aligned_v<T> &&                                               \
+                    ::kprim::cacheline_of(offsetof(T, a)) ==                                        \
+                        ::kprim::cacheline_of(offsetof(T, a) + KPRIM_MEMBER_SIZE(T, a) - 1) &&      \
+                    ::kprim::cacheline_of(offsetof(T, b)) ==                                        \
+                        ::kprim::cacheline_of(offsetof(T, b) + KPRIM_MEMBER_SIZE(T, b) - 1) &&      \
                     ::kprim::cacheline_of(offsetof(T, a)) == ::kprim::cacheline_of(offsetof(T, b)), \
                 #T "::" #a " and " #T "::" #b " must share one cache line")
 
 /// The two members share no cache line (no false sharing between them).
-#define KPRIM_ASSERT_DIFFERENT_CACHELINES(T, a, b)                                                 \
-  static_assert(::kprim::is_cacheline_aligned_v<T> &&                                             \
-                    ::kprim::cachelines_disjoint(offsetof(T, a), KPRIM_MEMBER_SIZE(T, a),         \
-                                                 offsetof(T, b), KPRIM_MEMBER_SIZE(T, b)),        \
+#define KPRIM_ASSERT_DIFFERENT_CACHELINES(T, a, b)                                         \
+  static_assert(::kprim::is_cacheline_aligned_v<T> &&                                      \
+                    ::kprim::cachelines_disjoint(offsetof(T, a), KPRIM_MEMBER_SIZE(T, a),  \
+                                                 offsetof(T, b), KPRIM_MEMBER_SIZE(T, b)), \
                 #T "::" #a " and " #T "::" #b " must not share a cache line")
 
 /// The member starts a cache line.
-#define KPRIM_ASSERT_CACHELINE_ALIGNED_MEMBER(T, m)                                                \
+#define KPRIM_ASSERT_CACHELINE_ALIGNED_MEMBER(T, m)                                                  \
   static_assert(::kprim::is_cacheline_aligned_v<T> && offsetof(T, m) % ::kprim::cacheline_size == 0, \
                 #T "::" #m " must start a cache line")
 
@@ -105,7 +105,7 @@ inline bool is_cacheline_aligned(const void* p) noexcept {
 
 /// The kernel's CACHELINE_ASSERT_GROUP_SIZE spirit: members first..last (inclusive, declared
 /// in that order) span at most `bytes` bytes.
-#define KPRIM_ASSERT_GROUP_SIZE(T, first, last, bytes)                                           \
+#define KPRIM_ASSERT_GROUP_SIZE(T, first, last, bytes)                                          \
   static_assert(offsetof(T, last) + KPRIM_MEMBER_SIZE(T, last) - offsetof(T, first) <= (bytes), \
                 #T ": group " #first ".." #last " exceeds " #bytes " bytes")
 

@@ -26,11 +26,15 @@ namespace kprim {
 
 /// barrier() - compiler barrier. Context: any. Cost: zero instructions.
 /// Stops the compiler from moving memory accesses across it; the CPU may still reorder.
+// clang-format 14 with ColumnLimit 0 splits the "::: " of asm one-liners apart: keep them.
+// clang-format off
 inline void barrier() noexcept { asm volatile("" ::: "memory"); }
+// clang-format on
 
 /// cpu_relax() - spin-wait hint (x86 `pause`, arm64 `yield`). Context: any; never sleeps.
 /// Also a compiler barrier, so a relaxed re-read after it is not hoisted out of a loop.
 inline void cpu_relax() noexcept {
+  // clang-format off
 #if defined(__x86_64__) || defined(__i386__)
   asm volatile("pause" ::: "memory");
 #elif defined(__aarch64__)
@@ -38,6 +42,7 @@ inline void cpu_relax() noexcept {
 #else
   asm volatile("" ::: "memory");
 #endif
+  // clang-format on
 }
 
 namespace detail {

@@ -66,7 +66,7 @@ struct thread_context {
   unsigned preempt_count;
   unsigned rcu_depth;
   bool irqs_off;
-  unsigned held_depth;  // entries used in held[] (overflow counted, not stored)
+  unsigned held_depth;         // entries used in held[] (overflow counted, not stored)
   unsigned lockdep_recursion;  // inside lockdep's slow path (a handler that interrupts it skips checks)
   held_lock held[max_held_locks];
 };

@@ -30,7 +30,8 @@ struct hlist_head {
   hlist_node* first;
 };
 
-#define HLIST_HEAD_INIT {nullptr}
+#define HLIST_HEAD_INIT \
+  { nullptr }
 #define HLIST_HEAD(name) ::kprim::hlist_head name = {nullptr}
 
 inline void INIT_HLIST_HEAD(hlist_head* h) noexcept { h->first = nullptr; }
@@ -166,20 +167,20 @@ template <auto Member>
 
 // ---- kernel macro forms ---------------------------------------------------------------
 #define hlist_entry(ptr, type, member) container_of(ptr, type, member)
-#define hlist_entry_safe(ptr, type, member)                         \
+#define hlist_entry_safe(ptr, type, member) \
   ([](auto* p_) -> type* { return p_ ? hlist_entry(p_, type, member) : nullptr; }(ptr))
 #define hlist_for_each(pos, head) for (pos = (head)->first; pos; pos = pos->next)
 #define hlist_for_each_safe(pos, n, head) \
   for (pos = (head)->first; pos && ((n = pos->next), true); pos = n)
-#define hlist_for_each_entry(pos, head, member)                                        \
-  for (pos = hlist_entry_safe((head)->first, KPRIM_ENTRY_TYPE(pos), member); pos;      \
+#define hlist_for_each_entry(pos, head, member)                                   \
+  for (pos = hlist_entry_safe((head)->first, KPRIM_ENTRY_TYPE(pos), member); pos; \
        pos = hlist_entry_safe((pos)->member.next, KPRIM_ENTRY_TYPE(pos), member))
 #define hlist_for_each_entry_continue(pos, member)                                     \
   for (pos = hlist_entry_safe((pos)->member.next, KPRIM_ENTRY_TYPE(pos), member); pos; \
        pos = hlist_entry_safe((pos)->member.next, KPRIM_ENTRY_TYPE(pos), member))
 #define hlist_for_each_entry_from(pos, member) \
   for (; pos; pos = hlist_entry_safe((pos)->member.next, KPRIM_ENTRY_TYPE(pos), member))
-#define hlist_for_each_entry_safe(pos, n, head, member)                                   \
-  for (pos = hlist_entry_safe((head)->first, KPRIM_ENTRY_TYPE(pos), member);              \
-       pos && ((n = (pos)->member.next), true);                                          \
+#define hlist_for_each_entry_safe(pos, n, head, member)                      \
+  for (pos = hlist_entry_safe((head)->first, KPRIM_ENTRY_TYPE(pos), member); \
+       pos && ((n = (pos)->member.next), true);                              \
        pos = hlist_entry_safe(n, KPRIM_ENTRY_TYPE(pos), member))

@@ -83,7 +83,8 @@ namespace kprim {
 // ---- Handlers ------------------------------------------------------------------------------
 
 /// The kernel's handler return: whether the handler recognised the interrupt as its own.
-enum irqreturn_t : int { IRQ_NONE = 0, IRQ_HANDLED = 1 };
+enum irqreturn_t : int { IRQ_NONE = 0,
+                         IRQ_HANDLED = 1 };
 using irq_handler_t = irqreturn_t (*)(int irq, void* dev_id);
 
 /// request_irq() - install `handler` for irq (a signal number, see the model above).
@@ -154,7 +155,7 @@ inline void local_irq_save(unsigned long& flags) noexcept {
 /// load and a not-taken branch when nothing is pending.
 inline void local_irq_restore(unsigned long flags) noexcept {
   std::atomic_signal_fence(std::memory_order_seq_cst);  // the section stays before the store
-  if (flags != 0) return;  // the section began with interrupts off: they stay off
+  if (flags != 0) return;                               // the section began with interrupts off: they stay off
   detail::irq_mask_store(0);
   std::atomic_signal_fence(std::memory_order_seq_cst);  // the store before the pending load
   if (unlikely(detail::tls_irq.pending.load(std::memory_order_relaxed) != 0)) detail::irq_replay_pending();

@@ -66,7 +66,7 @@ namespace kprim {
 namespace detail {
 
 [[noreturn, gnu::cold, gnu::noinline]] inline void list_corruption(const char* what, const void* a,
-                                                                    const void* b, const void* c) noexcept {
+                                                                   const void* b, const void* c) noexcept {
   std::fprintf(stderr, "kprim: list corruption: %s (%p, %p, %p)\n", what, a, b, c);
   std::abort();
 }
@@ -351,14 +351,12 @@ class list_iterator {
     return t;
   }
   list_iterator& operator--() noexcept
-    requires(!Safe)
-  {
+      requires(!Safe) {
     pos_ = Rev ? pos_->next : pos_->prev;
     return *this;
   }
   list_iterator operator--(int) noexcept
-    requires(!Safe)
-  {
+      requires(!Safe) {
     list_iterator t = *this;
     --*this;
     return t;
@@ -427,7 +425,8 @@ template <auto Member>
 // ---- kernel macro forms -----------------------------------------------------------------
 
 /// LIST_HEAD(name) - define and initialise an empty list named name.
-#define LIST_HEAD_INIT(name) {&(name), &(name)}
+#define LIST_HEAD_INIT(name) \
+  { &(name), &(name) }
 #define LIST_HEAD(name) ::kprim::list_head name = LIST_HEAD_INIT(name)
 
 #define list_entry(ptr, type, member) container_of(ptr, type, member)
@@ -437,10 +436,10 @@ template <auto Member>
   (!::kprim::list_empty(ptr) ? list_first_entry(ptr, type, member) : nullptr)
 #define list_next_entry(pos, member) list_entry((pos)->member.next, KPRIM_ENTRY_TYPE(pos), member)
 #define list_prev_entry(pos, member) list_entry((pos)->member.prev, KPRIM_ENTRY_TYPE(pos), member)
-#define list_next_entry_circular(pos, head, member)                                    \
+#define list_next_entry_circular(pos, head, member)                                                    \
   (::kprim::list_is_last(&(pos)->member, head) ? list_first_entry(head, KPRIM_ENTRY_TYPE(pos), member) \
                                                : list_next_entry(pos, member))
-#define list_prev_entry_circular(pos, head, member)                                    \
+#define list_prev_entry_circular(pos, head, member)                                                    \
   (::kprim::list_is_first(&(pos)->member, head) ? list_last_entry(head, KPRIM_ENTRY_TYPE(pos), member) \
                                                 : list_prev_entry(pos, member))
 /// list_entry_is_head() - pos is the (fake) entry that wraps the head: the loop ended.
@@ -455,10 +454,10 @@ template <auto Member>
 #define list_for_each_prev_safe(pos, n, head) \
   for (pos = (head)->prev, n = pos->prev; !::kprim::list_is_head(pos, (head)); pos = n, n = pos->prev)
 
-#define list_for_each_entry(pos, head, member)                                                   \
+#define list_for_each_entry(pos, head, member)                                                              \
   for (pos = list_first_entry(head, KPRIM_ENTRY_TYPE(pos), member); !list_entry_is_head(pos, head, member); \
        pos = list_next_entry(pos, member))
-#define list_for_each_entry_reverse(pos, head, member)                                           \
+#define list_for_each_entry_reverse(pos, head, member)                                                     \
   for (pos = list_last_entry(head, KPRIM_ENTRY_TYPE(pos), member); !list_entry_is_head(pos, head, member); \
        pos = list_prev_entry(pos, member))
 #define list_for_each_entry_continue(pos, head, member) \
@@ -469,14 +468,14 @@ template <auto Member>
   for (; !list_entry_is_head(pos, head, member); pos = list_next_entry(pos, member))
 #define list_for_each_entry_from_reverse(pos, head, member) \
   for (; !list_entry_is_head(pos, head, member); pos = list_prev_entry(pos, member))
-#define list_for_each_entry_safe(pos, n, head, member)                                          \
+#define list_for_each_entry_safe(pos, n, head, member)                                                \
   for (pos = list_first_entry(head, KPRIM_ENTRY_TYPE(pos), member), n = list_next_entry(pos, member); \
        !list_entry_is_head(pos, head, member); pos = n, n = list_next_entry(n, member))
-#define list_for_each_entry_safe_continue(pos, n, head, member)                    \
-  for (pos = list_next_entry(pos, member), n = list_next_entry(pos, member);       \
+#define list_for_each_entry_safe_continue(pos, n, head, member)              \
+  for (pos = list_next_entry(pos, member), n = list_next_entry(pos, member); \
        !list_entry_is_head(pos, head, member); pos = n, n = list_next_entry(n, member))
 #define list_for_each_entry_safe_from(pos, n, head, member) \
   for (n = list_next_entry(pos, member); !list_entry_is_head(pos, head, member); pos = n, n = list_next_entry(n, member))
-#define list_for_each_entry_safe_reverse(pos, n, head, member)                                 \
+#define list_for_each_entry_safe_reverse(pos, n, head, member)                                       \
   for (pos = list_last_entry(head, KPRIM_ENTRY_TYPE(pos), member), n = list_prev_entry(pos, member); \
        !list_entry_is_head(pos, head, member); pos = n, n = list_prev_entry(n, member))

@@ -30,7 +30,8 @@ struct llist_head {
   llist_node* first;
 };
 
-#define LLIST_HEAD_INIT(name) {nullptr}
+#define LLIST_HEAD_INIT(name) \
+  { nullptr }
 #define LLIST_HEAD(name) ::kprim::llist_head name = {nullptr}
 
 inline void init_llist_head(llist_head* list) noexcept { __atomic_store_n(&list->first, nullptr, __ATOMIC_RELAXED); }
@@ -132,9 +133,9 @@ template <auto Member>
 #define llist_for_each_safe(pos, n, node) for ((pos) = (node); (pos) && ((n) = (pos)->next, true); (pos) = (n))
 #define llist_entry_safe(ptr, type, member) \
   ([](::kprim::llist_node* p_) -> type* { return p_ ? llist_entry(p_, type, member) : nullptr; }(ptr))
-#define llist_for_each_entry(pos, node, member)                                       \
-  for ((pos) = llist_entry_safe((node), KPRIM_ENTRY_TYPE(pos), member); pos;        \
+#define llist_for_each_entry(pos, node, member)                              \
+  for ((pos) = llist_entry_safe((node), KPRIM_ENTRY_TYPE(pos), member); pos; \
        (pos) = llist_entry_safe((pos)->member.next, KPRIM_ENTRY_TYPE(pos), member))
-#define llist_for_each_entry_safe(pos, n, node, member)                              \
-  for (pos = llist_entry_safe((node), KPRIM_ENTRY_TYPE(pos), member);               \
+#define llist_for_each_entry_safe(pos, n, node, member)               \
+  for (pos = llist_entry_safe((node), KPRIM_ENTRY_TYPE(pos), member); \
        pos && (n = llist_entry_safe((pos)->member.next, KPRIM_ENTRY_TYPE(pos), member), true); pos = n)

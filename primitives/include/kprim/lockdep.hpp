@@ -71,13 +71,13 @@ inline constexpr unsigned usage_in_irq_w = 1u << 0;
 inline constexpr unsigned usage_in_irq_r = 1u << 1;
 inline constexpr unsigned usage_irq_on_w = 1u << 2;
 inline constexpr unsigned usage_irq_on_r = 1u << 3;
-inline constexpr unsigned usage_reported = 1u << 4;   // inconsistent-state report printed
+inline constexpr unsigned usage_reported = 1u << 4;  // inconsistent-state report printed
 inline constexpr unsigned recursion_reported = 1u << 5;
 
 // The shared state (primitives/src/lockdep.cpp). Read lock-free on the fast path; written
 // under the graph mutex.
-extern std::atomic<std::uint64_t> addr_table[addr_slots];     // (addr & 2^48-1) | class << 48
-extern std::atomic<unsigned> addr_table_seq;                  // odd while an entry moves
+extern std::atomic<std::uint64_t> addr_table[addr_slots];                     // (addr & 2^48-1) | class << 48
+extern std::atomic<unsigned> addr_table_seq;                                  // odd while an entry moves
 extern std::atomic<std::uint64_t> dependency[max_lock_classes][class_words];  // [a] bit b: a -> b seen
 extern std::atomic<unsigned> class_usage[max_lock_classes];
 
@@ -219,8 +219,8 @@ inline void lockdep_set_class(L* lock, const lock_class_key* key,
 /// lockdep_is_held() - the calling thread holds the lock (for assertions).
 #define lockdep_is_held(l) (::kprim::debug::lock_is_held(l))
 /// lockdep_assert_held() - report (the kernel WARNs) unless the calling thread holds `l`.
-#define lockdep_assert_held(l)                                                                   \
-  do {                                                                                           \
+#define lockdep_assert_held(l)                                                                        \
+  do {                                                                                                \
     if (!::kprim::debug::lock_is_held(l)) ::kprim::debug::report_not_held(l, #l, __FILE__, __LINE__); \
   } while (0)
 
@@ -289,14 +289,22 @@ namespace detail {
 template <class Lock>
 class annotated_spinlock {
  public:
-  void lock() noexcept { tsan::pre_lock(self()); self()->raw_lock(); tsan::post_lock(self()); }
+  void lock() noexcept {
+    tsan::pre_lock(self());
+    self()->raw_lock();
+    tsan::post_lock(self());
+  }
   [[nodiscard]] bool try_lock() noexcept {
     tsan::pre_lock(self(), tsan::trylock);
     const bool ok = self()->raw_try_lock();
     tsan::post_lock(self(), tsan::try_result(ok));
     return ok;
   }
-  void unlock() noexcept { tsan::pre_unlock(self()); self()->raw_unlock(); tsan::post_unlock(self()); }
+  void unlock() noexcept {
+    tsan::pre_unlock(self());
+    self()->raw_unlock();
+    tsan::post_unlock(self());
+  }
 
  protected:
   annotated_spinlock() = default;

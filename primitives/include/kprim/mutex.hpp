@@ -70,7 +70,7 @@ class mutex {
   /// lock() - mutex_lock(). Ordering: acquire. Context: may spin (bounded), then may sleep
   /// on a futex. Cost: one cmpxchg uncontended; the slow path is out of line.
   void lock() noexcept {
-    might_sleep();  // kprim/context.hpp: nothing unless KPRIM_DEBUG_LOCKING
+    might_sleep();         // kprim/context.hpp: nothing unless KPRIM_DEBUG_LOCKING
     tsan::pre_lock(this);  // kprim/lockdep.hpp: nothing unless built with TSan
     std::uintptr_t zero = 0;
     if (unlikely(!owner_.compare_exchange_strong(zero, reinterpret_cast<std::uintptr_t>(current()),
@@ -119,7 +119,8 @@ class mutex {
   detail::wait_node wait_list_;
 };
 static_assert(sizeof(task_struct) % (mutex::flags_mask + 1) == 0 &&
-              alignof(task_struct) > mutex::flags_mask, "flags live below the task pointer");
+                  alignof(task_struct) > mutex::flags_mask,
+              "flags live below the task pointer");
 static_assert((mutex::flag_waiters | mutex::flag_handoff | mutex::flag_pickup) == mutex::flags_mask &&
                   (mutex::flag_waiters & mutex::flag_handoff) == 0 && (mutex::flag_waiters & mutex::flag_pickup) == 0 &&
                   (mutex::flag_handoff & mutex::flag_pickup) == 0,
@@ -174,11 +175,14 @@ inline void mutex_unlock(mutex* m, const std::source_location& at = std::source_
   debug::lock_released(m, at);
   m->unlock();
 }
-#define DEFINE_MUTEX(x)                                                                             \
-  ::kprim::mutex x;                                                                                 \
+#define DEFINE_MUTEX(x) \
+  ::kprim::mutex x;     \
   [[maybe_unused]] static const bool x##_lockdep_class_ = (::kprim::debug::define_class(&x, #x, "mutex", __FILE__, __LINE__), true)
 #else
-inline void mutex_init(mutex* m) noexcept { std::destroy_at(m); std::construct_at(m); }
+inline void mutex_init(mutex* m) noexcept {
+  std::destroy_at(m);
+  std::construct_at(m);
+}
 inline void mutex_lock(mutex* m) noexcept { m->lock(); }
 inline void mutex_lock_nested(mutex* m, unsigned) noexcept { m->lock(); }
 [[nodiscard]] inline bool mutex_trylock(mutex* m) noexcept { return m->try_lock(); }

@@ -46,7 +46,8 @@ namespace kprim {
 [[nodiscard]] unsigned nr_cpu_ids() noexcept;
 
 /// percpu_path - which implementation this_cpu_* operations use in this process.
-enum class percpu_path { rseq, atomic };
+enum class percpu_path { rseq,
+                         atomic };
 
 /// percpu_live_path() / percpu_path_name() - the live path, and a one-line reason suitable for
 /// a results context ("rseq", "atomic: forced", "atomic: rseq not registered by glibc", ...).
@@ -112,12 +113,12 @@ class per_cpu {
 
   per_cpu() : per_cpu(T{}) {}
   explicit per_cpu(const T& init) : n_(nr_cpu_ids()) {
-    base_ = static_cast<std::byte*>(::operator new(n_ * stride, std::align_val_t{slot_align}));
+    base_ = static_cast<std::byte*>(::operator new (n_* stride, std::align_val_t{slot_align}));
     for (unsigned c = 0; c < n_; ++c) new (base_ + c * stride) T(init);
   }
   ~per_cpu() {
     for (unsigned c = 0; c < n_; ++c) slot(c)->~T();
-    ::operator delete(base_, std::align_val_t{slot_align});
+    ::operator delete (base_, std::align_val_t{slot_align});
   }
   per_cpu(const per_cpu&) = delete;
   per_cpu& operator=(const per_cpu&) = delete;

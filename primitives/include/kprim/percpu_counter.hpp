@@ -57,7 +57,7 @@ class percpu_counter {
   [[nodiscard]] std::int64_t sum() noexcept;
   void set(std::int64_t amount) noexcept;
 
-  std::int64_t base_;                ///< initial value (or the last percpu_counter_set)
+  std::int64_t base_;                                        ///< initial value (or the last percpu_counter_set)
   alignas(cacheline_size) std::atomic<std::int64_t> count_;  ///< base + folded amounts
   std::int64_t batch_;
   per_cpu<slot> slots_;
@@ -83,7 +83,8 @@ inline void percpu_counter_add_batch(percpu_counter& fbc, std::int64_t amount,
   {
     cpu = raw_smp_processor_id();
     local = std::atomic_ref<std::int64_t>(fbc.slots_.slot(cpu)->local)
-                .fetch_add(amount, std::memory_order_relaxed) + amount;
+                .fetch_add(amount, std::memory_order_relaxed) +
+            amount;
   }
   percpu_counter::slot* s = fbc.slots_.slot(cpu);
   const std::int64_t pending = static_cast<std::int64_t>(

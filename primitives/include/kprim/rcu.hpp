@@ -23,7 +23,8 @@
 #pragma once
 
 #if defined(KPRIM_RCU_FLAVOUR_MEMB) + defined(KPRIM_RCU_FLAVOUR_QSBR) + defined(KPRIM_RCU_FLAVOUR_MB) + \
-        defined(KPRIM_RCU_FLAVOUR_BP) > 1
+        defined(KPRIM_RCU_FLAVOUR_BP) >                                                                 \
+    1
 #error "kprim/rcu.hpp: more than one KPRIM_RCU_FLAVOUR_* defined (link exactly one kprim::rcu_<flavour>)"
 #endif
 
@@ -379,9 +380,9 @@ namespace detail {
 /// One page of deferred frees: rcu_head pointers whose func frees their object.
 struct kfree_rcu_page {
   static constexpr std::size_t bytes = 4096;
-  rcu_head head;                 ///< queued with call_rcu() when the page is submitted
-  unsigned n;                    ///< objs[0..n) are filled
-  std::int64_t first_ms;         ///< CLOCK_MONOTONIC_COARSE of objs[0]'s arrival
+  rcu_head head;          ///< queued with call_rcu() when the page is submitted
+  unsigned n;             ///< objs[0..n) are filled
+  std::int64_t first_ms;  ///< CLOCK_MONOTONIC_COARSE of objs[0]'s arrival
   rcu_head* objs[(bytes - sizeof(rcu_head) - 2 * sizeof(std::int64_t)) / sizeof(rcu_head*)];
 };
 static_assert(sizeof(kfree_rcu_page) <= kfree_rcu_page::bytes);
@@ -418,7 +419,7 @@ struct kfree_rcu_batch {
   kfree_rcu_page* page = nullptr;
   kfree_rcu_batch* prev = nullptr;  // registry links, under registry().lock
   kfree_rcu_batch* next = nullptr;
-  bool listed = false;              // owner-only
+  bool listed = false;  // owner-only
 
   struct list {
     std::mutex lock;
@@ -461,7 +462,8 @@ struct kfree_rcu_batch {
     if (listed) {
       list& r = registry();
       std::lock_guard g(r.lock);
-      if (prev) prev->next = next; else r.first = next;
+      if (prev) prev->next = next;
+      else r.first = next;
       if (next) next->prev = prev;
     }
     kfree_rcu_page* p = take();

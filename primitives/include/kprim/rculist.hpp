@@ -233,16 +233,16 @@ template <auto Member>
 /// list_entry_rcu() - the entry containing the link loaded from ptr (a list_head* lvalue).
 #define list_entry_rcu(ptr, type, member) container_of(::kprim::rcu_dereference_raw(ptr), type, member)
 /// list_first_or_null_rcu() - the first entry, or nullptr for an empty list (one load of next).
-#define list_first_or_null_rcu(ptr, type, member)                                                 \
-  ([](::kprim::list_head* h_) -> type* {                                                          \
-    ::kprim::list_head* n_ = ::kprim::rcu_dereference_raw(h_->next);                              \
-    return n_ != h_ ? container_of(n_, type, member) : nullptr;                                   \
+#define list_first_or_null_rcu(ptr, type, member)                    \
+  ([](::kprim::list_head* h_) -> type* {                             \
+    ::kprim::list_head* n_ = ::kprim::rcu_dereference_raw(h_->next); \
+    return n_ != h_ ? container_of(n_, type, member) : nullptr;      \
   }(ptr))
 /// list_for_each_entry_rcu(pos, head, member) - walk an RCU list as a reader.
-#define list_for_each_entry_rcu(pos, head, member)                                                \
-  for (pos = list_entry_rcu((head)->next, KPRIM_ENTRY_TYPE(pos), member);                         \
+#define list_for_each_entry_rcu(pos, head, member)                        \
+  for (pos = list_entry_rcu((head)->next, KPRIM_ENTRY_TYPE(pos), member); \
        &pos->member != (head); pos = list_entry_rcu(pos->member.next, KPRIM_ENTRY_TYPE(pos), member))
 /// hlist_for_each_entry_rcu(pos, head, member) - walk an RCU hlist bucket as a reader.
-#define hlist_for_each_entry_rcu(pos, head, member)                                               \
+#define hlist_for_each_entry_rcu(pos, head, member)                                                             \
   for (pos = hlist_entry_safe(::kprim::rcu_dereference_raw((head)->first), KPRIM_ENTRY_TYPE(pos), member); pos; \
        pos = hlist_entry_safe(::kprim::rcu_dereference_raw((pos)->member.next), KPRIM_ENTRY_TYPE(pos), member))

@@ -58,22 +58,23 @@ inline unsigned long refcount_saturation_events(refcount_saturation_type t) noex
 /// refcount_warn_saturate() - pin r at REFCOUNT_SATURATED and warn (once per kind).
 /// Context: any; cold path. Writes one line to stderr the first time of each kind.
 [[gnu::cold, gnu::noinline]] inline void refcount_warn_saturate(refcount_t* r,
-                                                               refcount_saturation_type t) noexcept {
+                                                                refcount_saturation_type t) noexcept {
   atomic_set(&r->refs, REFCOUNT_SATURATED);
   auto& s = detail::refcount_warnings();
   __atomic_fetch_add(&s.events[t], 1ul, __ATOMIC_RELAXED);
   if (__atomic_exchange_n(&s.warned[t], true, __ATOMIC_RELAXED)) return;
   static const char* const what[] = {
-      "saturated; leaking memory.",                   // ADD_NOT_ZERO_OVF
-      "saturated; leaking memory.",                   // ADD_OVF
-      "addition on 0; use-after-free.",               // ADD_UAF
-      "underflow; use-after-free.",                   // SUB_UAF
-      "decrement hit 0; leaking memory.",             // DEC_LEAK
+      "saturated; leaking memory.",        // ADD_NOT_ZERO_OVF
+      "saturated; leaking memory.",        // ADD_OVF
+      "addition on 0; use-after-free.",    // ADD_UAF
+      "underflow; use-after-free.",        // SUB_UAF
+      "decrement hit 0; leaking memory.",  // DEC_LEAK
   };
   std::fprintf(stderr, "kprim: refcount_t: %s\n", what[t]);
 }
 
-#define REFCOUNT_INIT(n) {ATOMIC_INIT(n)}
+#define REFCOUNT_INIT(n) \
+  { ATOMIC_INIT(n) }
 
 /// refcount_set() - set the count (no ordering). refcount_read() - the count (no ordering).
 inline void refcount_set(refcount_t* r, int n) noexcept { atomic_set(&r->refs, n); }

@@ -39,22 +39,38 @@ class qrwlock {
 #endif
   // The members with the ThreadSanitizer annotations (kprim/lockdep.hpp; nothing without
   // TSan); raw_*() below are the bare algorithm.
-  void read_lock() noexcept { tsan::pre_lock(this, tsan::read); raw_read_lock(); tsan::post_lock(this, tsan::read); }
+  void read_lock() noexcept {
+    tsan::pre_lock(this, tsan::read);
+    raw_read_lock();
+    tsan::post_lock(this, tsan::read);
+  }
   [[nodiscard]] bool read_trylock() noexcept {
     tsan::pre_lock(this, tsan::read | tsan::trylock);
     const bool ok = raw_read_trylock();
     tsan::post_lock(this, tsan::try_result(ok, tsan::read));
     return ok;
   }
-  void read_unlock() noexcept { tsan::pre_unlock(this, tsan::read); raw_read_unlock(); tsan::post_unlock(this, tsan::read); }
-  void write_lock() noexcept { tsan::pre_lock(this); raw_write_lock(); tsan::post_lock(this); }
+  void read_unlock() noexcept {
+    tsan::pre_unlock(this, tsan::read);
+    raw_read_unlock();
+    tsan::post_unlock(this, tsan::read);
+  }
+  void write_lock() noexcept {
+    tsan::pre_lock(this);
+    raw_write_lock();
+    tsan::post_lock(this);
+  }
   [[nodiscard]] bool write_trylock() noexcept {
     tsan::pre_lock(this, tsan::trylock);
     const bool ok = raw_write_trylock();
     tsan::post_lock(this, tsan::try_result(ok));
     return ok;
   }
-  void write_unlock() noexcept { tsan::pre_unlock(this); raw_write_unlock(); tsan::post_unlock(this); }
+  void write_unlock() noexcept {
+    tsan::pre_unlock(this);
+    raw_write_unlock();
+    tsan::post_unlock(this);
+  }
   qrwlock(const qrwlock&) = delete;
   qrwlock& operator=(const qrwlock&) = delete;
 
@@ -170,7 +186,10 @@ inline void write_unlock(rwlock_t* l, KPRIM_AT_) noexcept {
 }
 #undef KPRIM_AT_
 #else
-inline void rwlock_init(rwlock_t* l) noexcept { std::destroy_at(l); std::construct_at(l); }
+inline void rwlock_init(rwlock_t* l) noexcept {
+  std::destroy_at(l);
+  std::construct_at(l);
+}
 inline void read_lock(rwlock_t* l) noexcept { l->read_lock(); }
 [[nodiscard]] inline bool read_trylock(rwlock_t* l) noexcept { return l->read_trylock(); }
 inline void read_unlock(rwlock_t* l) noexcept { l->read_unlock(); }

@@ -66,22 +66,38 @@ class rw_semaphore {
 #endif
   // The members with the ThreadSanitizer annotations (kprim/lockdep.hpp; nothing without
   // TSan); raw_*() below are the bare algorithm.
-  void down_read() noexcept { tsan::pre_lock(this, tsan::read); raw_down_read(); tsan::post_lock(this, tsan::read); }
+  void down_read() noexcept {
+    tsan::pre_lock(this, tsan::read);
+    raw_down_read();
+    tsan::post_lock(this, tsan::read);
+  }
   [[nodiscard]] bool down_read_trylock() noexcept {
     tsan::pre_lock(this, tsan::read | tsan::trylock);
     const bool ok = raw_down_read_trylock();
     tsan::post_lock(this, tsan::try_result(ok, tsan::read));
     return ok;
   }
-  void up_read() noexcept { tsan::pre_unlock(this, tsan::read); raw_up_read(); tsan::post_unlock(this, tsan::read); }
-  void down_write() noexcept { tsan::pre_lock(this); raw_down_write(); tsan::post_lock(this); }
+  void up_read() noexcept {
+    tsan::pre_unlock(this, tsan::read);
+    raw_up_read();
+    tsan::post_unlock(this, tsan::read);
+  }
+  void down_write() noexcept {
+    tsan::pre_lock(this);
+    raw_down_write();
+    tsan::post_lock(this);
+  }
   [[nodiscard]] bool down_write_trylock() noexcept {
     tsan::pre_lock(this, tsan::trylock);
     const bool ok = raw_down_write_trylock();
     tsan::post_lock(this, tsan::try_result(ok));
     return ok;
   }
-  void up_write() noexcept { tsan::pre_unlock(this); raw_up_write(); tsan::post_unlock(this); }
+  void up_write() noexcept {
+    tsan::pre_unlock(this);
+    raw_up_write();
+    tsan::post_unlock(this);
+  }
   rw_semaphore(const rw_semaphore&) = delete;
   rw_semaphore& operator=(const rw_semaphore&) = delete;
 
@@ -226,7 +242,10 @@ inline void up_write(rw_semaphore* s, KPRIM_AT_) noexcept {
 }
 #undef KPRIM_AT_
 #else
-inline void init_rwsem(rw_semaphore* s) noexcept { std::destroy_at(s); std::construct_at(s); }
+inline void init_rwsem(rw_semaphore* s) noexcept {
+  std::destroy_at(s);
+  std::construct_at(s);
+}
 inline void down_read(rw_semaphore* s) noexcept { s->down_read(); }
 inline void down_read_nested(rw_semaphore* s, unsigned) noexcept { s->down_read(); }
 [[nodiscard]] inline bool down_read_trylock(rw_semaphore* s) noexcept { return s->down_read_trylock(); }

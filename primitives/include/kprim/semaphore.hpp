@@ -71,7 +71,8 @@ inline constexpr unsigned kSemYield = 8;
 inline constexpr unsigned SEM_MAX_COUNT = UINT_MAX >> 1;
 
 /// DEFINE_SEMAPHORE(name, n) - a semaphore with n units (the kernel's 6.4+ two-argument form).
-#define DEFINE_SEMAPHORE(name, n) ::kprim::semaphore name{n}
+#define DEFINE_SEMAPHORE(name, n) \
+  ::kprim::semaphore name { n }
 
 /// sema_init() - reset to `val` units (val <= SEM_MAX_COUNT). Requires: no sleepers, nobody
 /// uses it concurrently.

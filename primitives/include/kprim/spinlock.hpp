@@ -50,8 +50,8 @@ inline void spin_lock_init(L* lock) noexcept {
 
 /// DEFINE_SPINLOCK(name) - a spinlock_t with its own lockdep class named `name`.
 #if KPRIM_DEBUG_LOCKING
-#define DEFINE_SPINLOCK(x)                                                                            \
-  ::kprim::spinlock_t x;                                                                              \
+#define DEFINE_SPINLOCK(x) \
+  ::kprim::spinlock_t x;   \
   [[maybe_unused]] static const bool x##_lockdep_class_ = (::kprim::debug::define_class(&x, #x, "spinlock_t", __FILE__, __LINE__), true)
 #else
 #define DEFINE_SPINLOCK(x) ::kprim::spinlock_t x

@@ -40,7 +40,7 @@ namespace kprim {
 /// percpu_scalar - the types this_cpu_* read-modify-writes work on: 4- or 8-byte integers,
 /// which one x86-64 instruction loads or stores whole (single-copy atomic).
 template <class T>
-concept percpu_scalar = std::is_integral_v<T> && (sizeof(T) == 4 || sizeof(T) == 8);
+concept percpu_scalar = std::is_integral_v<T> &&(sizeof(T) == 4 || sizeof(T) == 8);
 }  // namespace kprim
 
 #if KPRIM_PERCPU_RSEQ
@@ -74,27 +74,27 @@ static_assert(RSEQ_SIG == 0x53053053, "the abort signature below is spelled out"
 // function around them: an inline function emitted out of line in several objects keeps one
 // copy, and the linker must drop that copy's descriptor and stub with it (without `?`, -O0
 // builds fail to link: __rseq_cs referencing a discarded section).
-#define KPRIM_RSEQ_ENTER                                                          \
-  ".pushsection __rseq_cs, \"aw?\"\n\t"                                            \
-  ".balign 32\n\t"                                                                \
-  "3:\n\t"                                                                        \
-  ".long 0x0, 0x0\n\t"                                                            \
-  ".quad 1f, (2f - 1f), 4f\n\t"                                                   \
-  ".popsection\n\t"                                                               \
-  "leaq 3b(%%rip), %[cs]\n\t"                                                     \
-  "movq %[cs], 8(%[rs])\n\t"                                                      \
-  "1:\n\t"                                                                        \
-  "cmpl %[cpu], 4(%[rs])\n\t"                                                     \
+#define KPRIM_RSEQ_ENTER                \
+  ".pushsection __rseq_cs, \"aw?\"\n\t" \
+  ".balign 32\n\t"                      \
+  "3:\n\t"                              \
+  ".long 0x0, 0x0\n\t"                  \
+  ".quad 1f, (2f - 1f), 4f\n\t"         \
+  ".popsection\n\t"                     \
+  "leaq 3b(%%rip), %[cs]\n\t"           \
+  "movq %[cs], 8(%[rs])\n\t"            \
+  "1:\n\t"                              \
+  "cmpl %[cpu], 4(%[rs])\n\t"           \
   "jnz 4f\n\t"
 // ud1 opcode bytes before the signature make the signature disassemble as one (trapping)
 // instruction instead of garbage, as the kernel's selftests do.
-#define KPRIM_RSEQ_EXIT                                                           \
-  "2:\n\t"                                                                        \
-  ".pushsection __rseq_failure, \"ax?\"\n\t"                                       \
-  ".byte 0x0f, 0xb9, 0x3d\n\t"                                                    \
-  ".long 0x53053053\n\t"                                                          \
-  "4:\n\t"                                                                        \
-  "jmp %l[abort]\n\t"                                                             \
+#define KPRIM_RSEQ_EXIT                      \
+  "2:\n\t"                                   \
+  ".pushsection __rseq_failure, \"ax?\"\n\t" \
+  ".byte 0x0f, 0xb9, 0x3d\n\t"               \
+  ".long 0x53053053\n\t"                     \
+  "4:\n\t"                                   \
+  "jmp %l[abort]\n\t"                        \
   ".popsection\n\t"
 
 /// add() - *slot += n if still on `cpu`; false if the sequence aborted (nothing written).
@@ -103,11 +103,11 @@ template <percpu_scalar T>
 [[gnu::always_inline]] inline bool add(struct rseq* rs, unsigned cpu, T* slot, T n) noexcept {
   std::uintptr_t cs;
   asm volatile goto(KPRIM_RSEQ_ENTER
-           "add %[n], (%[slot])\n\t" KPRIM_RSEQ_EXIT
-           : [cs] "=&r"(cs)
-           : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [n] "r"(n)
-           : "memory", "cc"
-           : abort);
+                    "add %[n], (%[slot])\n\t" KPRIM_RSEQ_EXIT
+                    : [cs] "=&r"(cs)
+                    : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [n] "r"(n)
+                    : "memory", "cc"
+                    : abort);
   return true;
 abort:
   return false;
@@ -118,11 +118,11 @@ template <percpu_scalar T>
 [[gnu::always_inline]] inline bool store(struct rseq* rs, unsigned cpu, T* slot, T v) noexcept {
   std::uintptr_t cs;
   asm volatile goto(KPRIM_RSEQ_ENTER
-           "mov %[v], (%[slot])\n\t" KPRIM_RSEQ_EXIT
-           : [cs] "=&r"(cs)
-           : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [v] "r"(v)
-           : "memory", "cc"
-           : abort);
+                    "mov %[v], (%[slot])\n\t" KPRIM_RSEQ_EXIT
+                    : [cs] "=&r"(cs)
+                    : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [v] "r"(v)
+                    : "memory", "cc"
+                    : abort);
   return true;
 abort:
   return false;
@@ -135,12 +135,12 @@ template <percpu_scalar T>
   std::uintptr_t cs;
   T p;
   asm volatile goto(KPRIM_RSEQ_ENTER
-           "mov (%[slot]), %[p]\n\t"
-           "mov %[v], (%[slot])\n\t" KPRIM_RSEQ_EXIT
-           : [cs] "=&r"(cs), [p] "=&r"(p)
-           : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [v] "r"(v)
-           : "memory", "cc"
-           : abort);
+                    "mov (%[slot]), %[p]\n\t"
+                    "mov %[v], (%[slot])\n\t" KPRIM_RSEQ_EXIT
+                    : [cs] "=&r"(cs), [p] "=&r"(p)
+                    : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [v] "r"(v)
+                    : "memory", "cc"
+                    : abort);
   *prev = p;
   return true;
 abort:
@@ -155,14 +155,14 @@ template <percpu_scalar T>
   std::uintptr_t cs;
   T p;
   asm volatile goto(KPRIM_RSEQ_ENTER
-           "mov (%[slot]), %[p]\n\t"
-           "cmp %[old], %[p]\n\t"
-           "jne 2f\n\t"
-           "mov %[v], (%[slot])\n\t" KPRIM_RSEQ_EXIT
-           : [cs] "=&r"(cs), [p] "=&r"(p)
-           : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [old] "r"(old), [v] "r"(v)
-           : "memory", "cc"
-           : abort);
+                    "mov (%[slot]), %[p]\n\t"
+                    "cmp %[old], %[p]\n\t"
+                    "jne 2f\n\t"
+                    "mov %[v], (%[slot])\n\t" KPRIM_RSEQ_EXIT
+                    : [cs] "=&r"(cs), [p] "=&r"(p)
+                    : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [old] "r"(old), [v] "r"(v)
+                    : "memory", "cc"
+                    : abort);
   *prev = p;
   return true;
 abort:
@@ -177,13 +177,13 @@ template <percpu_scalar T>
   std::uintptr_t cs;
   T r;
   asm volatile goto(KPRIM_RSEQ_ENTER
-           "mov (%[slot]), %[r]\n\t"
-           "add %[n], %[r]\n\t"
-           "mov %[r], (%[slot])\n\t" KPRIM_RSEQ_EXIT
-           : [cs] "=&r"(cs), [r] "=&r"(r)
-           : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [n] "r"(n)
-           : "memory", "cc"
-           : abort);
+                    "mov (%[slot]), %[r]\n\t"
+                    "add %[n], %[r]\n\t"
+                    "mov %[r], (%[slot])\n\t" KPRIM_RSEQ_EXIT
+                    : [cs] "=&r"(cs), [r] "=&r"(r)
+                    : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [n] "r"(n)
+                    : "memory", "cc"
+                    : abort);
   *result = r;
   return true;
 abort:
@@ -200,13 +200,13 @@ template <percpu_scalar T>
                                                     bool* gated) noexcept {
   std::uintptr_t cs;
   asm volatile goto(KPRIM_RSEQ_ENTER
-           "cmpq $0, (%[word])\n\t"
-           "jne %l[closed]\n\t"
-           "add %[n], (%[slot])\n\t" KPRIM_RSEQ_EXIT
-           : [cs] "=&r"(cs)
-           : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [n] "r"(n), [word] "r"(word)
-           : "memory", "cc"
-           : abort, closed);
+                    "cmpq $0, (%[word])\n\t"
+                    "jne %l[closed]\n\t"
+                    "add %[n], (%[slot])\n\t" KPRIM_RSEQ_EXIT
+                    : [cs] "=&r"(cs)
+                    : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [n] "r"(n), [word] "r"(word)
+                    : "memory", "cc"
+                    : abort, closed);
   *gated = false;
   return true;
 closed:

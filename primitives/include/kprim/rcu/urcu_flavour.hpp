@@ -45,7 +45,7 @@ struct call_rcu_data;
   extern "C" {                                                              \
   void P##_call_rcu(struct rcu_head* head, void (*func)(struct rcu_head*)); \
   void P##_barrier(void);                                                   \
-  extern const struct rcu_flavor_struct P##_flavor;                        \
+  extern const struct rcu_flavor_struct P##_flavor;                         \
   struct call_rcu_data* P##_get_default_call_rcu_data(void);                \
   pthread_t P##_get_call_rcu_thread(struct call_rcu_data* crdp);            \
   }
@@ -53,20 +53,20 @@ struct call_rcu_data;
 /// KPRIM_URCU_FLAVOUR_OPS(prefix) - the static member functions every flavour type has, each
 /// a direct (inlined where liburcu inlines it) call of the liburcu function of that flavour.
 /// Contracts are those of the kernel-named wrappers in kprim/rcu.hpp.
-#define KPRIM_URCU_FLAVOUR_OPS(P)                                                                  \
-  static void read_lock() noexcept { P##_read_lock(); }                                            \
-  static void read_unlock() noexcept { P##_read_unlock(); }                                        \
-  static bool read_ongoing() noexcept { return P##_read_ongoing() != 0; }                          \
-  static void quiescent_state() noexcept { P##_quiescent_state(); }                                \
-  static void thread_offline() noexcept { P##_thread_offline(); }                                  \
-  static void thread_online() noexcept { P##_thread_online(); }                                    \
-  static void register_thread() noexcept { P##_register_thread(); }                                \
-  static void unregister_thread() noexcept { P##_unregister_thread(); }                            \
-  static void synchronize() noexcept { P##_synchronize_rcu(); }                                    \
+#define KPRIM_URCU_FLAVOUR_OPS(P)                                                                      \
+  static void read_lock() noexcept { P##_read_lock(); }                                                \
+  static void read_unlock() noexcept { P##_read_unlock(); }                                            \
+  static bool read_ongoing() noexcept { return P##_read_ongoing() != 0; }                              \
+  static void quiescent_state() noexcept { P##_quiescent_state(); }                                    \
+  static void thread_offline() noexcept { P##_thread_offline(); }                                      \
+  static void thread_online() noexcept { P##_thread_online(); }                                        \
+  static void register_thread() noexcept { P##_register_thread(); }                                    \
+  static void unregister_thread() noexcept { P##_unregister_thread(); }                                \
+  static void synchronize() noexcept { P##_synchronize_rcu(); }                                        \
   static void call(::rcu_head* head, void (*func)(::rcu_head*)) noexcept { P##_call_rcu(head, func); } \
-  static void barrier() noexcept { P##_barrier(); }                                                \
-  static const ::rcu_flavor_struct* flavor() noexcept { return &P##_flavor; }                   \
-  /* the thread that runs call_rcu() callbacks (started on first use): benchmarks time it */     \
+  static void barrier() noexcept { P##_barrier(); }                                                    \
+  static const ::rcu_flavor_struct* flavor() noexcept { return &P##_flavor; }                          \
+  /* the thread that runs call_rcu() callbacks (started on first use): benchmarks time it */           \
   static pthread_t callback_thread() noexcept { return P##_get_call_rcu_thread(P##_get_default_call_rcu_data()); }
 
 namespace kprim {

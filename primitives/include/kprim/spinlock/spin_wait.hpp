@@ -29,7 +29,9 @@
 
 namespace kprim {
 
-enum class spin_policy : unsigned char { spin, yield, virt };
+enum class spin_policy : unsigned char { spin,
+                                         yield,
+                                         virt };
 
 /// Rounds of cpu_relax() before the first sched_yield(): a few context switches' worth of
 /// `pause`, so a holder that is running is rarely yielded to. What the bound buys is measured

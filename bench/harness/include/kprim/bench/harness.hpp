@@ -27,7 +27,9 @@ using clock = std::chrono::steady_clock;
 
 /// Thread placement: none (the scheduler decides), compact (fill PUs in hwloc order, SMT
 /// siblings first), spread (one PU per core across packages first, siblings last).
-enum class pin_policy { none, compact, spread };
+enum class pin_policy { none,
+                        compact,
+                        spread };
 
 struct trial_config {
   unsigned threads = 1;
@@ -50,10 +52,10 @@ struct trial_config {
 /// worker - one thread's private context, handed to the workload on every call.
 /// Cache-line aligned; nothing in it is shared with other threads.
 struct alignas(cacheline_pair_size) worker {
-  unsigned tid = 0;        ///< 0 .. threads-1
+  unsigned tid = 0;  ///< 0 .. threads-1
   unsigned nthreads = 1;
-  unsigned cur = 0;        ///< free for the workload (e.g. the index of the lock it holds)
-  std::uint64_t rng = 0;   ///< xorshift64 state, seeded per thread
+  unsigned cur = 0;       ///< free for the workload (e.g. the index of the lock it holds)
+  std::uint64_t rng = 0;  ///< xorshift64 state, seeded per thread
 
   /// next_random() - xorshift64; cheap, per-thread, never zero.
   std::uint64_t next_random() noexcept {
@@ -144,7 +146,7 @@ struct trial_result {
 /// spin_work() - n units of busy work the compiler cannot remove (one loop iteration,
 /// about one cycle, per unit). Models computation inside or between critical sections.
 inline void spin_work(std::uint32_t n) noexcept {
-  for (std::uint32_t i = 0; i < n; ++i) asm volatile("" ::: "memory");
+  for (std::uint32_t i = 0; i < n; ++i) kprim::barrier();
 }
 
 /// inject_work() - --kprim_inject's work: n dependent additions (one cycle each) on `v`,
@@ -157,9 +159,10 @@ inline void spin_work(std::uint32_t n) noexcept {
 /// chain after the acquire was tried: it cost 1-5 ns depending on what it waited for, and
 /// turned a 4.5 ns injection into a contended point into +24 ns.)
 inline std::uint64_t inject_work(std::uint64_t v, std::uint64_t n) noexcept {
-  asm volatile("" ::: "memory");
+  kprim::barrier();
   for (std::uint64_t i = 0; i < n; ++i) {
-    asm volatile("" : "+r"(v));
+    asm volatile(""
+                 : "+r"(v));
     ++v;
   }
   return v;

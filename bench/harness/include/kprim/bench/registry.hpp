@@ -94,11 +94,11 @@ struct options {
   std::uint32_t gap = 0;
   std::uint32_t locks = 1;
   bool latency = true;
-  std::string inject;                    ///< the --kprim_inject value as given, "" when none
-  double inject_ns = 0;                  ///< its NS (0 for the relative form)
-  double inject_fraction = 0;            ///< the relative form's P / 100 (0 for the NS form)
+  std::string inject;                          ///< the --kprim_inject value as given, "" when none
+  double inject_ns = 0;                        ///< its NS (0 for the relative form)
+  double inject_fraction = 0;                  ///< the relative form's P / 100 (0 for the NS form)
   std::shared_ptr<const injection> inject_re;  ///< its compiled REGEX (null when none)
-  bool random_interleaving = false;  ///< Google Benchmark's setting, filled in by main()
+  bool random_interleaving = false;            ///< Google Benchmark's setting, filled in by main()
 };
 
 /// current_options() - the options of this process; valid inside register_fn and after.
@@ -155,10 +155,10 @@ void set_inject_ns(trial_config& cfg, double ns) noexcept;
 
 /// relative_injection - the state of one benchmark under --kprim_inject=REGEX:P%.
 struct relative_injection {
-  double fraction = 0;        ///< P / 100: the per-operation time increase asked for
-  bool calibrated = false;    ///< calibrate_relative() has run
-  double ns = 0;              ///< the NS the probes settled on
-  double probe_change = 0;    ///< the change of ns per operation the probes measured at `ns`
+  double fraction = 0;      ///< P / 100: the per-operation time increase asked for
+  bool calibrated = false;  ///< calibrate_relative() has run
+  double ns = 0;            ///< the NS the probes settled on
+  double probe_change = 0;  ///< the change of ns per operation the probes measured at `ns`
 };
 
 /// relative_injection_for() - the shared state of `id` under the relative form, or null when

@@ -25,7 +25,11 @@ namespace kprim::bench {
 ///   package  same package and NUMA node, no shared L3 (also: a machine without packages or
 ///            L3 caches, cores that share nothing but memory);
 ///   numa     other package or other NUMA node.
-enum class distance_class { smt, core, l3, package, numa };
+enum class distance_class { smt,
+                            core,
+                            l3,
+                            package,
+                            numa };
 inline constexpr distance_class all_distance_classes[] = {
     distance_class::smt, distance_class::core, distance_class::l3, distance_class::package,
     distance_class::numa};

@@ -93,12 +93,14 @@ std::size_t store_buffering(std::size_t max_iters, std::chrono::nanoseconds budg
       s, max_iters, budget,
       [](slots& v, std::size_t i) {
         write_once(v.x[i], 1);
-        if constexpr (WithMb) smp_mb(); else barrier();
+        if constexpr (WithMb) smp_mb();
+        else barrier();
         v.r0[i] = read_once(v.y[i]);
       },
       [](slots& v, std::size_t i) {
         write_once(v.y[i], 1);
-        if constexpr (WithMb) smp_mb(); else barrier();
+        if constexpr (WithMb) smp_mb();
+        else barrier();
         v.r1[i] = read_once(v.x[i]);
       });
   std::size_t bad = 0;
