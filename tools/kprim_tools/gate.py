@@ -37,7 +37,8 @@ benchmark still UNKNOWN after that fails the gate unless its thresholds rule say
 ``informational: true`` (informational benchmarks are
 reported and never fail it; ``--strict`` makes them count). An A/A twin (contender ``X_aa``
 beside ``X``) is informational too: it is the noise control, and ``X``'s row gates the code
-both run. A baseline recorded with a fault
+both run. So does an UNKNOWN whose interval rules out a slowdown beyond its band (undecided
+between SAME and FASTER: a gate guards against regressions). A baseline recorded with a fault
 injection (context ``kprim_inject``) is refused; an injected current run is labelled INJECTED.
 Exit status: 0 no regression, 1 regression (a SLOWER, NO_DATA or UNKNOWN left), 2 unusable
 input.
@@ -145,6 +146,7 @@ class Gate:
             # than the tolerance, made it SAME (paired re-runs measure it again, pending()).
             row["floor_same"] = judged["verdict"] == "SAME" and judged["change"] is not None \
                 and abs(judged["change"]) > tolerance
+            row["no_slowdown"] = judged["verdict"] == "UNKNOWN" and rules_out_slowdown(metric, judged)
             if judged["verdict"] == NO_DATA_IN_B:
                 row["verdict"] = NO_DATA
                 row["why"] = "no valid trial in the current run (errors or abandoned workers)"
@@ -272,7 +274,10 @@ class Gate:
                     row["why"] += "; undecided, no re-run (give --rerun CMD)"
                 else:
                     row["why"] += "; undecided (re-runs bounded at 0)"
-            if row.get("twin_of") and row["verdict"] in FAILING:
+            if row["verdict"] == "UNKNOWN" and row.get("no_slowdown"):
+                row["why"] += ("; its interval rules out a slowdown beyond the band: does not "
+                               "fail the gate")
+            elif row.get("twin_of") and row["verdict"] in FAILING:
                 row["why"] += (f"; A/A twin of {short(row['twin_of'])} (the noise control, "
                                "gated by that row): does not fail the gate")
             elif row["informational"] and row["verdict"] in FAILING:
@@ -280,9 +285,12 @@ class Gate:
 
     def failing(self, strict=False):
         """Rows that fail the gate: SLOWER, NO_DATA or UNKNOWN, informational ones only when
-        ``strict``."""
+        ``strict``. An UNKNOWN row whose interval rules out a slowdown beyond its band
+        (:func:`rules_out_slowdown`: undecided between SAME and FASTER) fails only when
+        ``strict``: a gate guards against regressions, and an unchanged gate's alarm in 10
+        was such a row (+5.5% throughput, interval +2.0%..+11%, band ±10%)."""
         return [row for row in self.rows.values() if row["verdict"] in FAILING
-                and (strict or not row["informational"])]
+                and (strict or not (row["informational"] or row.get("no_slowdown")))]
 
     def failed(self, strict=False):
         """True when a row fails the gate (see :meth:`failing`)."""
@@ -305,6 +313,21 @@ class Gate:
                 if (stem.name.family, stem.name.threads) in keys:
                     names.update((short(stem.name.base), short(twin_case.name.base)))
         return "^(" + "|".join(ere_escape(n) for n in sorted(names)) + ")(/.*)?$"
+
+
+def rules_out_slowdown(metric, judged):
+    """True when the interval ``low``..``high`` of a judged row lies wholly on the side of
+    its band that is not a slowdown: for a higher-is-faster metric (``words`` FASTER,
+    SLOWER) low >= -bound, for a lower-is-faster one (instructions) high <= bound. An
+    unbounded interval rules out nothing."""
+    low, high, bound = judged.get("low"), judged.get("high"), judged.get("bound")
+    if low is None or high is None or bound is None:
+        return False
+    if metric.words[1] == "SLOWER":
+        return low >= -bound
+    if metric.words[0] == "SLOWER":
+        return high <= bound
+    return False
 
 
 def rerun_once(gate, command, workdir, label="rerun"):
@@ -378,7 +401,8 @@ def markdown_report(gate, strict=False):
                  "with Mann-Whitney p < alpha; SAME within it unless significant with an "
                  "interval reaching past it; UNKNOWN otherwise. UNKNOWN and SLOWER points are "
                  "re-run (pooled; SLOWER to confirm); UNKNOWN left fails unless "
-                 "informational (A/A twins X_aa are: X's row gates their code). "
+                 "informational (A/A twins X_aa are: X's row gates their code) or its "
+                 "interval rules out a slowdown beyond the band. "
                  "Multimodal points are compared within regimes and on regime shares.")
     return "\n".join(lines)
 
