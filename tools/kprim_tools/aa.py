@@ -138,6 +138,30 @@ def noise_floor(results, alpha=0.05):
             for r in table_rows(pair_rows(results, alpha))}
 
 
+def pooled_noise_floor(runs, alpha=0.05):
+    """``{(family, threads): resolvable}`` of the A/A pairs pooled over ``runs`` (one run's
+    ``{base: Case}`` each, e.g. the gate's paired re-runs of one side): each pair's
+    repetitions from all runs together, then the median over a family's pairs as
+    :func:`noise_floor`. The gate pools the re-runs' repetitions of a point before judging
+    it, so its floor is measured on the same pooled samples: a re-run filtered to one pending
+    point has one A/A pair of 5+5 repetitions, whose floor alone read ±11-14% at an
+    uncontended threads:1 point whose first-run floor (the median of many pairs) was 2-4%."""
+    pooled = {}
+    for cases in runs:
+        for stem, twin in pairs(cases):
+            a, b = stem.values("ops_per_s"), twin.values("ops_per_s")
+            if not a or not b or min(a + b) <= 0:
+                continue
+            entry = pooled.setdefault(stem.name.base,
+                                      (stem.name.family, stem.name.threads, [], []))
+            entry[2].extend(a)
+            entry[3].extend(b)
+    groups = {}
+    for family, threads, a, b in pooled.values():
+        groups.setdefault((family, threads), []).append(resolvable(a, b, alpha))
+    return {key: float(numpy.median(v)) for key, v in groups.items()}
+
+
 def pair_floor(baseline, current, alpha=0.05):
     """The SAME floor of a comparison: per ``(family, threads)``, the smaller of the two runs'
     A/A floors (the one run's where only it has the pair). A noisy current run cannot widen its

@@ -54,7 +54,7 @@ from .emulation import refuse_emulated
 from .compare import (INSTRUCTIONS, NO_DATA_IN_A, NO_DATA_IN_B, ONLY_IN_A, ONLY_IN_B, absolute,
                       cell, check_kinds, injection, judge_row, ratio, run_info, union_names)
 from .aa import SUFFIX as AA_SUFFIX
-from .aa import pair_floor
+from .aa import pair_floor, pooled_noise_floor
 from .aa import pairs as aa_pairs
 from .names import ere_escape, short
 from .results import load
@@ -89,8 +89,6 @@ class Gate:
         self.cur_runs = [current.cases()]
         #: Paired re-runs (:meth:`add_paired_rerun`): baseline and current re-measured together.
         self.base_fresh, self.cur_fresh = [], []
-        #: The A/A floors of the paired re-runs (:func:`pair_floor` of each pair of files).
-        self.fresh_noise = []
         #: True when the re-runs are paired (run_gate sets it with --rerun-baseline): rows
         #: SAME only by a wide A/A floor are then re-measured too, and the re-runs carry the
         #: A/A pairs of the pending points' family and thread count (their own floor).
@@ -171,16 +169,17 @@ class Gate:
 
     def _fresh_noise(self, name, fallback):
         """The A/A floor of the paired re-runs at ``name``'s family and thread count: the
-        median over the re-runs that measured an A/A pair there, else ``fallback`` (the first
-        runs' floor). The re-runs are judged on their own noise: a floor widened by a noisy
-        first run (a loaded machine, minutes before) must not excuse what back-to-back
-        re-runs resolve, nor a quiet first run's floor be applied to noisier re-runs."""
+        smaller of the two sides' floors, each over its re-runs' repetitions pooled
+        (:func:`pooled_noise_floor`, the samples the row is judged on), else ``fallback``
+        (the first runs' floor). The re-runs are judged on their own noise: a floor widened
+        by a noisy first run (a loaded machine, minutes before) must not excuse what
+        back-to-back re-runs resolve, nor a quiet first run's floor be applied to noisier
+        re-runs."""
         key = (name.family, name.threads)
-        floors = sorted(f[key] for f in self.fresh_noise if key in f)
-        if not floors:
-            return fallback
-        mid = len(floors) // 2
-        return floors[mid] if len(floors) % 2 else (floors[mid - 1] + floors[mid]) / 2
+        alpha = self.thresholds["alpha"]
+        floors = [f[key] for f in (pooled_noise_floor(self.base_fresh, alpha),
+                                   pooled_noise_floor(self.cur_fresh, alpha)) if key in f]
+        return min(floors) if floors else fallback
 
     def unknown(self):
         """Parsed names of the benchmarks whose verdict is UNKNOWN."""
@@ -235,7 +234,6 @@ class Gate:
                                   f"current run was on {self.current.fingerprint!r}")
         self.base_fresh.append(base_results.cases())
         self.cur_fresh.append(cur_results.cases())
-        self.fresh_noise.append(pair_floor(base_results, cur_results, self.thresholds["alpha"]))
         self.reruns += 1
         for name in self.pending():
             if not all(name.base in runs[-1] for runs in (self.base_fresh, self.cur_fresh)):

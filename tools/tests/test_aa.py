@@ -91,5 +91,24 @@ class AaTest(unittest.TestCase, fx.ErrorAssertions):
         self.assertEqual(aa.pair_rows(load(ref)), [])
 
 
+class PooledFloorTest(unittest.TestCase):
+    """pooled_noise_floor: the gate's paired re-runs' A/A floor over their pooled repetitions."""
+
+    def test_one_run_is_noise_floor_and_pooling_runs_narrows_it(self):
+        import tempfile
+        from kprim_tools import results
+        from kprim_tools.aa import noise_floor, pooled_noise_floor
+        with tempfile.TemporaryDirectory() as d:
+            runs = [results.load(fx.write(d, f"r{s}.json", fx.schema2_document(seed=s)))
+                    for s in range(2, 6)]
+        self.assertEqual(pooled_noise_floor([runs[0].cases()]), noise_floor(runs[0]))
+        pooled = pooled_noise_floor([r.cases() for r in runs])
+        self.assertEqual(set(pooled), set(noise_floor(runs[0])))
+        for key, floor in pooled.items():
+            # 20+20 repetitions of identical code resolve finer than any one run's 5+5
+            self.assertLess(floor, min(noise_floor(r)[key] for r in runs), key)
+        self.assertEqual(pooled_noise_floor([]), {})
+
+
 if __name__ == "__main__":
     unittest.main()
