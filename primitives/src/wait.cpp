@@ -163,7 +163,13 @@ void finish_wait(wait_queue_head_t* wq, wait_queue_entry* e) noexcept {
   }
 }
 
-int __wake_up_locked(wait_queue_head_t* wq, int nr_exclusive) noexcept {
+namespace {
+/// The walk both wake-ups share, under wq->lock: unqueue and mark every non-exclusive
+/// sleeper and up to nr_exclusive exclusive ones in queue order, handing each one's futex
+/// word to `wake` (marked, an entry may be gone at once: only its word's address survives),
+/// then count them out of nr_queued. Returns how many were woken.
+template <class Wake>
+int unqueue_sleepers(wait_queue_head_t* wq, int nr_exclusive, Wake wake) noexcept {
   int woken = 0;
   list_head* pos = wq->head.next;
   while (pos != &wq->head) {
@@ -171,9 +177,9 @@ int __wake_up_locked(wait_queue_head_t* wq, int nr_exclusive) noexcept {
     wait_queue_entry* e = entry_of(pos);
     const bool exclusive = (e->flags & WQ_FLAG_EXCLUSIVE) != 0;
     auto* word = reinterpret_cast<std::uint32_t*>(&e->woken);
-    list_del_init(pos);
-    e->woken.store(1, std::memory_order_release);  // the last touch of e (see __wake_up)
-    detail::futex_wake_at(word, 1);
+    list_del_init(pos);                            // autoremove: a second wake-up cannot pick the same sleeper
+    e->woken.store(1, std::memory_order_release);  // the last touch of e
+    wake(word);
     ++woken;
     if (exclusive && --nr_exclusive == 0) break;
     pos = next;
@@ -181,6 +187,12 @@ int __wake_up_locked(wait_queue_head_t* wq, int nr_exclusive) noexcept {
   wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - static_cast<unsigned>(woken),
                       std::memory_order_relaxed);
   return woken;
+}
+}  // namespace
+
+int __wake_up_locked(wait_queue_head_t* wq, int nr_exclusive) noexcept {
+  // The caller holds the lock for its own reasons: every FUTEX_WAKE goes out under it.
+  return unqueue_sleepers(wq, nr_exclusive, [](std::uint32_t* word) { detail::futex_wake_at(word, 1); });
 }
 
 int __wake_up(wait_queue_head_t* wq, int nr_exclusive) noexcept {
@@ -190,26 +202,14 @@ int __wake_up(wait_queue_head_t* wq, int nr_exclusive) noexcept {
   // gone (see the header).
   constexpr int kBatch = 16;
   std::uint32_t* batch[kBatch];
-  int batched = 0, woken = 0;
+  int batched = 0;
   wq->lock.lock();
-  list_head* pos = wq->head.next;
-  while (pos != &wq->head) {
-    list_head* next = pos->next;
-    wait_queue_entry* e = entry_of(pos);
-    const bool exclusive = (e->flags & WQ_FLAG_EXCLUSIVE) != 0;
-    auto* word = reinterpret_cast<std::uint32_t*>(&e->woken);
-    list_del_init(pos);                            // autoremove: a second wake-up cannot pick the same sleeper
-    e->woken.store(1, std::memory_order_release);  // the last touch of e
+  const int woken = unqueue_sleepers(wq, nr_exclusive, [&](std::uint32_t* word) {
     if (batched < kBatch)
       batch[batched++] = word;
     else
       detail::futex_wake_at(word, 1);
-    ++woken;
-    if (exclusive && --nr_exclusive == 0) break;
-    pos = next;
-  }
-  wq->nr_queued.store(wq->nr_queued.load(std::memory_order_relaxed) - static_cast<unsigned>(woken),
-                      std::memory_order_relaxed);
+  });
   wq->lock.unlock();
   for (int i = 0; i < batched; ++i) detail::futex_wake_at(batch[i], 1);
   return woken;
