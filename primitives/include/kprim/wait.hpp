@@ -285,9 +285,9 @@ long wait_event_timed(wait_queue_head_t& wq, Cond& cond, unsigned state, long ti
 
 /// An untimed wait in `state` that a signal may end: 0 once cond() is true, else -ERESTARTSYS.
 template <class Cond>
-int wait_event_signalled(wait_queue_head_t& wq, Cond& cond, unsigned state) {
+int wait_event_signalled(wait_queue_head_t& wq, Cond& cond, unsigned state, bool exclusive = false) {
   if (cond()) return 0;
-  const int r = __wait_event(&wq, cond, state, false, wait_deadline(MAX_SCHEDULE_TIMEOUT));
+  const int r = __wait_event(&wq, cond, state, exclusive, wait_deadline(MAX_SCHEDULE_TIMEOUT));
   return r == 0 ? 0 : -ERESTARTSYS;
 }
 
@@ -331,11 +331,7 @@ int wait_event_killable(wait_queue_head_t& wq, Cond&& cond) {
 template <class Cond>
 int wait_event_interruptible_exclusive(wait_queue_head_t& wq, Cond&& cond) {
   might_sleep();
-  if (cond()) return 0;
-  return detail::__wait_event(&wq, cond, TASK_INTERRUPTIBLE, true,
-                              detail::wait_deadline(MAX_SCHEDULE_TIMEOUT)) == 0
-             ? 0
-             : -ERESTARTSYS;
+  return detail::wait_event_signalled(wq, cond, TASK_INTERRUPTIBLE, true);
 }
 
 /// wait_event_killable_exclusive() - wait_event_killable() as an exclusive waiter; the same
@@ -343,11 +339,7 @@ int wait_event_interruptible_exclusive(wait_queue_head_t& wq, Cond&& cond) {
 template <class Cond>
 int wait_event_killable_exclusive(wait_queue_head_t& wq, Cond&& cond) {
   might_sleep();
-  if (cond()) return 0;
-  return detail::__wait_event(&wq, cond, TASK_KILLABLE, true,
-                              detail::wait_deadline(MAX_SCHEDULE_TIMEOUT)) == 0
-             ? 0
-             : -ERESTARTSYS;
+  return detail::wait_event_signalled(wq, cond, TASK_KILLABLE, true);
 }
 
 /// wait_event_idle_exclusive_timeout() - an uninterruptible exclusive wait of at most
