@@ -133,16 +133,16 @@ def table_rows(rows):
 
 
 def noise_floor(results, alpha=0.05):
-    """``{(family, threads): resolvable}`` of the run's A/A pairs (the gate's SAME floor)."""
-    return {(r["family"], r["threads"]): r["resolvable"]
-            for r in table_rows(pair_rows(results, alpha))}
+    """``{(family, threads): resolvable}`` of the run's A/A pairs (the gate's SAME floor): the
+    median over a family's pairs at that thread count (:func:`pooled_noise_floor` of one run)."""
+    return pooled_noise_floor([results.cases()], alpha)
 
 
 def pooled_noise_floor(runs, alpha=0.05):
     """``{(family, threads): resolvable}`` of the A/A pairs pooled over ``runs`` (one run's
     ``{base: Case}`` each, e.g. the gate's paired re-runs of one side): each pair's
-    repetitions from all runs together, then the median over a family's pairs as
-    :func:`noise_floor`. The gate pools the re-runs' repetitions of a point before judging
+    repetitions from all runs together, then the median over a family's pairs at each thread
+    count. The gate pools the re-runs' repetitions of a point before judging
     it, so its floor is measured on the same pooled samples: a re-run filtered to one pending
     point has one A/A pair of 5+5 repetitions, whose floor alone read ±11-14% at an
     uncontended threads:1 point whose first-run floor (the median of many pairs) was 2-4%."""

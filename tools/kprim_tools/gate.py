@@ -89,6 +89,8 @@ class Gate:
         self.cur_runs = [current.cases()]
         #: Paired re-runs (:meth:`add_paired_rerun`): baseline and current re-measured together.
         self.base_fresh, self.cur_fresh = [], []
+        #: Their A/A floor (:meth:`_fresh_noise`), recomputed once per paired re-run.
+        self.fresh_floor = {}
         #: True when the re-runs are paired (run_gate sets it with --rerun-baseline): rows
         #: SAME only by a wide A/A floor are then re-measured too, and the re-runs carry the
         #: A/A pairs of the pending points' family and thread count (their own floor).
@@ -144,7 +146,8 @@ class Gate:
             # than the tolerance, made it SAME (paired re-runs measure it again, pending()).
             row["floor_same"] = judged["verdict"] == "SAME" and judged["change"] is not None \
                 and abs(judged["change"]) > tolerance
-            row["no_slowdown"] = judged["verdict"] == "UNKNOWN" and rules_out_slowdown(metric, judged)
+            row["no_slowdown"] = judged["verdict"] == "UNKNOWN" \
+                and rules_out_slowdown(metric, judged)
             if judged["verdict"] == NO_DATA_IN_B:
                 row["verdict"] = NO_DATA
                 row["why"] = "no valid trial in the current run (errors or abandoned workers)"
@@ -175,11 +178,7 @@ class Gate:
         by a noisy first run (a loaded machine, minutes before) must not excuse what
         back-to-back re-runs resolve, nor a quiet first run's floor be applied to noisier
         re-runs."""
-        key = (name.family, name.threads)
-        alpha = self.thresholds["alpha"]
-        floors = [f[key] for f in (pooled_noise_floor(self.base_fresh, alpha),
-                                   pooled_noise_floor(self.cur_fresh, alpha)) if key in f]
-        return min(floors) if floors else fallback
+        return self.fresh_floor.get((name.family, name.threads), fallback)
 
     def unknown(self):
         """Parsed names of the benchmarks whose verdict is UNKNOWN."""
@@ -237,6 +236,11 @@ class Gate:
                                   f"current run was on {self.current.fingerprint!r}")
         self.base_fresh.append(base_results.cases())
         self.cur_fresh.append(cur_results.cases())
+        alpha = self.thresholds["alpha"]
+        sides = (pooled_noise_floor(self.base_fresh, alpha),
+                 pooled_noise_floor(self.cur_fresh, alpha))
+        self.fresh_floor = {key: min(f[key] for f in sides if key in f)
+                            for key in set(sides[0]) | set(sides[1])}
         self.reruns += 1
         for name in self.pending():
             if not all(name.base in runs[-1] for runs in (self.base_fresh, self.cur_fresh)):
