@@ -242,7 +242,7 @@ class Gate:
         self.fresh_floor = {key: min(f[key] for f in sides if key in f)
                             for key in set(sides[0]) | set(sides[1])}
         self.reruns += 1
-        for name in self.pending():
+        for name in self._with_twins(self.pending()):
             if not all(name.base in runs[-1] for runs in (self.base_fresh, self.cur_fresh)):
                 continue
             before = self.rows[name.base]
@@ -252,6 +252,21 @@ class Gate:
             row["reruns"] = self.reruns
             row["paired"] = True
             self.rows[name.base] = row
+
+    def _with_twins(self, names):
+        """``names`` and, after each, its A/A twin's row where the gate has one. The paired
+        re-runs measure the twins of the pending points anyway (their floor,
+        :meth:`rerun_filter`), so the twin is judged on the same re-runs as its stem: the
+        report's noise control then speaks of the samples the stem's verdict rests on, not of
+        the first runs alone (an unchanged gate passed while its first-run twin read SLOWER
+        -9.8%, its stem SAME after 2 re-runs)."""
+        out = []
+        for name in names:
+            out.append(name)
+            twin = name.with_contender(name.contender + AA_SUFFIX)
+            if self._twin_of(name) is None and twin.base in self.rows:
+                out.append(twin)
+        return out
 
     def finish(self, reruns_possible):
         """Say in ``why`` why a row is still UNKNOWN (after how many re-runs) and whether an

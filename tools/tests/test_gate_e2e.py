@@ -275,8 +275,14 @@ class GateEndToEndTest(unittest.TestCase):
             current = run(self.tmp.name, f"unchanged-retry{attempt}")
             proc = gate(baseline, current)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
-        self.assertNotIn("SLOWER", verdicts(proc.stdout).values(), proc.stdout)
-        self.assertLessEqual({CONTENDED, UNCONTENDED}, set(verdicts(proc.stdout)), proc.stdout)
+        # No gated row is SLOWER. The A/A twins are the noise control, informational by
+        # design: a twin may read SLOWER on a run the host disturbed (an unchanged CI run's
+        # twin did, -9.8% at p=0.032, while its stem was SAME); the report says so, and
+        # only the points' own rows gate the code.
+        found = verdicts(proc.stdout)
+        gated = {b: v for b, v in found.items() if b not in (twin(CONTENDED), twin(UNCONTENDED))}
+        self.assertNotIn("SLOWER", gated.values(), proc.stdout)
+        self.assertLessEqual({CONTENDED, UNCONTENDED}, set(found), proc.stdout)
 
     def test_contended_threads2_slowdown_fails(self):
         self.check_injected(CONTENDED)
