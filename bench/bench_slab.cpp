@@ -140,6 +140,19 @@ struct kprim_kmem_cache {
   void shrink() { kprim::kmem_cache_shrink(s); }
 };
 
+/// The same cache with SLAB_PERCPU_MAGAZINES: per-CPU magazines on rseq (kprim/slab.hpp).
+struct kprim_kmem_cache_pcpu {
+  static constexpr const char* name = "kprim_kmem_cache_pcpu";
+  static constexpr bool fixed_size = true, runs_ctor = true, remote_frees = true, baseline = false;
+  kprim::kmem_cache_t* s;
+  explicit kprim_kmem_cache_pcpu(const setup& st)
+      : s(kprim::kmem_cache_create("bench_pcpu", st.size, 0, kprim::SLAB_PERCPU_MAGAZINES, st.ctor)) {}
+  ~kprim_kmem_cache_pcpu() { kprim::kmem_cache_destroy(s); }
+  void* alloc(worker&, std::size_t) { return kprim::kmem_cache_alloc(s, kprim::GFP_KERNEL); }
+  void free(worker&, void* p, std::size_t) { kprim::kmem_cache_free(s, p); }
+  void shrink() { kprim::kmem_cache_shrink(s); }
+};
+
 struct kprim_kmalloc {
   static constexpr const char* name = "kprim_kmalloc";
   static constexpr bool fixed_size = false, runs_ctor = false, remote_frees = true, baseline = false;
@@ -200,7 +213,7 @@ struct pmr_unsync {
 
 /// In the glibc process every contender runs (and the baseline); a preloaded process runs only
 /// its malloc, the row of preload_rows whose allocator it is.
-using kprim_table = kprim::bench::contender_table<noalloc, kprim_kmem_cache, kprim_kmalloc, process_malloc<0>,
+using kprim_table = kprim::bench::contender_table<noalloc, kprim_kmem_cache, kprim_kmem_cache_pcpu, kprim_kmalloc, process_malloc<0>,
                                                   new_delete, pmr_sync, pmr_unsync>;
 using preload_rows =
     kprim::bench::contender_table<process_malloc<1>, process_malloc<2>, process_malloc<3>, process_malloc<4>>;

@@ -59,6 +59,8 @@ void* kmem_cache_alloc_slow(kmem_cache_s* s, gfp_t gfp) noexcept {
     p = debug_alloc(s, gfp);
   } else if (s->direct) {
     if (slab_alloc_bulk(s, &p, 1, gfp) == 0) return nullptr;
+  } else if (s->hot.percpu != 0) {
+    p = pcpu_alloc(s, gfp);
   } else {
     p = magazine_alloc(s, gfp);
   }
@@ -73,6 +75,7 @@ void kmem_cache_free_slow(kmem_cache_s* s, void* objp) noexcept {
   drain_irq_frees(s);
   if (s->debug) return debug_free(s, objp);
   if (s->direct) return slab_free_bulk(s, &objp, 1);
+  if (s->hot.percpu != 0) return pcpu_free_object(s, objp);
   magazine_free_object(s, objp);
 }
 
@@ -90,7 +93,8 @@ kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t 
   if (name == nullptr) return fail("no name");
   if (size == 0 || size > max_object_size) return fail("object size must be 1 .. 1 MiB");
   if (align > page_size || (align & (align - 1)) != 0) return fail("align must be 0 or a power of two <= 4096");
-  if (flags & ~(SLAB_HWCACHE_ALIGN | SLAB_POISON | SLAB_RED_ZONE | SLAB_PANIC | SLAB_TYPESAFE_BY_RCU | SLAB_NO_MAGAZINES))
+  if (flags & ~(SLAB_HWCACHE_ALIGN | SLAB_POISON | SLAB_RED_ZONE | SLAB_PANIC | SLAB_TYPESAFE_BY_RCU | SLAB_NO_MAGAZINES |
+                SLAB_PERCPU_MAGAZINES))
     return fail("unknown flags");
 
   auto* s = new (std::nothrow) kmem_cache_s();
@@ -140,6 +144,7 @@ kmem_cache_t* kmem_cache_create(const char* name, std::size_t size, std::size_t 
     return fail("too many caches");
   }
   s->hot.id = id;
+  if ((flags & SLAB_PERCPU_MAGAZINES) && !s->direct) pcpu_enable(s);
   g_caches[id] = s;
   return s;
 }
@@ -195,6 +200,7 @@ void kmem_cache_free_bulk(kmem_cache_t* s, std::size_t size, void** p) noexcept 
 std::size_t kmem_cache_shrink(kmem_cache_t* s) noexcept {
   drain_irq_frees(s);
   magazines_flush_this_thread(s);
+  if (s->hot.percpu != 0) pcpu_flush_this_cpu(s);
   depot_flush(s);
 
   LIST_HEAD(release);
@@ -216,6 +222,7 @@ std::size_t kmem_cache_destroy(kmem_cache_t* s) noexcept {
   {
     std::lock_guard<std::mutex> g(g_registry_lock);
     thread_caches_release(s);
+    if (s->hot.percpu != 0) pcpu_release(s);
     g_caches[s->hot.id] = nullptr;
   }
   depot_flush(s);

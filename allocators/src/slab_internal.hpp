@@ -254,6 +254,19 @@ void depot_flush(kmem_cache_s* s) noexcept;
 /// no thread uses s).
 void thread_caches_release(kmem_cache_s* s) noexcept;
 
+/// pcpu_enable() - set up the per-CPU slots (once) and mark s per-CPU, if rseq is registered
+/// on this thread (registry lock held). Returns whether s is now per-CPU.
+bool pcpu_enable(kmem_cache_s* s) noexcept;
+/// pcpu_alloc()/pcpu_free_object() - the slow paths of a per-CPU cache: retry the current
+/// CPU's magazine, else trade it for a full/empty one from the depot (or the slabs) with one
+/// rseq exchange of the slot; the locked path (the slabs) when rseq is not usable.
+void* pcpu_alloc(kmem_cache_s* s, gfp_t gfp) noexcept;
+void pcpu_free_object(kmem_cache_s* s, void* objp) noexcept;
+/// pcpu_flush_this_cpu() - return the calling CPU's magazine of s to the slabs (shrink).
+void pcpu_flush_this_cpu(kmem_cache_s* s) noexcept;
+/// pcpu_release() - flush and free every CPU's magazine of s (no thread uses s).
+void pcpu_release(kmem_cache_s* s) noexcept;
+
 // ---- interrupt handlers (slab_irq.cpp) -----------------------------------------------------
 
 /// irq_alloc() - one object for a handler (try-locks only). irq_defer_free() - a handler's

@@ -5,7 +5,10 @@
 // magazines; below this layer are the slabs (slab_page.cpp).
 #include "slab_internal.hpp"
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <unistd.h>
 #include <utility>
 
 namespace kprim {
@@ -261,6 +264,201 @@ void depot_flush(kmem_cache_s* s) noexcept {
 void thread_caches_release(kmem_cache_s* s) noexcept {
   while (!list_empty(&s->threads)) thread_cache_release(container_of<&thread_cache::node>(s->threads.next));
 }
+
+// ---- per-CPU magazines (SLAB_PERCPU_MAGAZINES) -------------------------------------------------
+
+#if KPRIM_SLAB_PERCPU
+constinit pcpu_table g_pcpu = {nullptr, 0};
+
+namespace {
+
+/// The magazine every unused slot points at: capacity 0, so a pop finds it empty and a push
+/// finds it full, and the fast path needs no null check. Never written, never retired.
+constinit magazine pcpu_none = {0, 0, nullptr};
+
+/// possible_cpus() - the highest CPU number the kernel may report, plus one: from
+/// /sys/devices/system/cpu/possible ("0-15", "0,2-3"), else the configured CPU count.
+unsigned possible_cpus() noexcept {
+  unsigned n = 0;
+  if (std::FILE* f = std::fopen("/sys/devices/system/cpu/possible", "r")) {
+    char buf[256];
+    if (std::fgets(buf, sizeof buf, f) != nullptr) {
+      for (char* q = buf; *q != '\0';) {
+        char* end;
+        const unsigned long v = std::strtoul(q, &end, 10);
+        if (end == q) break;
+        n = std::max<unsigned>(n, static_cast<unsigned>(v) + 1);
+        q = (*end == '-' || *end == ',') ? end + 1 : end;
+        if (*end == '\n') break;
+      }
+    }
+    std::fclose(f);
+  }
+  const long conf = sysconf(_SC_NPROCESSORS_CONF);
+  return std::max<unsigned>(n, conf > 0 ? static_cast<unsigned>(conf) : 1u);
+}
+
+void** pcpu_slot(unsigned cpu, std::uint32_t id) noexcept {
+  return &g_pcpu.slots[std::size_t{cpu} * max_caches + id];
+}
+
+/// pcpu_get() - a magazine this thread owns for the slow paths: a full one from the depot
+/// (want_full), else an empty one from the depot or a new one; nullptr if none can be had
+/// without breaking gfp (GFP_ATOMIC: depot try-locked, no new magazine).
+magazine* pcpu_get(kmem_cache_s* s, gfp_t gfp, bool want_full) noexcept {
+  if (!lock_for(s->depot_lock, gfp)) return nullptr;
+  magazine* m = nullptr;
+  if (want_full && s->depot_full != nullptr) {
+    m = s->depot_full;
+    s->depot_full = m->next;
+    --s->nr_full;
+    s->depot_objs -= m->rounds;
+  } else if (s->depot_empty != nullptr) {
+    m = s->depot_empty;
+    s->depot_empty = m->next;
+    --s->nr_empty;
+  }
+  s->depot_lock.unlock();
+  if (m == nullptr && gfpflags_allow_blocking(gfp)) m = magazine_new(s->magazine_rounds);
+  return m;
+}
+
+/// pcpu_retire() - give back a magazine this thread took out of a slot (or never installed):
+/// with objects to the depot's full list (over depot_max_full: its objects to the slabs), empty
+/// to the depot's empty list. pcpu_none is ignored.
+void pcpu_retire(kmem_cache_s* s, magazine* m) noexcept {
+  if (m == nullptr || m == &pcpu_none) return;
+  s->depot_lock.lock();
+  if (m->rounds != 0 && s->nr_full >= s->depot_max_full) {
+    s->depot_lock.unlock();
+    magazine_flush(s, m);
+    s->depot_lock.lock();
+  }
+  if (m->rounds != 0) {
+    m->next = s->depot_full;
+    s->depot_full = m;
+    ++s->nr_full;
+    s->depot_objs += m->rounds;
+  } else {
+    m->next = s->depot_empty;
+    s->depot_empty = m;
+    ++s->nr_empty;
+  }
+  s->depot_lock.unlock();
+}
+
+/// pcpu_install() - put m (owned by this thread) in the current CPU's slot of s with one
+/// rseq exchange, and retire what was there. False when rseq is unusable on this thread
+/// (registration failed, or a CPU number beyond the table): m is still the caller's.
+bool pcpu_install(kmem_cache_s* s, magazine* m) noexcept {
+  struct rseq* rs = rseq_x86::area();
+  for (;;) {
+    if (static_cast<std::int32_t>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED)) < 0) return false;
+    const unsigned cpu = rseq_x86::cpu_start(rs);
+    if (cpu >= g_pcpu.nr_cpus) return false;
+    std::uintptr_t old;
+    if (rseq_x86::xchg(rs, cpu, reinterpret_cast<std::uintptr_t*>(pcpu_slot(cpu, s->hot.id)),
+                       reinterpret_cast<std::uintptr_t>(m), &old)) {
+      pcpu_retire(s, reinterpret_cast<magazine*>(old));
+      return true;
+    }
+  }
+}
+
+/// rseq_usable() - whether this thread's rseq area reports a CPU the table covers.
+bool rseq_usable() noexcept {
+  struct rseq* rs = rseq_x86::area();
+  return static_cast<std::int32_t>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED)) >= 0 &&
+         rseq_x86::cpu_start(rs) < g_pcpu.nr_cpus;
+}
+
+}  // namespace
+
+bool pcpu_enable(kmem_cache_s* s) noexcept {
+  if (__rseq_size == 0) return false;  // glibc did not register rseq (e.g. glibc.pthread.rseq=0)
+  if (g_pcpu.slots == nullptr) {
+    const unsigned n = possible_cpus();
+    auto** slots = static_cast<void**>(std::malloc(sizeof(void*) * n * max_caches));
+    if (slots == nullptr) return false;
+    for (std::size_t i = 0; i < std::size_t{n} * max_caches; ++i) slots[i] = &pcpu_none;
+    g_pcpu.slots = slots;  // never freed: slots of later caches live here too
+    g_pcpu.nr_cpus = n;
+  }
+  s->hot.percpu = 1;
+  return true;
+}
+
+void* pcpu_alloc(kmem_cache_s* s, gfp_t gfp) noexcept {
+  void* p = nullptr;
+  // Retry the fast path: its miss may have been an abort (preempted, migrated, signalled).
+  for (int tries = 0; tries < 4 && rseq_usable(); ++tries) {
+    if (pcpu_pop(s->hot.id, &p)) return p;
+  }
+  // GFP_ATOMIC does not trade magazines (retiring one waits for the depot lock): one object
+  // from the slabs, the node lock only try-locked.
+  magazine* m = nullptr;
+  if (gfpflags_allow_blocking(gfp) && rseq_usable()) m = pcpu_get(s, gfp, true);
+  if (m == nullptr) return slab_alloc_bulk(s, &p, 1, gfp) == 0 ? nullptr : p;  // locked path
+  if (m->rounds == 0) {
+    m->rounds = static_cast<std::uint32_t>(slab_alloc_bulk(s, m->objs(), m->capacity, gfp));
+    if (m->rounds == 0) {
+      pcpu_retire(s, m);
+      return nullptr;
+    }
+  }
+  p = m->objs()[--m->rounds];  // ours before the magazine is published
+  if (!pcpu_install(s, m)) pcpu_retire(s, m);
+  return p;
+}
+
+void pcpu_free_object(kmem_cache_s* s, void* objp) noexcept {
+  for (int tries = 0; tries < 4 && rseq_usable(); ++tries) {
+    if (pcpu_push(s->hot.id, objp)) return;
+  }
+  magazine* m = rseq_usable() ? pcpu_get(s, GFP_KERNEL, false) : nullptr;
+  if (m == nullptr) return slab_free_bulk(s, &objp, 1);  // locked path
+  m->objs()[m->rounds++] = objp;                         // an empty magazine: room for one
+  if (!pcpu_install(s, m)) pcpu_retire(s, m);
+}
+
+void pcpu_flush_this_cpu(kmem_cache_s* s) noexcept {
+  if (!rseq_usable()) return;
+  magazine* none = &pcpu_none;
+  struct rseq* rs = rseq_x86::area();
+  for (;;) {
+    const unsigned cpu = rseq_x86::cpu_start(rs);
+    std::uintptr_t old;
+    if (!rseq_x86::xchg(rs, cpu, reinterpret_cast<std::uintptr_t*>(pcpu_slot(cpu, s->hot.id)),
+                        reinterpret_cast<std::uintptr_t>(none), &old))
+      continue;
+    auto* m = reinterpret_cast<magazine*>(old);
+    if (m != &pcpu_none) {
+      magazine_flush(s, m);
+      magazine_free(m);
+    }
+    return;
+  }
+}
+
+void pcpu_release(kmem_cache_s* s) noexcept {
+  for (unsigned cpu = 0; cpu < g_pcpu.nr_cpus; ++cpu) {
+    void** slot = pcpu_slot(cpu, s->hot.id);
+    auto* m = static_cast<magazine*>(*slot);
+    if (m != &pcpu_none) {
+      magazine_flush(s, m);
+      magazine_free(m);
+    }
+    *slot = &pcpu_none;
+  }
+  s->hot.percpu = 0;
+}
+#else
+bool pcpu_enable(kmem_cache_s*) noexcept { return false; }
+void* pcpu_alloc(kmem_cache_s* s, gfp_t gfp) noexcept { return magazine_alloc(s, gfp); }
+void pcpu_free_object(kmem_cache_s* s, void* objp) noexcept { magazine_free_object(s, objp); }
+void pcpu_flush_this_cpu(kmem_cache_s*) noexcept {}
+void pcpu_release(kmem_cache_s*) noexcept {}
+#endif  // KPRIM_SLAB_PERCPU
 
 }  // namespace detail
 

@@ -6,7 +6,8 @@
 # interleave the processes, one 100 ms repetition each per round. Prints per workload and
 # contender the median ns/object over the rounds, "net" = that row's ns/object minus the noalloc
 # row's of the same round (the harness loop's own cost), and the ratios kmem_cache / fastest
-# peer, raw and net (and, for remote, mimalloc's ns/object over kmem_cache's).
+# peer, raw and net (and, for remote, mimalloc's ns/object over kmem_cache's); the same for
+# kprim_kmem_cache_pcpu (SLAB_PERCPU_MAGAZINES), and its ratio to the per-thread row.
 # Bounded: rounds stop starting after 90 s and each process is cut at 20 s (about 70 s on a
 # quiet 2-vCPU machine). Run from anywhere: bash bench/measure/slab_targets.sh
 # (BIN=... another bench_slab, ROUNDS=N; default 12).
@@ -17,7 +18,7 @@ BIN=${BIN:-build/release/bench/bench_slab}
 ROUNDS=${ROUNDS:-12}
 OUT=$(mktemp -d)
 FILTER='^slab/(batch/[^/]+/threads:1/size:64/live:1/|remote/[^/]+/threads:2/size:64/remote:(50|100)/)'
-KFILTER='^slab/(batch/(noalloc|kprim_kmem_cache|malloc_glibc)/threads:1/size:64/live:1/|remote/(noalloc|kprim_kmem_cache|malloc_glibc)/threads:2/size:64/remote:(50|100)/)'
+KFILTER='^slab/(batch/(noalloc|kprim_kmem_cache|kprim_kmem_cache_pcpu|malloc_glibc)/threads:1/size:64/live:1/|remote/(noalloc|kprim_kmem_cache|kprim_kmem_cache_pcpu|malloc_glibc)/threads:2/size:64/remote:(50|100)/)'
 L=/usr/lib/x86_64-linux-gnu
 run() {  # label preload filter round
   [ -z "$2" ] || [ -e "$2" ] || return 0
@@ -67,6 +68,10 @@ for wl in sorted({w for w, _ in rows}):
         bestn = min(peers, key=lambda c: peers[c][1])
         print(f"  kmem_cache / fastest peer: raw {k[0]/peers[best][0]:.2f}x ({best}),"
               f" net {k[1]/peers[bestn][1]:.2f}x ({bestn})")
+        if "kprim_kmem_cache_pcpu" in med:
+            q = med["kprim_kmem_cache_pcpu"]
+            print(f"  kmem_cache per-CPU (SLAB_PERCPU_MAGAZINES) / fastest peer: raw {q[0]/peers[best][0]:.2f}x,"
+                  f" net {q[1]/peers[bestn][1]:.2f}x; per-CPU / per-thread raw {q[0]/k[0]:.2f}x")
         if wl.startswith("remote") and "malloc_mimalloc" in peers:
             print(f"  kmem_cache throughput / mimalloc's: {peers['malloc_mimalloc'][0]/k[0]:.2f}x")
 PY

@@ -216,6 +216,61 @@ abort:
   return false;
 }
 
+/// stack_pop() - pop one pointer from the stack *slot points at, if still on `cpu`: a stack
+/// is {u32 count; u32 capacity; 8 bytes; void* items[capacity]} (kprim::slab's magazine).
+/// Returns 1 and *out = items[--count], 0 if the stack is empty (nothing written), -1 if the
+/// sequence aborted. *slot is read inside the sequence, so a slow path that replaced it (an
+/// xchg() on the same CPU) is never raced. Commit: the store of the new count.
+[[gnu::always_inline]] inline int stack_pop(struct rseq* rs, unsigned cpu, void* const* slot,
+                                            void** out) noexcept {
+  std::uintptr_t cs, m, r;
+  void* p;
+  asm volatile goto(KPRIM_RSEQ_ENTER
+                    "movq (%[slot]), %[m]\n\t"
+                    "movl (%[m]), %k[r]\n\t"
+                    "testl %k[r], %k[r]\n\t"
+                    "jz %l[empty]\n\t"
+                    "subl $1, %k[r]\n\t"
+                    "movq 16(%[m], %[r], 8), %[p]\n\t"
+                    "movl %k[r], (%[m])\n\t" KPRIM_RSEQ_EXIT
+                    : [cs] "=&r"(cs), [m] "=&r"(m), [r] "=&r"(r), [p] "=&r"(p)
+                    : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot)
+                    : "memory", "cc"
+                    : abort, empty);
+  *out = p;
+  return 1;
+empty:
+  return 0;
+abort:
+  return -1;
+}
+
+/// stack_push() - push v onto the stack *slot points at (layout as stack_pop()), if still on
+/// `cpu`. Returns 1 when pushed, 0 if the stack is full (nothing committed), -1 if aborted.
+/// The item store before the commit lands above count: an aborted push leaves a dead slot.
+/// Commit: the store of the new count.
+[[gnu::always_inline]] inline int stack_push(struct rseq* rs, unsigned cpu, void* const* slot,
+                                             void* v) noexcept {
+  std::uintptr_t cs, m, r;
+  asm volatile goto(KPRIM_RSEQ_ENTER
+                    "movq (%[slot]), %[m]\n\t"
+                    "movl (%[m]), %k[r]\n\t"
+                    "cmpl 4(%[m]), %k[r]\n\t"
+                    "je %l[full]\n\t"
+                    "movq %[v], 16(%[m], %[r], 8)\n\t"
+                    "addl $1, %k[r]\n\t"
+                    "movl %k[r], (%[m])\n\t" KPRIM_RSEQ_EXIT
+                    : [cs] "=&r"(cs), [m] "=&r"(m), [r] "=&r"(r)
+                    : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(slot), [v] "r"(v)
+                    : "memory", "cc"
+                    : abort, full);
+  return 1;
+full:
+  return 0;
+abort:
+  return -1;
+}
+
 #undef KPRIM_RSEQ_ENTER
 #undef KPRIM_RSEQ_EXIT
 
