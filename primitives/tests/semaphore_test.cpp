@@ -123,6 +123,37 @@ TEST(Semaphore, FifoHandOff) {
   EXPECT_EQ(sem.count(), 0u);
 }
 
+// up() adds its unit with one fetch_add and only then takes the lock to hand it to the queued
+// sleeper; in that window the unit sits in count with SEM_WAITERS set. A down_trylock() loop
+// racing every up() must never take it: each unit goes to the sleeper queued for it.
+TEST(Semaphore, FastPathsNeverStealPastSleeper) {
+  DEFINE_SEMAPHORE(sem, 0);
+  const unsigned rounds = 200 / kprim::test::sanitizer_slowdown;
+  std::atomic<bool> stop{false};
+  std::atomic<unsigned> stolen{0}, served{0};
+  std::thread thief([&] {
+    while (!stop.load(std::memory_order_relaxed))
+      if (kprim::down_trylock(&sem) == 0) stolen.fetch_add(1);
+  });
+  for (unsigned i = 0; i < rounds; ++i) {
+    std::thread sleeper([&] {
+      kprim::down(&sem);
+      served.fetch_add(1);
+    });
+    eventually([&] { return sleepers(sem) == 1; });
+    kprim::up(&sem);
+    eventually([&] { return served.load() == i + 1 || stolen.load() != 0; });
+    if (served.load() != i + 1) kprim::up(&sem);  // the thief took it: free the sleeper, stop
+    sleeper.join();
+    if (stolen.load() != 0) break;
+  }
+  stop.store(true);
+  thief.join();
+  EXPECT_EQ(stolen.load(), 0u) << "a trylock took a unit meant for a queued sleeper";
+  EXPECT_EQ(served.load(), rounds);
+  EXPECT_EQ(sem.state.load() & kprim::SEM_WAITERS, 0u);
+}
+
 TEST(Semaphore, DownTimeoutHonoured) {
   DEFINE_SEMAPHORE(sem, 0);
   const auto t0 = std::chrono::steady_clock::now();
