@@ -143,12 +143,16 @@ TEST(Semaphore, FastPathsNeverStealPastSleeper) {
     eventually([&] { return sleepers(sem) == 1; });
     kprim::up(&sem);
     eventually([&] { return served.load() == i + 1 || stolen.load() != 0; });
-    if (served.load() != i + 1) kprim::up(&sem);  // the thief took it: free the sleeper, stop
+    if (served.load() != i + 1) {  // the thief took it: stop the thief, free the sleeper
+      stop.store(true);
+      thief.join();
+      kprim::up(&sem);
+    }
     sleeper.join();
     if (stolen.load() != 0) break;
   }
   stop.store(true);
-  thief.join();
+  if (thief.joinable()) thief.join();
   EXPECT_EQ(stolen.load(), 0u) << "a trylock took a unit meant for a queued sleeper";
   EXPECT_EQ(served.load(), rounds);
   EXPECT_EQ(sem.state.load() & kprim::SEM_WAITERS, 0u);
