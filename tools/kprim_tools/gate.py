@@ -32,8 +32,11 @@ re-runs against current re-runs. Two runs taken minutes or hours apart differ by
 the code: this VM's vCPUs move between host cores, and a whole family's figures shift
 between two runs seconds apart with no change at all (1 of 10 unchanged gates raised an alarm
 that way, a drift no within-run A/A control sees, since both twins move with it). Measured
-side by side, the drift is common to both sides; a real slowdown is not. A
-benchmark still UNKNOWN after that fails the gate unless its thresholds rule says
+side by side, the drift is common to both sides; a real slowdown is not. Besides the
+UNKNOWN and SLOWER rows, paired re-runs re-measure the SAME rows the first runs do not show
+equivalent: SAME only by an A/A floor wider than the tolerance, or SAME with an interval
+reaching a slowdown beyond the tolerance (a first run drawn in a faster machine state than
+its baseline hides a real slowdown of that size). A benchmark still UNKNOWN after that fails the gate unless its thresholds rule says
 ``informational: true`` (informational benchmarks are
 reported and never fail it; ``--strict`` makes them count). An A/A twin (contender ``X_aa``
 beside ``X``) is informational too: it is the noise control, and ``X``'s row gates the code
@@ -146,6 +149,10 @@ class Gate:
             # than the tolerance, made it SAME (paired re-runs measure it again, pending()).
             row["floor_same"] = judged["verdict"] == "SAME" and judged["change"] is not None \
                 and abs(judged["change"]) > tolerance
+            # SAME although its interval reaches a slowdown of the tolerance's size: these
+            # runs do not show the point equivalent (paired re-runs measure it again).
+            row["open_same"] = judged["verdict"] == "SAME" and not metric.exact \
+                and not rules_out_slowdown(metric, judged, tolerance)
             row["no_slowdown"] = judged["verdict"] == "UNKNOWN" \
                 and rules_out_slowdown(metric, judged)
             if judged["verdict"] == NO_DATA_IN_B:
@@ -194,7 +201,14 @@ class Gate:
         on a loaded machine a run's A/A floor can reach tens of percent, and a real slowdown
         inside it would pass unseen; one re-run's single A/A pair of 5+5 repetitions read
         ±12-18% at uncontended threads:1, and each further re-run pools more repetitions
-        into the floor (:meth:`_fresh_noise`).
+        into the floor (:meth:`_fresh_noise`). So is a SAME row whose interval does not
+        rule out a slowdown of its tolerance's size (``open_same``: low < -tolerance for
+        ops/s): SAME says the change is small or not significant, not that the point is
+        unchanged, and a real slowdown beyond the tolerance met a first run drawn in a faster
+        machine state than its baseline (10% injected at uncontended threads:1 read +2.1%
+        and +4.3% ns/op between the two first runs, both SAME with a 5% tolerance) while back
+        to back the drift is common to both sides. It is re-measured in every paired re-run
+        up to the bound while its interval stays open.
         A FASTER row is re-measured once by paired re-runs as well: a bimodal point whose
         first current runs fell in its fast regime reads FASTER while it is slower within
         each regime (seen in 3 of 5 missed 20% slowdowns at contended threads:2)."""
@@ -202,7 +216,7 @@ class Gate:
                 if (self.strict or not row["informational"])
                 and (row["verdict"] == "UNKNOWN"
                      or (row["verdict"] == "SLOWER" and not row.get("confirmed"))
-                     or (self.paired and row.get("floor_same"))
+                     or (self.paired and (row.get("floor_same") or row.get("open_same")))
                      or (self.paired and not row.get("reruns") and row["verdict"] == "FASTER"))]
 
     def add_rerun(self, results):
@@ -248,6 +262,9 @@ class Gate:
             before = self.rows[name.base]
             row = self._judge(name, self.base_fresh, self.cur_fresh)
             row["first_verdict"] = before.get("first_verdict", before["verdict"])
+            row["first_same"] = before.get("first_same") or (
+                "floor" if before.get("floor_same") else
+                "open" if before.get("open_same") else None)
             row["confirmed"] = row["verdict"] == "SLOWER"
             row["reruns"] = self.reruns
             row["paired"] = True
@@ -283,8 +300,9 @@ class Gate:
             elif row.get("first_verdict") == "FASTER" and pooled:
                 row["why"] += f"; re-measured ({pooled} {how}): FASTER in the first runs"
             elif row.get("first_verdict") == "SAME" and pooled:
-                row["why"] += (f"; re-measured ({pooled} {how}): SAME in the first runs only "
-                               "by their A/A floor")
+                row["why"] += f"; re-measured ({pooled} {how}): SAME in the first runs " + (
+                    "only by their A/A floor" if row.get("first_same") == "floor" else
+                    "with an interval reaching a slowdown beyond the tolerance")
             if row["verdict"] == "UNKNOWN":
                 if pooled:
                     row["why"] += f"; undecided after {pooled} re-run(s)"
@@ -335,12 +353,13 @@ class Gate:
         return "^(" + "|".join(ere_escape(n) for n in sorted(names)) + ")(/.*)?$"
 
 
-def rules_out_slowdown(metric, judged):
+def rules_out_slowdown(metric, judged, bound=None):
     """True when the interval ``low``..``high`` of a judged row lies wholly on the side of
-    its band that is not a slowdown: for a higher-is-faster metric (``words`` FASTER,
-    SLOWER) low >= -bound, for a lower-is-faster one (instructions) high <= bound. An
-    unbounded interval rules out nothing."""
-    low, high, bound = judged.get("low"), judged.get("high"), judged.get("bound")
+    ``bound`` (default: its band) that is not a slowdown: for a higher-is-faster metric
+    (``words`` FASTER, SLOWER) low >= -bound, for a lower-is-faster one (instructions)
+    high <= bound. An unbounded interval rules out nothing."""
+    low, high = judged.get("low"), judged.get("high")
+    bound = judged.get("bound") if bound is None else bound
     if low is None or high is None or bound is None:
         return False
     if metric.words[1] == "SLOWER":
@@ -420,7 +439,9 @@ def markdown_report(gate, strict=False):
                  "baseline repetitions; SLOWER/FASTER beyond ±max(tolerance, A/A noise) "
                  "with Mann-Whitney p < alpha; SAME within it unless significant with an "
                  "interval reaching past it; UNKNOWN otherwise. UNKNOWN and SLOWER points are "
-                 "re-run (pooled; SLOWER to confirm); UNKNOWN left fails unless "
+                 "re-run (pooled; SLOWER to confirm; with paired re-runs also SAME points "
+                 "whose interval reaches a slowdown beyond the tolerance or that only the A/A "
+                 "floor made SAME, judged on the paired re-runs); UNKNOWN left fails unless "
                  "informational (A/A twins X_aa are: X's row gates their code) or its "
                  "interval rules out a slowdown beyond the band. "
                  "Multimodal points are compared within regimes and on regime shares.")

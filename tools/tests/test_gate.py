@@ -536,6 +536,39 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
                          baseline=base)
         self.assertEqual(proc.returncode, 0, proc.stdout)
 
+    def test_paired_reruns_remeasure_a_same_point_whose_interval_reaches_a_slowdown(self):
+        # A 10% slowdown at threads:1 (tolerance 5%) whose current run was drawn in a faster
+        # machine state than its baseline reads -3.1%: SAME, but its interval does not rule
+        # out a 5% slowdown. Paired re-runs measure it again back to back and find it
+        # SLOWER; an unchanged point re-measured the same way stays SAME (no alarm).
+        quiet = {1: 0.02}
+        base = fx.write(self.dir, "ob.json", fx.schema2_document(seed=1, sigma=quiet))
+        masked = fx.write(self.dir, "os.json", fx.scaled(
+            fx.schema2_document(seed=3, sigma=quiet), {QS1 + "/": 0.97}))
+        first = self.gate(masked, baseline=base)
+        self.assertEqual((first.returncode, verdict_of(first.stdout, QS1)), (0, "SAME"),
+                         first.stdout)
+        slow_now = fx.write(self.dir, "slow-now.json",
+                            fx.scaled(fx.schema2_document(seed=9), {QS1 + "/": 0.9}))
+        base_now = fx.write(self.dir, "base-now.json", fx.schema2_document(seed=10))
+        proc = self.gate(masked, "--rerun", f"cp {shlex.quote(slow_now)} {{out}}",
+                         "--rerun-baseline", f"cp {shlex.quote(base_now)} {{out}}",
+                         baseline=base)
+        self.assertEqual(proc.returncode, 1, proc.stdout)
+        self.assertEqual(self.not_same(proc.stdout), {QS1: "SLOWER"})
+        self.assertIn("confirmed with 1 paired re-run(s)", why_of(proc.stdout, QS1))
+        same_now = fx.write(self.dir, "same-now.json", fx.schema2_document(seed=11))
+        proc = self.gate(masked, "--rerun", f"cp {shlex.quote(same_now)} {{out}}",
+                         "--rerun-baseline", f"cp {shlex.quote(base_now)} {{out}}",
+                         baseline=base)
+        self.assertEqual(proc.returncode, 0, proc.stdout)
+        self.assertEqual(verdict_of(proc.stdout, QS1), "SAME", proc.stdout)
+        self.assertIn("SAME in the first runs with an interval reaching a slowdown beyond the "
+                      "tolerance", why_of(proc.stdout, QS1))
+        # Pooled re-runs (no baseline command) leave a SAME row alone, as before.
+        self.assertEqual(self.gate(masked, "--rerun", f"cp {shlex.quote(slow_now)} {{out}}",
+                                   baseline=base).returncode, 0)
+
     def test_paired_reruns_remeasure_a_faster_point(self):
         # A bimodal point whose first current runs fell in its fast regime reads FASTER
         # although it is slower: paired re-runs measure FASTER rows once and find the

@@ -141,8 +141,9 @@ struct inject_rate {
   double fixed_ns = 0;
 };
 
-/// inject_calibration() - measured once (about 20 ms) at the first call: the medians of 7
-/// runs of 2^15 calls of 0 and of 64 units, timed by the thread's CPU clock.
+/// inject_calibration() - measured once (about 30 ms) at the first call: the fastest of 11
+/// runs of 2^15 calls of 0 and of 64 units, timed by the thread's CPU clock (the same work
+/// reads the same rate in every process of a loaded host; registry.cpp says why).
 const inject_rate& inject_calibration() noexcept;
 
 /// inject_into() - set cfg's inject budget (trial_config::inject_q8) when `id` matches:
