@@ -167,36 +167,37 @@ TEST(RwSemaphore, LastReaderOutClearsNonspinnable) {
   access::clear_count_bits(s, sem::flag_waiters);
 }
 
-// HANDOFF: a writer queued longer than the wait timeout, woken by up_write() but beaten to
-// the lock by a stealer, sets HANDOFF when it runs; from then on the stealer cannot take the
-// lock again before the waiter has had it. Stealing needs the woken waiter not to run first,
-// so a round where it did is repeated (it gets the lock at once then, also correct).
+// HANDOFF: a writer queued longer than the wait timeout that wakes and finds the lock taken
+// (as when up_write() woke it and a stealer got in first) sets HANDOFF; from then on a
+// stealer cannot take the lock again before the waiter has had it. The waiter is woken by
+// wake_up_process() while this thread still holds the lock: to the waiter that is the same
+// state as a wake-up beaten by a stealer (it re-checks a held lock past its timeout), but
+// certain, where a real up_write()/down_write() race is lost to the waiter whenever the
+// scheduler runs it on the waker's CPU first (every round of 20 under TSan in CI).
 TEST(RwSemaphore, LongWaitingWriterSetsHandoffAndStealingStops) {
-  constexpr int attempts = 20;
-  int stolen_rounds = 0;
-  for (int attempt = 0; attempt < attempts && stolen_rounds == 0; ++attempt) {
-    sem s;
-    std::atomic<bool> waiter_in{false};
+  sem s;
+  std::atomic<bool> waiter_in{false};
+  std::atomic<kprim::task_struct*> waiter_task{nullptr};
+  kprim::down_write(&s);
+  std::thread w([&] {
+    waiter_task = kprim::current();
     kprim::down_write(&s);
-    std::thread w = writer_thread(s, waiter_in);
-    ASSERT_TRUE(eventually([&] { return has_waiters(s); }));
-    // rwsem.cpp's wait_timeout is 4 ms; sleeping 20 ms puts the waiter past it for certain.
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    kprim::up_write(&s);    // wakes the waiter ...
-    kprim::down_write(&s);  // ... and steals the lock back unless it already ran
-    if (!waiter_in.load()) {
-      ++stolen_rounds;
-      EXPECT_TRUE(eventually([&] { return (s.count_word() & sem::flag_handoff) != 0; }));
-      EXPECT_FALSE(waiter_in.load());
-      kprim::up_write(&s);
-      kprim::down_write(&s);  // may not steal: HANDOFF reserves the lock for the waiter
-      EXPECT_TRUE(waiter_in.load());
-    }
+    waiter_in = true;
     kprim::up_write(&s);
-    w.join();
-    EXPECT_EQ(s.count_word(), 0);
-  }
-  EXPECT_EQ(stolen_rounds, 1) << "the woken waiter ran before the stealer in all " << attempts << " rounds";
+  });
+  ASSERT_TRUE(eventually([&] { return has_waiters(s); }));
+  // rwsem.cpp's wait_timeout is 4 ms; sleeping 20 ms puts the waiter past it for certain.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(s.count_word() & sem::flag_handoff, 0) << "HANDOFF before the waiter re-checked";
+  kprim::wake_up_process(waiter_task.load());  // it re-checks and finds the lock held
+  EXPECT_TRUE(eventually([&] { return (s.count_word() & sem::flag_handoff) != 0; }));
+  EXPECT_FALSE(waiter_in.load());
+  kprim::up_write(&s);
+  kprim::down_write(&s);  // may not steal: HANDOFF reserves the lock for the waiter
+  EXPECT_TRUE(waiter_in.load());
+  kprim::up_write(&s);
+  w.join();
+  EXPECT_EQ(s.count_word(), 0);
 }
 
 // READ_FAIL: 2^55 - 1 readers fill the reader field; the next reader's bias carries into bit

@@ -33,7 +33,7 @@ when it made any, else on the first runs). A miss with the probes and the paired
 near the asked size is the gate's; one with them short of it is the injection's. The gates use paired re-runs (``--rerun-baseline``: the same binary
 without the injection), ``--pooled`` the current-only re-runs. ``--only unchanged|contended|
 uncontended`` runs one batch; ``--budget S`` starts no trial after S seconds
-(``/work/plan/measure/H1.sh`` runs the three batches within 8 minutes).
+(``bench/measure/gate_targets.sh`` runs the three batches).
 """
 
 import json
