@@ -144,6 +144,8 @@ def judge_row(name, metric, a_runs, b_runs, tolerance, alpha, noise=0.0):
                                                                   verdict.verdict)
     row.update(change=verdict.change, p_value=verdict.p_value, verdict=word, low=verdict.low,
                high=verdict.high, bound=verdict.bound, why=verdict.why)
+    if verdict.regimes:
+        row["mix_change"] = verdict.regimes["mix_change"]
     return row
 
 
