@@ -185,7 +185,8 @@ TEST(RwSemaphore, LongWaitingWriterSetsHandoffAndStealingStops) {
     waiter_in = true;
     kprim::up_write(&s);
   });
-  ASSERT_TRUE(eventually([&] { return has_waiters(s); }));
+  // The queued waiter's task: published before it queued, read once it has.
+  ASSERT_TRUE(eventually([&] { return has_waiters(s) && waiter_task.load() != nullptr; }));
   // rwsem.cpp's wait_timeout is 4 ms; sleeping 20 ms puts the waiter past it for certain.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(s.count_word() & sem::flag_handoff, 0) << "HANDOFF before the waiter re-checked";

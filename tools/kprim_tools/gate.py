@@ -221,8 +221,8 @@ class Gate:
         machine state than its baseline (10% injected at uncontended threads:1 read +2.1%
         and +4.3% ns/op between the two first runs, both SAME with a 5% tolerance) while back
         to back the drift is common to both sides. It is re-measured in every paired re-run
-        up to the bound while its interval stays open, and a SAME row of a multimodal point
-        whose regime shares moved by a slowdown beyond its tolerance (20% injected at
+        up to the bound while its interval stays open. So is a SAME row of a multimodal point
+        whose regime shares moved by a slowdown beyond its tolerance (``mix_same``; 20% injected at
         contended threads:2 moved the shares 100%/0% -> 40%/60%, mix -17%, p=0.17 on 5 + 5
         repetitions: SAME within regimes, +0.8%).
         A FASTER row is re-measured once by paired re-runs as well: a bimodal point whose
