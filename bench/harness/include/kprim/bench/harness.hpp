@@ -234,6 +234,21 @@ void keep_alive(std::shared_ptr<void> p);
 trial_result drive(const trial_config& cfg, const std::shared_ptr<control>& ctl,
                    void (*body)(void* ctx, unsigned tid), void* ctx);
 
+/// A worker's latency sampling state. It lives in memory (sample_taken() gets its address),
+/// touched only off the fast path, so the worker loop's registers serve the workload.
+struct sampling {
+  latency_histogram* hist;
+  clock::time_point begin;    ///< the worker's start: its running cost per operation
+  double clock_ns;            ///< the clock pair's cost, subtracted from each sample
+  std::uint64_t next_sample;  ///< the operation to time next (~0: sampling off)
+};
+
+/// sample_taken() - record operation `n`'s acquire, timed t0..t1, and return the countdown to
+/// the next timed operation (sample_stride() of the running cost per operation). Out of line:
+/// its floating-point work and live values stay out of the worker loop.
+[[gnu::noinline]] std::uint64_t sample_taken(sampling& s, clock::time_point t0, clock::time_point t1,
+                                             std::uint64_t n) noexcept;
+
 template <workload W>
 struct loop_ctx {
   W* w;
@@ -260,7 +275,6 @@ void worker_loop(void* p, unsigned tid) {
   self.tid = tid;
   self.nthreads = c.cfg.threads;
   self.rng = 0x9E3779B97F4A7C15ull * (tid + 1);
-  latency_histogram& hist = *ctl.hist[tid];
 
   pin_current_thread(c.cfg.pin, tid);
   ctl.ready.fetch_add(1, std::memory_order_release);
@@ -271,28 +285,23 @@ void worker_loop(void* p, unsigned tid) {
   [[maybe_unused]] std::uint64_t inject_acc = 0, inject_v = 0;
   [[maybe_unused]] volatile std::uint64_t inject_sink = 0;
   const std::uint64_t cpu_begin = thread_cpu_ns();
-  const auto begin = clock::now();
-  // One countdown to the next operation off the fast path: the next timed one (next_sample)
-  // or the workload's next boundary, whichever comes first.
+  // One countdown to the next operation off the fast path: the next timed one
+  // (s.next_sample) or the workload's next boundary, whichever comes first.
   constexpr bool hooked = boundary_workload<W>;
-  std::uint64_t n = 0, next_sample = c.cfg.sample_latency ? 0 : ~std::uint64_t{0};
+  sampling s{&*ctl.hist[tid], clock::now(), c.clock_ns, c.cfg.sample_latency ? 0 : ~std::uint64_t{0}};
+  std::uint64_t n = 0;
   std::uint64_t countdown = c.cfg.sample_latency || hooked ? 1 : ~std::uint64_t{0};
   while (!ctl.stop.load(std::memory_order_relaxed)) {
     if (unlikely(--countdown == 0)) {
       if constexpr (hooked) w.boundary(self);
-      if (n >= next_sample) {
+      if (n >= s.next_sample) {
         const auto t0 = clock::now();
         w.acquire(self);
-        const auto t1 = clock::now();
-        const double dt = std::chrono::duration<double, std::nano>(t1 - t0).count() - c.clock_ns;
-        hist.record(dt > 0 ? static_cast<std::uint64_t>(dt) : 0);
-        const double per_op =
-            std::chrono::duration<double, std::nano>(t1 - begin).count() / static_cast<double>(n + 1);
-        next_sample = n + sample_stride(c.clock_ns, per_op);
+        countdown = sample_taken(s, t0, clock::now(), n);
       } else {
         w.acquire(self);
+        countdown = s.next_sample - n;
       }
-      countdown = next_sample - n;
       if constexpr (hooked) countdown = std::min<std::uint64_t>(countdown, W::boundary_every);
     } else {
       w.acquire(self);
