@@ -133,8 +133,8 @@ std::uint64_t sample_stride(double clock_ns, double ns_per_op) noexcept {
 
 namespace detail {
 
-std::uint64_t sample_taken(sampling& s, clock::time_point t0, clock::time_point t1, std::uint64_t n) noexcept {
-  const double dt = std::chrono::duration<double, std::nano>(t1 - t0).count() - s.clock_ns;
+std::uint64_t sample_taken(sampling& s, clock::time_point t1, std::uint64_t n) noexcept {
+  const double dt = std::chrono::duration<double, std::nano>(t1 - s.t0).count() - s.clock_ns;
   s.hist->record(dt > 0 ? static_cast<std::uint64_t>(dt) : 0);
   const double per_op = std::chrono::duration<double, std::nano>(t1 - s.begin).count() / static_cast<double>(n + 1);
   s.next_sample = n + sample_stride(s.clock_ns, per_op);

@@ -241,13 +241,14 @@ struct sampling {
   clock::time_point begin;    ///< the worker's start: its running cost per operation
   double clock_ns;            ///< the clock pair's cost, subtracted from each sample
   std::uint64_t next_sample;  ///< the operation to time next (~0: sampling off)
+  bool timed = false;         ///< the operation under way is timed, from t0
+  clock::time_point t0{};
 };
 
-/// sample_taken() - record operation `n`'s acquire, timed t0..t1, and return the countdown to
-/// the next timed operation (sample_stride() of the running cost per operation). Out of line:
-/// its floating-point work and live values stay out of the worker loop.
-[[gnu::noinline]] std::uint64_t sample_taken(sampling& s, clock::time_point t0, clock::time_point t1,
-                                             std::uint64_t n) noexcept;
+/// sample_taken() - record operation `n`'s acquire, timed s.t0..t1, and return the countdown
+/// to the next timed operation (sample_stride() of the running cost per operation). Out of
+/// line: its floating-point work and live values stay out of the worker loop.
+[[gnu::noinline]] std::uint64_t sample_taken(sampling& s, clock::time_point t1, std::uint64_t n) noexcept;
 
 template <workload W>
 struct loop_ctx {
@@ -265,6 +266,14 @@ struct loop_ctx {
 /// g++ 12 laid out three taken branches per operation once the sampling branch grew
 /// (26777ea), and the cheapest workloads paid a cycle for it: layout/counters/padded_plain
 /// threads:1 0.69 ns/op at 0db5c95, 1.03 after, 0.61 now (interleaved runs of both binaries).
+/// w.acquire() has one call site per instantiation, so that g++ 12 inlines it: with a timed
+/// and an untimed copy in each of the two instantiations (Inject off and on), four call
+/// sites, it kept the operation out of line in bench_rwlocks (every row), bench_locks,
+/// bench_slab, bench_floor and bench_rcu, and rwlocks/mixed threads:1 lost 6-17% (issue 16's
+/// paired gate against 0db5c95). bench/tests/inline_test.py checks the binaries for it. What
+/// the off path needs across the call (whether it is timed, t0) is in the sampling state in
+/// memory, not in locals: kept in registers they were spilled around the operation's own
+/// loops on every operation (kprim_seqlock's read: 80 instructions per operation, not 71).
 template <workload W, bool Inject>
 void worker_loop(void* p, unsigned tid) {
   auto& c = *static_cast<loop_ctx<W>*>(p);
@@ -292,19 +301,17 @@ void worker_loop(void* p, unsigned tid) {
   std::uint64_t n = 0;
   std::uint64_t countdown = c.cfg.sample_latency || hooked ? 1 : ~std::uint64_t{0};
   while (!ctl.stop.load(std::memory_order_relaxed)) {
+    // The operation is called from this one place: see the comment above the loop. The
+    // countdown is 0 on both sides of it exactly when this operation is off the fast path.
     if (unlikely(--countdown == 0)) {
       if constexpr (hooked) w.boundary(self);
-      if (n >= s.next_sample) {
-        const auto t0 = clock::now();
-        w.acquire(self);
-        countdown = sample_taken(s, t0, clock::now(), n);
-      } else {
-        w.acquire(self);
-        countdown = s.next_sample - n;
-      }
+      s.timed = n >= s.next_sample;
+      if (s.timed) s.t0 = clock::now();
+    }
+    w.acquire(self);
+    if (unlikely(countdown == 0)) {
+      countdown = s.timed ? sample_taken(s, clock::now(), n) : s.next_sample - n;
       if constexpr (hooked) countdown = std::min<std::uint64_t>(countdown, W::boundary_every);
-    } else {
-      w.acquire(self);
     }
     if (unlikely(cs != 0)) spin_work(cs);
     if constexpr (Inject) {
