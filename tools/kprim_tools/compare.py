@@ -111,7 +111,8 @@ def judge_row(name, metric, a_runs, b_runs, tolerance, alpha, noise=0.0):
 
     Row keys: ``benchmark``, ``metric``, ``a``/``b`` (summaries or ``None``; with ``modes``
     when that side is multimodal), ``change``, ``p_value``, ``low``/``high`` (interval of the
-    change, ``None`` when unbounded), ``bound`` (the SAME band: max(tolerance, ``noise``)),
+    change, ``None`` when unbounded; ``low1``/``high1`` the 1 - 2 alpha one, whose ends are
+    one-sided 1 - alpha bounds), ``bound`` (the SAME band: max(tolerance, ``noise``)),
     ``why`` (what decided), ``verdict`` (``SAME``, the metric's words, ``UNKNOWN``;
     ``ONLY_IN_A`` or ``ONLY_IN_B`` when the figure exists in one run only; ``NO_DATA_IN_A``
     or ``NO_DATA_IN_B`` when a run has the benchmark but no valid trial: errors, abandoned
@@ -121,8 +122,8 @@ def judge_row(name, metric, a_runs, b_runs, tolerance, alpha, noise=0.0):
     if a is None and b is None:
         return None
     row = {"benchmark": name.base, "metric": metric.key, "a": None, "b": None,
-           "change": None, "p_value": None, "low": None, "high": None, "bound": None,
-           "why": ""}
+           "change": None, "p_value": None, "low": None, "high": None, "low1": None,
+           "high1": None, "bound": None, "why": ""}
     for side, values in (("a", a), ("b", b)):
         scaled = [v / metric.scale for v in values or []]
         s = summarize(scaled)
@@ -143,7 +144,8 @@ def judge_row(name, metric, a_runs, b_runs, tolerance, alpha, noise=0.0):
     word = {HIGHER: metric.words[0], LOWER: metric.words[1]}.get(verdict.verdict,
                                                                   verdict.verdict)
     row.update(change=verdict.change, p_value=verdict.p_value, verdict=word, low=verdict.low,
-               high=verdict.high, bound=verdict.bound, why=verdict.why)
+               high=verdict.high, bound=verdict.bound, why=verdict.why, low1=verdict.low1,
+               high1=verdict.high1)
     if verdict.regimes:
         row["mix_change"] = verdict.regimes["mix_change"]
     return row

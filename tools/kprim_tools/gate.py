@@ -40,8 +40,9 @@ its baseline hides a real slowdown of that size). A benchmark still UNKNOWN afte
 ``informational: true`` (informational benchmarks are
 reported and never fail it; ``--strict`` makes them count). An A/A twin (contender ``X_aa``
 beside ``X``) is informational too: it is the noise control, and ``X``'s row gates the code
-both run. So does an UNKNOWN whose interval rules out a slowdown beyond its band (undecided
-between SAME and FASTER: a gate guards against regressions). A baseline recorded with a fault
+both run. So does an UNKNOWN whose one-sided 1 - alpha bound rules out a slowdown beyond its
+band (undecided between SAME and FASTER: a gate guards against regressions; the bound is the
+end of the 1 - 2 alpha interval, the one-sided test at level alpha). A baseline recorded with a fault
 injection (context ``kprim_inject``) is refused; an injected current run is labelled INJECTED.
 Exit status: 0 no regression, 1 regression (a SLOWER, NO_DATA or UNKNOWN left), 2 unusable
 input.
@@ -61,7 +62,7 @@ from .aa import pair_floor, pooled_noise_floor
 from .aa import pairs as aa_pairs
 from .names import ere_escape, short
 from .results import load
-from .tables import fmt_change, fmt_p, render
+from .tables import fmt_change, fmt_p, pct, render
 from .thresholds import informational, load_thresholds, settings_for
 
 NEW, MISSING, SKIPPED, NO_DATA = "NEW", "MISSING", "SKIPPED", "NO_DATA"
@@ -160,8 +161,12 @@ class Gate:
             row["mix_same"] = same and not open_interval \
                 and mix_is_slowdown(metric, judged.get("mix_change"), tolerance)
             row["open_same"] = open_interval or row["mix_same"]
+            # An UNKNOWN that cannot be a slowdown beyond the band does not fail the gate: a
+            # one-sided claim, tested at level alpha on its one-sided bound.
             row["no_slowdown"] = judged["verdict"] == "UNKNOWN" \
-                and rules_out_slowdown(metric, judged)
+                and rules_out_slowdown(metric, judged, one_sided=True)
+            row["no_slowdown_bound"] = judged.get("low1") if slowdown_sign(metric) < 0 \
+                else judged.get("high1")
             # SLOWER with an interval wholly beyond the band: more samples would not make it
             # SAME. A SLOWER whose interval still reaches into the band is re-measured while
             # re-runs remain (pending()), so a drift just past the tolerance is not taken as
@@ -340,8 +345,9 @@ class Gate:
                 else:
                     row["why"] += "; undecided (re-runs bounded at 0)"
             if row["verdict"] == "UNKNOWN" and row.get("no_slowdown"):
-                row["why"] += ("; its interval rules out a slowdown beyond the band: does not "
-                               "fail the gate")
+                row["why"] += (f"; its one-sided {1 - self.thresholds['alpha']:.0%} bound "
+                               f"({pct(row['no_slowdown_bound'])}) rules out a slowdown beyond "
+                               "the band: does not fail the gate")
             elif row.get("twin_of") and row["verdict"] in FAILING:
                 row["why"] += (f"; A/A twin of {short(row['twin_of'])} (the noise control, "
                                "gated by that row): does not fail the gate")
@@ -350,7 +356,7 @@ class Gate:
 
     def failing(self, strict=False):
         """Rows that fail the gate: SLOWER, NO_DATA or UNKNOWN, informational ones only when
-        ``strict``. An UNKNOWN row whose interval rules out a slowdown beyond its band
+        ``strict``. An UNKNOWN row whose one-sided bound rules out a slowdown beyond its band
         (:func:`rules_out_slowdown`: undecided between SAME and FASTER) fails only when
         ``strict``: a gate guards against regressions, and an unchanged gate's alarm in 10
         was such a row (+5.5% throughput, interval +2.0%..+11%, band ±10%)."""
@@ -386,20 +392,25 @@ def slowdown_sign(metric):
     return -1 if metric.words[1] == "SLOWER" else 1 if metric.words[0] == "SLOWER" else 0
 
 
-def _interval(judged, bound):
-    """``(low, high, bound)`` of a judged row (``bound`` defaults to its band), or ``None``
-    when the interval is unbounded."""
-    low, high = judged.get("low"), judged.get("high")
+def _interval(judged, bound, one_sided=False):
+    """``(low, high, bound)`` of a judged row (``bound`` defaults to its band; with
+    ``one_sided`` its 1 - 2 alpha interval ``low1``..``high1``), or ``None`` when the
+    interval is unbounded."""
+    low, high = (judged.get("low1"), judged.get("high1")) if one_sided else \
+        (judged.get("low"), judged.get("high"))
     bound = judged.get("bound") if bound is None else bound
     return None if low is None or high is None or bound is None else (low, high, bound)
 
 
-def rules_out_slowdown(metric, judged, bound=None):
+def rules_out_slowdown(metric, judged, bound=None, one_sided=False):
     """True when the interval ``low``..``high`` of a judged row lies wholly on the side of
     ``bound`` (default: its band) that is not a slowdown: for a higher-is-faster metric
     low >= -bound, for a lower-is-faster one high <= bound. An unbounded interval rules out
-    nothing."""
-    sign, got = slowdown_sign(metric), _interval(judged, bound)
+    nothing. With ``one_sided`` the bound checked is the one-sided 1 - alpha bound on the
+    slowdown side (the end of the 1 - 2 alpha interval, ``low1``/``high1``): the test at
+    level alpha of "no slowdown beyond the band" (one of the two one-sided tests of
+    equivalence testing), where the 1 - alpha interval's end would test it at alpha / 2."""
+    sign, got = slowdown_sign(metric), _interval(judged, bound, one_sided)
     if not sign or got is None:
         return False
     low, high, bound = got
@@ -498,7 +509,8 @@ def markdown_report(gate, strict=False):
                  "whose interval reaches a slowdown beyond the tolerance or that only the A/A "
                  "floor made SAME, judged on the paired re-runs); UNKNOWN left fails unless "
                  "informational (A/A twins X_aa are: X's row gates their code) or its "
-                 "interval rules out a slowdown beyond the band. "
+                 "one-sided 1 - alpha bound (the 1 - 2 alpha interval's end) rules out a "
+                 "slowdown beyond the band. "
                  "Multimodal points are compared within regimes and on regime shares.")
     return "\n".join(lines)
 

@@ -342,6 +342,8 @@ class Shift:
     low: object
     high: object
     p_value: float
+    low1: object = None   # the 1 - 2 alpha interval: each end a one-sided 1 - alpha bound
+    high1: object = None
 
 
 def log_shift(a, b, alpha):
@@ -350,11 +352,16 @@ def log_shift(a, b, alpha):
     lb = numpy.log(numpy.asarray(b, dtype=float))
     diffs = numpy.sort((lb[:, None] - la[None, :]).ravel())
     est = float(numpy.median(diffs))
-    k = ci_rank(len(a), len(b), alpha)
-    low = high = None
-    if k:
-        low, high = math.expm1(float(diffs[k - 1])), math.expm1(float(diffs[len(diffs) - k]))
-    return Shift(math.expm1(est), low, high, mann_whitney_p(list(la), list(lb)))
+
+    def bounds(level):
+        k = ci_rank(len(a), len(b), level)
+        if not k:
+            return None, None
+        return math.expm1(float(diffs[k - 1])), math.expm1(float(diffs[len(diffs) - k]))
+
+    low, high = bounds(alpha)
+    low1, high1 = bounds(2 * alpha)
+    return Shift(math.expm1(est), low, high, mann_whitney_p(list(la), list(lb)), low1, high1)
 
 
 def fisher_p(table):
@@ -400,6 +407,9 @@ class Judgement:
     interval ``low``..``high`` of the change (``None`` when unbounded), ``bound`` (the SAME
     band), ``why`` (one line of text saying what decided), and for a regime-aware comparison
     ``regimes``: ``{"a": Modes dict, "b": Modes dict, "mix_change", "mix_p", "within"}``.
+    ``low1``..``high1`` is the 1 - 2 alpha interval: each end alone is a one-sided 1 - alpha
+    bound, what a one-sided claim ("no slowdown beyond the band") needs at level alpha (the
+    two one-sided tests of equivalence testing); ``None`` when unbounded.
     """
 
     change: object
@@ -410,6 +420,8 @@ class Judgement:
     bound: float = 0.0
     why: str = ""
     regimes: object = None
+    low1: object = None
+    high1: object = None
 
 
 def _unimodal(a, b, tolerance, alpha, noise, first=None):
@@ -429,10 +441,10 @@ def _unimodal(a, b, tolerance, alpha, noise, first=None):
                              why="baseline median is not positive")
         change = med_b / med_a - 1.0
         p = mann_whitney_p(a, b)
-        low = high = None
+        low = high = low1 = high1 = None
     else:
         s = log_shift(a, b, alpha)
-        change, p, low, high = s.change, s.p_value, s.low, s.high
+        change, p, low, high, low1, high1 = s.change, s.p_value, s.low, s.high, s.low1, s.high1
     significant = p is not None and p < alpha
     p_text = f"p={p:.2g}" if p is not None else "no test"
     if abs(change) > bound:
@@ -455,7 +467,7 @@ def _unimodal(a, b, tolerance, alpha, noise, first=None):
         verdict = UNKNOWN
         reach = "unbounded" if low is None else f"{pct(low)}..{pct(high)}"
         why = f"{pct(change)} within {band} but {p_text} and interval {reach} reaches past it"
-    return Judgement(change, p, verdict, low, high, bound, why)
+    return Judgement(change, p, verdict, low, high, bound, why, low1=low1, high1=high1)
 
 
 def _combine(parts):
@@ -505,7 +517,7 @@ def _regime_aware(a, b, modes_a, modes_b, tolerance, alpha, noise, first=None):
     regimes = {"a": modes_a.as_dict(), "b": modes_b.as_dict(), "mix_change": mix,
                "mix_p": mix_p, "within": within.verdict, "mix": mix_verdict}
     return Judgement(within.change, within.p_value, verdict, within.low, within.high, bound,
-                     why, regimes)
+                     why, regimes, within.low1, within.high1)
 
 
 def judge(a, b, tolerance, alpha, exact=False, noise=0.0, first=None):

@@ -357,6 +357,22 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
         self.assertNotIn("rules out a slowdown", why_of(proc.stdout, QS1))
         self.assertEqual(proc.returncode, 1, proc.stdout)
 
+    def test_unknown_at_the_band_edge_is_judged_by_its_one_sided_bound(self):
+        # -3.5% on the uncontended point (band ±5%): significant, UNKNOWN, its 95% interval
+        # -5.3%..-1.7% reaching just past the band's slower edge, its 90% interval's low end
+        # -4.6% not: "no slowdown beyond the band" holds at level alpha (one-sided), so the
+        # point does not fail the gate (--strict: it does). Tested on the 95% interval's end,
+        # the claim would be tested at alpha / 2 and this unchanged-looking point would fail
+        # (an unchanged gate's alarm: -2.3% within ±5%, interval -5.2%..-0.5%).
+        edge = fx.write(self.dir, "down35.json", fx.scaled(self.base_doc, {QS1 + "/": 0.965}))
+        proc = self.gate_here(edge)
+        self.assertEqual(verdict_of(proc.stdout, QS1), "UNKNOWN", proc.stdout)
+        why = why_of(proc.stdout, QS1)
+        self.assertIn("interval -5.3%..-1.7%", why)
+        self.assertIn("its one-sided 95% bound (-4.6%) rules out a slowdown", why)
+        self.assertEqual(proc.returncode, 0, proc.stdout)
+        self.assertEqual(self.gate(edge, "--strict").returncode, 1)
+
     def test_rules_out_slowdown_reads_the_metric_direction(self):
         from kprim_tools.compare import INSTRUCTIONS, absolute
         from kprim_tools.gate import rules_out_slowdown

@@ -112,6 +112,19 @@ class ExactTest(unittest.TestCase):
         self.assertEqual(stats.ci_rank(4, 4, 0.05), 1)
         self.assertGreater(stats.ci_rank(40, 40, 0.05), 500)
 
+    def test_one_sided_bounds_are_the_narrower_interval(self):
+        # low1..high1 is the 1 - 2 alpha interval: the ranks of alpha 0.10, inside the 95% one.
+        self.assertEqual(stats.ci_rank(5, 5, 0.10), 5)
+        a = [100.0, 101.0, 99.0, 102.0, 98.0]
+        s = stats.log_shift(a, [v * 0.97 + (i % 2) for i, v in enumerate(a)], 0.05)
+        wide = stats.log_shift(a, [v * 0.97 + (i % 2) for i, v in enumerate(a)], 0.10)
+        self.assertLess(s.low, s.low1)
+        self.assertLess(s.high1, s.high)
+        self.assertEqual((s.low1, s.high1), (wide.low, wide.high))
+        self.assertEqual(stats.ci_rank(3, 3, 0.10), 1, "3+3 reach 90% with their extremes")
+        self.assertEqual(stats.log_shift([1.0, 2], [1.0, 2], 0.05).low1, None,
+                         "2+2 cannot reach 90%")
+
     def test_smallest_p(self):
         self.assertLess(stats.smallest_p(5, 5), 0.05)
         self.assertAlmostEqual(stats.smallest_p(3, 3), 0.1)
