@@ -116,8 +116,8 @@ class ExactTest(unittest.TestCase):
         # low1..high1 is the 1 - 2 alpha interval: the ranks of alpha 0.10, inside the 95% one.
         self.assertEqual(stats.ci_rank(5, 5, 0.10), 5)
         a = [100.0, 101.0, 99.0, 102.0, 98.0]
-        s = stats.log_shift(a, [v * 0.97 + (i % 2) for i, v in enumerate(a)], 0.05)
-        wide = stats.log_shift(a, [v * 0.97 + (i % 2) for i, v in enumerate(a)], 0.10)
+        b = [v * 0.97 + (i % 2) for i, v in enumerate(a)]
+        s, wide = stats.log_shift(a, b, 0.05), stats.log_shift(a, b, 0.10)
         self.assertLess(s.low, s.low1)
         self.assertLess(s.high1, s.high)
         self.assertEqual((s.low1, s.high1), (wide.low, wide.high))
