@@ -6,7 +6,7 @@ per-benchmark time deltas without counters, machines or verdicts.
 """
 
 #: Newest ``kprim_schema_version`` of results files this package understands.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Newest ``thresholds_version`` of ``results/thresholds.json`` this package understands.
 THRESHOLDS_VERSION = 2

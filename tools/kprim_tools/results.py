@@ -605,6 +605,36 @@ DERIVED = (
 )
 
 
+#: The latency summary of a harness trial, written as one list member (schema 4): the five
+#: keys cost 70 bytes per entry as members and 9 as ``"lat":[...]``, a sixth of a default run's
+#: file. The loader gives the five members back; readers of loaded entries never see ``lat``.
+LAT_KEY = "lat"
+LAT_FIELDS = ("lat_p50_ns", "lat_p99_ns", "lat_p999_ns", "lat_max_ns", "lat_samples")
+
+
+def _pack_latency(entry):
+    """Replace the five :data:`LAT_FIELDS` of ``entry`` by ``lat: [p50, p99, p999, max,
+    samples]`` (in place) when it has all five as numbers; otherwise leave them as members.
+    Raises :class:`KbenchError` for an entry that publishes a counter named :data:`LAT_KEY`."""
+    if LAT_KEY in entry:
+        raise KbenchError(f"benchmark {entry.get('name')}: counter '{LAT_KEY}' is reserved by "
+                          "results files (the packed latency summary); rename it")
+    values = [_num(entry, key) for key in LAT_FIELDS]
+    if any(v is None for v in values):
+        return
+    entry[LAT_KEY] = [entry.pop(key) for key in LAT_FIELDS]
+
+
+def _unpack_latency(entry):
+    """Give back the :data:`LAT_FIELDS` members of a packed ``lat`` list (in place)."""
+    packed = entry.get(LAT_KEY)
+    if isinstance(packed, list) and len(packed) == len(LAT_FIELDS):
+        del entry[LAT_KEY]
+        for key, value in zip(LAT_FIELDS, packed):
+            if value is not None:
+                entry.setdefault(key, value)
+
+
 #: Context key naming the :data:`DERIVED` keys :func:`expand_entries` must not fill in (the
 #: run did not measure them, e.g. a file from before ``steal_pct`` existed).
 NOT_DERIVED_KEY = "kprim_not_derived"
@@ -648,8 +678,9 @@ def compact_entry(entry, name, context, repetitions=None, position=None):
     equals the entry's position among them (``position``; Google Benchmark reports a
     benchmark's repetitions together, in index order, also when interleaved),
     :data:`NOT_WRITTEN`, and every :data:`DERIVED` key whose recomputation from the entry as
-    written reproduces the stored value. ``context`` is the written context (its
-    :data:`NOT_DERIVED_KEY` is honoured).
+    written reproduces the stored value; the latency summary is packed into one ``lat`` list
+    (:func:`_pack_latency`). ``context`` is the written context (its :data:`NOT_DERIVED_KEY` is
+    honoured).
     """
     skip = _skipped(context)
     if _is_aggregate(entry, name):
@@ -658,6 +689,7 @@ def compact_entry(entry, name, context, repetitions=None, position=None):
             and not (k == "run_name" and v == entry.get("name"))
             and not (k == "repetitions" and repetitions is not None and v == repetitions)
             and not (k == "repetition_index" and position is not None and v == position)}
+    _pack_latency(kept)
     for key, _ in DERIVED:
         if key not in kept or key in skip:
             continue
@@ -684,6 +716,7 @@ def expand_entries(entries, names, context):
         positions[entry["name"]] = position + 1
         entry.setdefault("repetitions", counts.get(entry["name"], 1))
         entry.setdefault("repetition_index", position)
+        _unpack_latency(entry)
         _restore(entry, name, context, skip)
 
 

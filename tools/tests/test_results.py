@@ -364,8 +364,10 @@ class WrittenFileTest(unittest.TestCase):
                     "steal_pct", "fairness", "share_min", "share_max"):
             self.assertNotIn(key, first)
         for key in ("name", "run_type", "real_time", "cpu_time",
-                    "time_unit", "ops", "drain_ms", "lat_p99_ns"):
+                    "time_unit", "ops", "drain_ms", "lat"):
             self.assertIn(key, first)
+        for key in res.LAT_FIELDS:
+            self.assertNotIn(key, first)
         contended = written["benchmarks"][1]
         self.assertEqual(contended["share_min"], 0.7)
         self.assertNotIn("steal_pct", contended)
@@ -380,6 +382,39 @@ class WrittenFileTest(unittest.TestCase):
             for key, value in expected.items():
                 self.assertTrue(res._same(value, back[key], key), (original["name"], key, value,
                                                                back[key]))
+
+    def test_latency_summary_packed_in_order_and_unpacked(self):
+        """The five latency members are one ``lat`` list in LAT_FIELDS order, all five kept
+        (also where p999 = p99 or every operation was timed); loading gives the members back
+        and no ``lat``. An entry missing one of them keeps the others as members."""
+        doc = v2_document(floor=False, reps=2)
+        doc["benchmarks"][1].update(lat_p999_ns=25.0)  # = p99
+        doc["benchmarks"][2].update(lat_samples=doc["benchmarks"][2]["ops"])  # every op timed
+        doc["benchmarks"][3]["lat_max_ns"] = float("nan")
+        path, text = self.write(doc)
+        written = json.loads(text)["benchmarks"]
+        self.assertEqual(written[0]["lat"], [11, 25, 40, 9000, 12345])
+        self.assertEqual(written[1]["lat"], [11, 25, 25, 9000, 12345])
+        self.assertEqual(written[2]["lat"][4], written[2]["ops"])
+        self.assertNotIn("lat", written[3])
+        self.assertNotIn("lat_max_ns", written[3])
+        self.assertEqual(written[3]["lat_p50_ns"], 11)
+        self.assertEqual(written[3]["lat_p999_ns"], 40)
+        loaded = res.load(path).benchmarks
+        for back in loaded:
+            self.assertNotIn("lat", back)
+        self.assertEqual([loaded[1][k] for k in res.LAT_FIELDS], [11, 25, 25, 9000, 12345])
+        self.assertNotIn("lat_max_ns", loaded[3])
+        self.assertEqual(loaded[3]["lat_samples"], 12345)
+        # The store keeps files unexpanded: the packed list is what it sees.
+        self.assertIn("lat", res.load(path, expand=False).benchmarks[0])
+
+    def test_counter_named_lat_is_refused(self):
+        doc = v2_document(floor=False, reps=1)
+        doc["benchmarks"][0]["lat"] = 3.0
+        with self.assertRaisesRegex(KbenchError, "counter 'lat' is reserved"):
+            self.write(doc)
+        self.assertFalse(os.path.exists(self.results))
 
     def test_repetition_index_kept_when_not_in_order(self):
         doc = v2_document(floor=False, reps=3)
