@@ -165,8 +165,7 @@ class Gate:
             # one-sided claim, tested at level alpha on its one-sided bound.
             row["no_slowdown"] = judged["verdict"] == "UNKNOWN" \
                 and rules_out_slowdown(metric, judged, one_sided=True)
-            row["no_slowdown_bound"] = judged.get("low1") if slowdown_sign(metric) < 0 \
-                else judged.get("high1")
+            row["no_slowdown_bound"] = slowdown_end(metric, judged, one_sided=True)
             # SLOWER with an interval wholly beyond the band: more samples would not make it
             # SAME. A SLOWER whose interval still reaches into the band is re-measured while
             # re-runs remain (pending()), so a drift just past the tolerance is not taken as
@@ -402,19 +401,30 @@ def _interval(judged, bound, one_sided=False):
     return None if low is None or high is None or bound is None else (low, high, bound)
 
 
+def slowdown_end(metric, judged, one_sided=False):
+    """The end of a judged row's interval on the slowdown side: ``low`` for a higher-is-faster
+    metric, ``high`` for a lower-is-faster one; with ``one_sided`` the 1 - 2 alpha interval's
+    (``low1``/``high1``: alone, a one-sided 1 - alpha bound). ``None`` when the interval is
+    unbounded or the metric has no direction."""
+    sign, got = slowdown_sign(metric), _interval(judged, 0.0, one_sided)
+    if not sign or got is None:
+        return None
+    return got[0] if sign < 0 else got[1]
+
+
 def rules_out_slowdown(metric, judged, bound=None, one_sided=False):
     """True when the interval ``low``..``high`` of a judged row lies wholly on the side of
     ``bound`` (default: its band) that is not a slowdown: for a higher-is-faster metric
     low >= -bound, for a lower-is-faster one high <= bound. An unbounded interval rules out
     nothing. With ``one_sided`` the bound checked is the one-sided 1 - alpha bound on the
-    slowdown side (the end of the 1 - 2 alpha interval, ``low1``/``high1``): the test at
-    level alpha of "no slowdown beyond the band" (one of the two one-sided tests of
-    equivalence testing), where the 1 - alpha interval's end would test it at alpha / 2."""
-    sign, got = slowdown_sign(metric), _interval(judged, bound, one_sided)
-    if not sign or got is None:
+    slowdown side (:func:`slowdown_end` of the 1 - 2 alpha interval): the test at level
+    alpha of "no slowdown beyond the band" (one of the two one-sided tests of equivalence
+    testing), where the 1 - alpha interval's end would test it at alpha / 2."""
+    end = slowdown_end(metric, judged, one_sided)
+    bound = judged.get("bound") if bound is None else bound
+    if end is None or bound is None:
         return False
-    low, high, bound = got
-    return low >= -bound if sign < 0 else high <= bound
+    return end >= -bound if slowdown_sign(metric) < 0 else end <= bound
 
 
 def rules_out_within(metric, judged, bound=None):
