@@ -16,6 +16,9 @@ from tests import fixtures as fx
 #: The default run of this session's 2-core VM, as committed (schema 2; never rewritten).
 DEFAULT_RUN = os.path.join(fx.ROOT, "results", "oxide-virtual-turin-like-2c-c0ab8b91",
                            "20261201T204526Z-16ea0e7060d1.json")
+#: A default run written as schema 4 (b6524d3, 9,975 entries).
+DEFAULT_RUN_4 = os.path.join(fx.ROOT, "results", "oxide-virtual-turin-like-2c-c0ab8b91",
+                             "20261203T130409Z-b6524d335efa.json")
 REFERENCE = os.path.join(fx.ROOT, "results", "amd-epyc-2c-fd2d0313",
                          "20261125T164140Z-2e9c04d554aa.json")
 
@@ -495,6 +498,18 @@ class WrittenFileTest(unittest.TestCase):
                 for x, y in zip(case.values(metric), after[base].values(metric)):
                     self.assertAlmostEqual(x / y if y else x, 1.0 if y else 0.0,
                                            delta=res.DIAGNOSTIC_RTOL, msg=(base, metric))
+
+    def test_schema_4_default_run_under_3_mb_and_written_again_the_same(self):
+        """Issue 12's size target on a default run as ./kbench run wrote it (2 cores, schema 4):
+        under 3 MB, strict, and loading then writing it again gives the same document."""
+        self.assertLess(os.path.getsize(DEFAULT_RUN_4), 3_000_000)
+        text = read(DEFAULT_RUN_4)
+        written = strict_parse(self, text)
+        self.assertEqual(written["context"]["kprim_schema_version"], "4")
+        self.assertGreater(sum(1 for e in written["benchmarks"] if "lat" in e), 9000)
+        loaded = res.load(DEFAULT_RUN_4)
+        doc = {"context": dict(loaded.context), "benchmarks": [dict(e) for e in loaded.benchmarks]}
+        self.assertEqual(json.loads(res.results_text(res.written_document(doc))), written)
 
     def test_floor_units(self):
         path, text = self.write(v2_document())
