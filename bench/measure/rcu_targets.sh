@@ -54,7 +54,12 @@ for c in ("rcu_memb", "rcu_qsbr", "rcu_bp"):
     # Cost of one update: per-thread ns/op at writes:1 minus writes:0, times 100 (1% of ops).
     up = {t: 100 * (t / ops(c, t, "1") - t / ops(c, t, "0")) * 1e9 for t in (1, 2)}
     cb = med(("hash", c, 2, "1"), "cb_thread_cpu_pct")
+    # The process's regime: the 2T lookups' p99 is one line transfer between the CPUs when
+    # they are far apart (167-207 ns on the 2-vCPU VM, 2T/1T 0.8-1.4) and 41-71 ns when they
+    # are close (2T/1T 1.45-1.70): the ratio depends on it more than on the code.
+    p99 = med(("hash", c, 2, "1"), "lat_p99_ns")
     print(f"  {c}: 2T/1T {s2:.2f}x (target >= 1.8), at nproc=2 {vs:.1f}x std_shared_mutex (target 10x); "
-          f"ns per update 1T {up[1]:.0f}, 2T {up[2]:.0f}; call_rcu thread {cb:.1f}% of a CPU at 2T")
+          f"ns per update 1T {up[1]:.0f}, 2T {up[2]:.0f}; call_rcu thread {cb:.1f}% of a CPU at 2T; "
+          f"2T lookup p99 {p99:.0f} ns")
 PY
 rm -rf "$T"
