@@ -391,14 +391,17 @@ def slowdown_sign(metric):
     return -1 if metric.words[1] == "SLOWER" else 1 if metric.words[0] == "SLOWER" else 0
 
 
-def _interval(judged, bound, one_sided=False):
-    """``(low, high, bound)`` of a judged row (``bound`` defaults to its band; with
-    ``one_sided`` its 1 - 2 alpha interval ``low1``..``high1``), or ``None`` when the
-    interval is unbounded."""
+def _interval(judged, one_sided=False):
+    """``(low, high)`` of a judged row (with ``one_sided`` its 1 - 2 alpha interval
+    ``low1``..``high1``), or ``None`` when the interval is unbounded."""
     low, high = (judged.get("low1"), judged.get("high1")) if one_sided else \
         (judged.get("low"), judged.get("high"))
-    bound = judged.get("bound") if bound is None else bound
-    return None if low is None or high is None or bound is None else (low, high, bound)
+    return None if low is None or high is None else (low, high)
+
+
+def _band(judged, bound):
+    """``bound``, or the judged row's own band when ``bound`` is ``None``."""
+    return judged.get("bound") if bound is None else bound
 
 
 def slowdown_end(metric, judged, one_sided=False):
@@ -406,7 +409,7 @@ def slowdown_end(metric, judged, one_sided=False):
     metric, ``high`` for a lower-is-faster one; with ``one_sided`` the 1 - 2 alpha interval's
     (``low1``/``high1``: alone, a one-sided 1 - alpha bound). ``None`` when the interval is
     unbounded or the metric has no direction."""
-    sign, got = slowdown_sign(metric), _interval(judged, 0.0, one_sided)
+    sign, got = slowdown_sign(metric), _interval(judged, one_sided)
     if not sign or got is None:
         return None
     return got[0] if sign < 0 else got[1]
@@ -420,8 +423,7 @@ def rules_out_slowdown(metric, judged, bound=None, one_sided=False):
     slowdown side (:func:`slowdown_end` of the 1 - 2 alpha interval): the test at level
     alpha of "no slowdown beyond the band" (one of the two one-sided tests of equivalence
     testing), where the 1 - alpha interval's end would test it at alpha / 2."""
-    end = slowdown_end(metric, judged, one_sided)
-    bound = judged.get("bound") if bound is None else bound
+    end, bound = slowdown_end(metric, judged, one_sided), _band(judged, bound)
     if end is None or bound is None:
         return False
     return end >= -bound if slowdown_sign(metric) < 0 else end <= bound
@@ -431,10 +433,10 @@ def rules_out_within(metric, judged, bound=None):
     """True when the interval ``low``..``high`` of a judged row lies wholly beyond ``bound``
     (default: its band) on the slowdown side: for a higher-is-faster metric high < -bound,
     for a lower-is-faster one low > bound. An unbounded interval rules out nothing."""
-    sign, got = slowdown_sign(metric), _interval(judged, bound)
-    if not sign or got is None:
+    sign, got, bound = slowdown_sign(metric), _interval(judged), _band(judged, bound)
+    if not sign or got is None or bound is None:
         return False
-    low, high, bound = got
+    low, high = got
     return high < -bound if sign < 0 else low > bound
 
 

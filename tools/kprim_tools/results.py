@@ -619,8 +619,7 @@ def _pack_latency(entry):
     if LAT_KEY in entry:
         raise KbenchError(f"benchmark {entry.get('name')}: counter '{LAT_KEY}' is reserved by "
                           "results files (the packed latency summary); rename it")
-    values = [_num(entry, key) for key in LAT_FIELDS]
-    if any(v is None for v in values):
+    if any(_num(entry, key) is None for key in LAT_FIELDS):
         return
     entry[LAT_KEY] = [entry.pop(key) for key in LAT_FIELDS]
 
