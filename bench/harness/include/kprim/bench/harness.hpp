@@ -250,6 +250,14 @@ struct sampling {
 /// line: its floating-point work and live values stay out of the worker loop.
 [[gnu::noinline]] std::uint64_t sample_taken(sampling& s, clock::time_point t1, std::uint64_t n) noexcept;
 
+/// KPRIM_LOOP_TOP_ALIGNED - the worker loop's top on a 64-byte boundary (see worker_loop()).
+/// g++ only: clang has no per-function alignment option (and its own loop alignment).
+#if defined(__GNUC__) && !defined(__clang__)
+#define KPRIM_LOOP_TOP_ALIGNED __attribute__((optimize("align-jumps=64")))
+#else
+#define KPRIM_LOOP_TOP_ALIGNED
+#endif
+
 template <workload W>
 struct loop_ctx {
   W* w;
@@ -274,8 +282,26 @@ struct loop_ctx {
 /// the off path needs across the call (whether it is timed, t0) is in the sampling state in
 /// memory, not in locals: kept in registers they were spilled around the operation's own
 /// loops on every operation (kprim_seqlock's read: 80 instructions per operation, not 71).
+///
+/// The loop's top starts a 64-byte line (KPRIM_LOOP_TOP_ALIGNED). g++ rotates the loop and
+/// enters it in the middle, so its top is a label no fall-through reaches, and g++ 12's generic
+/// tuning aligns such a label to 16 bytes when that costs at most 10 bytes of padding, else to 8:
+/// where the loop lay against the front end's 32- and 64-byte lines then depended on where the
+/// linker put the instantiation, not on the workload's code. In bench_rcu, read_empty's nolock
+/// and rcu_qsbr rows compiled to the same 10-instruction, 30-byte loop, nolock's at 0x1d8d8
+/// (inside one 64-byte line), rcu_qsbr's at 0x35870 (across one); the repetitions of both were
+/// bimodal, about 0.41 and 0.60 ns, and rcu_qsbr's fell in the slow mode in 13 of 21 where
+/// nolock's did in 4 of 21 (one process, interleaved): medians 1.44x apart for equal
+/// instructions (issue 15's qsbr target). With the tops on 64-byte lines both read 0.42-0.43 ns
+/// in most repetitions. 32-byte alignment fixed those two but moved others: the atomics loads'
+/// loops (atomics/uncontended/ck_pr_load and seven more rows) read 0.87 ns where they had read
+/// 0.60 (paired gate of the two builds, -30%); at 64 they read 0.58-0.64 again. align-jumps
+/// rather than align-loops: g++ does not treat the rotated loop's top as a loop label; and it
+/// pads only before labels reached by jumps alone, so no padding is executed (the function's
+/// out-of-line blocks are padded as well: code size only). A loop g++ enters at its top keeps
+/// g++'s loop alignment. bench/tests/loop_align_test.py checks the binaries.
 template <workload W, bool Inject>
-void worker_loop(void* p, unsigned tid) {
+KPRIM_LOOP_TOP_ALIGNED void worker_loop(void* p, unsigned tid) {
   auto& c = *static_cast<loop_ctx<W>*>(p);
   W& w = *c.w;
   control& ctl = *c.ctl;
