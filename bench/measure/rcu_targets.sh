@@ -26,17 +26,13 @@ for r in nolock rcu_qsbr; do
     --benchmark_out="$T/cg.$r.json" >/dev/null 2>&1 || true
   callgrind_annotate --inclusive=yes "$T/cg.$r" 2>/dev/null | grep -m1 'worker_loop<' | awk '{gsub(",","",$1); print $1}' > "$T/cg.$r.ir" || true
 done
-# The hot loop of each read_empty row's harness instantiation (worker_loop<read_empty_body<X>,
-# false>, disassembled here, its shortest backward branch found below) and the 64-byte lines it covers.
-for r in "nolock:nolock>" "rcu_qsbr:rcu_sync<kprim::rcu_qsbr, 1024u> >"; do
-  sym=$(nm -C "$B" | grep -F "worker_loop<(anonymous namespace)::read_empty_body<(anonymous namespace)::${r#*:}, false>" | awk '{print $1}' | head -1)
-  [ -n "$sym" ] && objdump -d --no-show-raw-insn --start-address=0x$sym --stop-address=$(printf '0x%x' $((0x$sym + 0x400))) "$B" > "$T/dis.${r%%:*}" 2>/dev/null || true
-done
-/usr/bin/python3 - "$T" <<'PY'
+/usr/bin/python3 - "$T" "$B" <<'PY'
 import json, re, statistics as st, sys, os
 sys.path.insert(0, os.path.join(os.getcwd(), "tools"))
+sys.path.insert(0, os.path.join(os.getcwd(), "bench", "tests"))
 from kprim_tools import stats
-T = sys.argv[1]
+import loop_align_test
+T, B = sys.argv[1], sys.argv[2]
 rows = {}
 for f in ("empty.json", "hash.json"):
     for b in json.load(open(os.path.join(T, f)))["benchmarks"]:
@@ -61,21 +57,11 @@ for c in ("rcu_qsbr", "rcu_memb_aa"):
     base = "nolock" if c == "rcu_qsbr" else "rcu_memb"
     j = stats.judge(vals(base), vals(c), 0.2, 0.05)
     print(f"  regime-aware {c} vs {base} (stats.judge, band 20%): {j.verdict} {j.why}")
-def hot_loop(path):
-    """(start, end) of the shortest backward conditional branch's loop in the function's disassembly."""
-    best = None
-    for line in open(path):
-        m = re.match(r"\s*([0-9a-f]+):\s+(j\w+)\s+([0-9a-f]+)\b", line)
-        if line.strip().startswith(tuple("0123456789abcdef")) and "ret" in line.split():
-            break
-        if m and m[2] != "jmp" and int(m[3], 16) < int(m[1], 16):
-            lo, hi = int(m[3], 16), int(m[1], 16)
-            if best is None or hi - lo < best[1] - best[0]:
-                best = (lo, hi)
-    return best
-for r in ("nolock", "rcu_qsbr"):
-    path = os.path.join(T, f"dis.{r}")
-    loop = hot_loop(path) if os.path.exists(path) else None
+# Where each row's harness loop lies (its top and back edge, as bench_loop_aligned finds them).
+loops = loop_align_test.functions(B)
+for r, body in (("nolock", "nolock>"), ("rcu_qsbr", "rcu_sync<kprim::rcu_qsbr, 1024u> >")):
+    name = next((n for n in loops if f"read_empty_body<(anonymous namespace)::{body}, false>" in n), None)
+    loop = loop_align_test.loop_top(loops[name]) if name else None
     if loop:
         print(f"  {r}: harness loop at 0x{loop[0]:x}..0x{loop[1]:x} on {loop[1] // 64 - loop[0] // 64 + 1} 64-byte line(s)")
 aa2 = med(("read_empty", "rcu_memb", 2, None), "ops_per_s") / med(("read_empty", "rcu_memb_aa", 2, None), "ops_per_s")
