@@ -36,6 +36,8 @@ def _check_params(obj, path, where):
     _check(isinstance(obj.get("ignore", False), bool), path, f"{where}.ignore must be true/false")
     _check(isinstance(obj.get("informational", False), bool), path,
            f"{where}.informational must be true/false")
+    _check(isinstance(obj.get("remeasure", False), bool), path,
+           f"{where}.remeasure must be true/false")
 
 
 def load_thresholds(path):
@@ -100,6 +102,13 @@ def _chosen(thresholds, base):
 def informational(thresholds, base):
     """True when the rule for ``base`` marks it ``informational`` (reported, never fails)."""
     return bool(_chosen(thresholds, base).get("informational", False))
+
+
+def remeasured(thresholds, base):
+    """True when the rule for ``base`` says ``remeasure``: paired re-runs measure it at least
+    once whatever its first verdict (its figures drift between two runs beyond its
+    tolerance, so two first runs minutes apart do not decide it)."""
+    return bool(_chosen(thresholds, base).get("remeasure", False))
 
 
 def tolerance_of(thresholds):

@@ -210,6 +210,10 @@ class GateTest(unittest.TestCase, fx.ErrorAssertions):
                                                 version=2)
         self.assertOneLineError(self.gate(self.base5, self.base5),
                                 "default.informational must be true/false")
+        self.thresholds = self.write_thresholds({"tolerance": 0.1}, version=2,
+                                                rules=[{"match": "x", "remeasure": 1}])
+        self.assertOneLineError(self.gate(self.base5, self.base5),
+                                "rules[0].remeasure must be true/false")
         for bad_default in ({"tolerance": "x"}, {"metric": "speed"}):
             path = self.write_thresholds(bad_default)
             with self.assertRaises(KbenchError):
@@ -587,6 +591,104 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
         # Pooled re-runs (no baseline command) leave a SAME row alone, as before.
         self.assertEqual(self.gate(masked, "--rerun", f"cp {shlex.quote(slow_now)} {{out}}",
                                    baseline=base).returncode, 0)
+
+    def paired(self, current, now, baseline, log=None):
+        """The gate of ``current`` against ``baseline`` whose paired re-runs read results file
+        ``now`` (current side) and a fresh unchanged baseline; with ``log`` each current-side
+        re-run appends its filter there (one line per re-run)."""
+        base_now = fx.write(self.dir, "base-now.json", fx.schema2_document(seed=10))
+        note = f'echo "$KBENCH_GATE_FILTER" >> {shlex.quote(log)}; ' if log else ""
+        return self.gate(current, "--rerun", f"{note}cp {shlex.quote(now)} {{out}}",
+                         "--rerun-baseline", f"cp {shlex.quote(base_now)} {{out}}",
+                         baseline=baseline)
+
+    def reruns_logged(self, log):
+        """How many re-runs wrote to ``log`` (0 when none did); removes it."""
+        if not os.path.exists(log):
+            return 0
+        with open(log, encoding="utf-8") as handle:
+            count = len(handle.read().split())
+        os.remove(log)
+        return count
+
+    def test_paired_reruns_remeasure_once_a_same_point_leaning_towards_a_slowdown(self):
+        # A 20% slowdown at contended threads:2 (tolerance 10%) whose baseline was drawn in a
+        # slow machine state reads -7% between the first runs: SAME, its interval inside the
+        # band, but past half of it towards a slowdown. Paired re-runs measure it once more and
+        # find it SLOWER; an unchanged point re-measured the same way stays SAME, says why,
+        # and is re-measured once only. (Thresholds without the repository's remeasure rule
+        # for contended threads:2, which would re-measure the point whatever its change.)
+        self.THRESHOLDS = self.without_remeasure()
+        quiet = {2: 0.01}
+        base = fx.write(self.dir, "lb.json", fx.schema2_document(seed=1, sigma=quiet))
+        leaning = fx.write(self.dir, "ls.json", fx.scaled(
+            fx.schema2_document(seed=3, sigma=quiet), {QS2 + "/": 0.93}))
+        first = self.gate(leaning, baseline=base)
+        self.assertEqual((first.returncode, verdict_of(first.stdout, QS2)), (0, "SAME"),
+                         first.stdout)
+        slow_now = fx.write(self.dir, "slow-now.json",
+                            fx.scaled(fx.schema2_document(seed=9), {QS2 + "/": 0.8}))
+        proc = self.paired(leaning, slow_now, base)
+        self.assertEqual((proc.returncode, verdict_of(proc.stdout, QS2)), (1, "SLOWER"),
+                         proc.stdout)
+        same_now = fx.write(self.dir, "same-now.json", fx.schema2_document(seed=11))
+        log = os.path.join(self.dir, "lean.log")
+        proc = self.paired(leaning, same_now, base, log)
+        self.assertEqual((proc.returncode, verdict_of(proc.stdout, QS2)), (0, "SAME"),
+                         proc.stdout)
+        self.assertIn("re-measured (1 paired re-run(s) of baseline and current): SAME in the "
+                      "first runs with a change past half the band towards a slowdown",
+                      why_of(proc.stdout, QS2))
+        self.assertEqual(self.reruns_logged(log), 1)
+        # A change inside half the band is not re-measured: the same gate of a -3% point
+        # makes no re-run at all.
+        near = fx.write(self.dir, "ln.json", fx.scaled(
+            fx.schema2_document(seed=3, sigma=quiet), {QS2 + "/": 0.97}))
+        proc = self.paired(near, same_now, base, log)
+        self.assertEqual((proc.returncode, verdict_of(proc.stdout, QS2)), (0, "SAME"),
+                         proc.stdout)
+        self.assertEqual(self.reruns_logged(log), 0, proc.stdout)
+
+    def without_remeasure(self):
+        """A copy of the repository's thresholds file without its ``remeasure`` keys."""
+        with open(Schema2GateTest.THRESHOLDS, encoding="utf-8") as handle:
+            doc = json.load(handle)
+        for rule in doc["rules"]:
+            rule.pop("remeasure", None)
+        return fx.write(self.dir, "no-remeasure.json", doc)
+
+    def test_paired_reruns_remeasure_once_the_points_a_rule_says_remeasure(self):
+        # The repository's rule for contended threads:2 says remeasure: with paired re-runs a
+        # point SAME in the first runs (change near 0, interval inside the band) is judged on
+        # one paired re-run. A 20% slowdown the first runs hid (a baseline drawn in a slow
+        # machine state) is SLOWER on it; an unchanged point stays SAME and says why it was
+        # re-measured. The same gate without the rule makes no re-run.
+        quiet = {2: 0.01}
+        base = fx.write(self.dir, "rb.json", fx.scaled(
+            fx.schema2_document(seed=1, sigma=quiet), {QS2 + "/": 0.8}))
+        hidden = fx.write(self.dir, "rh.json", fx.scaled(
+            fx.schema2_document(seed=3, sigma=quiet), {QS2 + "/": 0.8}))
+        first = self.gate(hidden, baseline=base)
+        self.assertEqual((first.returncode, verdict_of(first.stdout, QS2)), (0, "SAME"),
+                         first.stdout)
+        slow_now = fx.write(self.dir, "slow-now.json",
+                            fx.scaled(fx.schema2_document(seed=9), {QS2 + "/": 0.8}))
+        proc = self.paired(hidden, slow_now, base)
+        self.assertEqual((proc.returncode, verdict_of(proc.stdout, QS2)), (1, "SLOWER"),
+                         proc.stdout)
+        same_now = fx.write(self.dir, "same-now.json", fx.schema2_document(seed=11))
+        log = os.path.join(self.dir, "rule.log")
+        proc = self.paired(hidden, same_now, base, log)
+        self.assertEqual((proc.returncode, verdict_of(proc.stdout, QS2)), (0, "SAME"),
+                         proc.stdout)
+        self.assertIn("SAME in the first runs (its thresholds rule says remeasure",
+                      why_of(proc.stdout, QS2))
+        self.assertEqual(self.reruns_logged(log), 1)
+        self.THRESHOLDS = self.without_remeasure()
+        proc = self.paired(hidden, same_now, base, log)
+        self.assertEqual((proc.returncode, verdict_of(proc.stdout, QS2)), (0, "SAME"),
+                         proc.stdout)
+        self.assertEqual(self.reruns_logged(log), 0, proc.stdout)
 
     def test_paired_reruns_keep_measuring_a_slowdown_just_past_the_band(self):
         # An unchanged threads:1 point (tolerance 5%) whose current run and first paired

@@ -373,9 +373,13 @@ def measure(trials, batches=BATCHES, budget_s=None):
                 proc = gate(baseline, current, paired=PAIRED)
                 got = verdicts(proc.stdout)
                 alarms += proc.returncode != 0
+                again = sorted(b for b in got if "re-measured (" in row_of(proc.stdout, b))
                 print(f"trial {trial}: unchanged exit {proc.returncode}; not SAME: "
                       + ", ".join(f"{b} {v} ({row_of(proc.stdout, b)})"
-                                  for b, v in sorted(got.items()) if v != "SAME"), flush=True)
+                                  for b, v in sorted(got.items()) if v != "SAME")
+                      + f"; re-measured in paired re-runs: {len(again)} row(s)"
+                      + "".join(f"; {b}: {row_of(proc.stdout, b)}" for b in again
+                                if got[b] == "SAME"), flush=True)
             for point in points:
                 inject = injection(point, SLOWDOWN[point])
                 only = injected_regex(point)
