@@ -241,10 +241,11 @@ class Gate:
         inside the band (``lean_same``), is re-measured once: a baseline drawn in a slow
         machine state hid 20% injected at contended threads:2 that way (+5.8% ns/op between
         the first runs, probes +20%; 1 of the 3 misses in a batch of 10 on a noisy machine).
-        A row whose thresholds rule says ``remeasure`` is re-measured once whatever its first
-        verdict: at contended threads:2 on this VM two runs seconds apart differ by more than
-        the tolerance (a 20% injection read -15%..+43% between the first runs of 20 trials,
-        +11%..+32% on the paired re-runs), so the first runs decide nothing there.
+        A row whose thresholds say ``remeasure`` (the repository's default does) is re-measured
+        once whatever its first verdict: on this VM two runs seconds apart differ by more than
+        the tolerance (a 20% injection at contended threads:2 read -15%..+43% between the first
+        runs of 20 trials, +11%..+32% on the paired re-runs; a baseline drawn 8% slow hid 10%
+        injected at uncontended threads:1), so the first runs alone decide nothing.
         A FASTER row is re-measured once by paired re-runs as well: a bimodal point whose
         first current runs fell in its fast regime reads FASTER while it is slower within
         each regime (seen in 3 of 5 missed 20% slowdowns at contended threads:2).
@@ -355,7 +356,7 @@ class Gate:
                     if row.get("first_same") == "mix" else
                     "with a change past half the band towards a slowdown"
                     if row.get("first_same") == "lean" else
-                    "(its thresholds rule says remeasure: its figures drift between runs)"
+                    "(its thresholds say remeasure: its figures drift between runs)"
                     if row.get("first_same") == "rule" else
                     "with an interval reaching a slowdown beyond the tolerance")
             if row["verdict"] == "UNKNOWN":

@@ -616,8 +616,8 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
         # slow machine state reads -7% between the first runs: SAME, its interval inside the
         # band, but past half of it towards a slowdown. Paired re-runs measure it once more and
         # find it SLOWER; an unchanged point re-measured the same way stays SAME, says why,
-        # and is re-measured once only. (Thresholds without the repository's remeasure rule
-        # for contended threads:2, which would re-measure the point whatever its change.)
+        # and is re-measured once only. (Thresholds without the repository's default
+        # remeasure, which would re-measure the point whatever its change.)
         self.THRESHOLDS = self.without_remeasure()
         quiet = {2: 0.01}
         base = fx.write(self.dir, "lb.json", fx.schema2_document(seed=1, sigma=quiet))
@@ -650,19 +650,20 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
         self.assertEqual(self.reruns_logged(log), 0, proc.stdout)
 
     def without_remeasure(self):
-        """A copy of the repository's thresholds file without its ``remeasure`` keys."""
+        """A copy of the repository's thresholds file without its ``remeasure`` keys (the
+        default's and the rules')."""
         with open(Schema2GateTest.THRESHOLDS, encoding="utf-8") as handle:
             doc = json.load(handle)
-        for rule in doc["rules"]:
-            rule.pop("remeasure", None)
+        for params in [doc["default"], *doc["rules"]]:
+            params.pop("remeasure", None)
         return fx.write(self.dir, "no-remeasure.json", doc)
 
     def test_paired_reruns_remeasure_once_the_points_a_rule_says_remeasure(self):
-        # The repository's rule for contended threads:2 says remeasure: with paired re-runs a
-        # point SAME in the first runs (change near 0, interval inside the band) is judged on
-        # one paired re-run. A 20% slowdown the first runs hid (a baseline drawn in a slow
+        # The repository's thresholds say remeasure by default: with paired re-runs a point
+        # SAME in the first runs (change near 0, interval inside the band) is judged on one
+        # paired re-run. A 20% slowdown the first runs hid (a baseline drawn in a slow
         # machine state) is SLOWER on it; an unchanged point stays SAME and says why it was
-        # re-measured. The same gate without the rule makes no re-run.
+        # re-measured. The same gate without remeasure makes no re-run.
         quiet = {2: 0.01}
         base = fx.write(self.dir, "rb.json", fx.scaled(
             fx.schema2_document(seed=1, sigma=quiet), {QS2 + "/": 0.8}))
@@ -681,7 +682,7 @@ class Schema2GateTest(unittest.TestCase, fx.ErrorAssertions):
         proc = self.paired(hidden, same_now, base, log)
         self.assertEqual((proc.returncode, verdict_of(proc.stdout, QS2)), (0, "SAME"),
                          proc.stdout)
-        self.assertIn("SAME in the first runs (its thresholds rule says remeasure",
+        self.assertIn("SAME in the first runs (its thresholds say remeasure",
                       why_of(proc.stdout, QS2))
         self.assertEqual(self.reruns_logged(log), 1)
         self.THRESHOLDS = self.without_remeasure()
