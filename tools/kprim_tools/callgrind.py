@@ -3,9 +3,16 @@
 Timing on a shared CI machine is noisy; an instruction count is not (``valgrind
 --tool=callgrind`` repeats within about 0.002% for a fixed amount of work, METHOD.md). The
 harness runs time-bounded trials, so the amount of work varies; the count is therefore taken
-per operation: callgrind collects only inside the harness's worker loop
-(``--toggle-collect=*worker_loop*``), with latency sampling off (``--kprim_latency=off``, no
-clock reads in the loop), and the total ``Ir`` is divided by the trial's ``ops``. callgrind
+per operation: callgrind starts with collection off (``--collect-atstart=no``) and each worker
+thread turns it on for exactly its call of the harness's worker loop (a client request,
+``CALLGRIND_TOGGLE_COLLECT``, in bench/harness/src/harness.cpp), with latency sampling off
+(``--kprim_latency=off``, no clock reads in the loop), and the total ``Ir`` is divided by the
+trial's ``ops``. (``--toggle-collect=*worker_loop*`` counted nothing for loops g++ split into a
+``[clone .cold]`` part: every jump between the parts toggled collection again, and the
+kmem_cache rows read 0.00 instructions per operation.) ``--fair-sched=yes``: with valgrind's
+default lock a worker that never blocks kept the driver thread from stopping a 20 ms trial
+for about 50 s. A benchmark whose count is below one instruction per operation is an error
+(its binary lacks the client request, or collection failed), never a figure. callgrind
 serialises threads, so only ``threads:1`` benchmarks are measured: this gates single-thread
 fast paths, not contention. The output is a results file (context ``kprim_callgrind``) whose
 entries carry ``instructions_per_op`` and ``callgrind_ir``; ``gate`` and ``compare`` of two such
@@ -21,7 +28,8 @@ from . import KbenchError
 from .names import ere_escape, short
 from .results import load, parse_name, results_text, round_document, write_new
 
-TOGGLE = "*worker_loop*"
+#: How collection is delimited (the context's ``kprim_callgrind_toggle``).
+TOGGLE = "client-request:worker_loop"
 
 
 def _run(argv, what):
@@ -79,7 +87,7 @@ def measure_one(binary, name, trial_ms, bench_args, workdir):
     shown = short(name)
     stem = os.path.join(workdir, re.sub(r"[^A-Za-z0-9]+", "_", shown))
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={stem}.cg",
-            f"--toggle-collect={TOGGLE}", binary, "--kprim_threads=1", "--kprim_latency=off",
+            "--collect-atstart=no", "--fair-sched=yes", binary, "--kprim_threads=1", "--kprim_latency=off",
             f"--kprim_trial_ms={trial_ms}", "--benchmark_repetitions=1", *bench_args,
             f"--benchmark_filter=^{ere_escape(shown)}(/.*)?$",
             f"--benchmark_out={stem}.json", "--benchmark_out_format=json"]
@@ -92,6 +100,10 @@ def measure_one(binary, name, trial_ms, bench_args, workdir):
     entry = dict(entries[0])
     entry["callgrind_ir"] = read_total_ir(f"{stem}.cg")
     entry["instructions_per_op"] = entry["callgrind_ir"] / float(entry["ops"])
+    if entry["instructions_per_op"] < 1:
+        raise KbenchError(f"callgrind: {shown}: {entry['callgrind_ir']} instructions over "
+                          f"{entry['ops']:.0f} operations: collection did not cover the worker "
+                          "loop (a binary built without valgrind/callgrind.h?)")
     return entry, results.context
 
 
