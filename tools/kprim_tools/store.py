@@ -51,6 +51,7 @@ import json
 import os
 import re
 import sys
+import time
 import zlib
 
 from . import KbenchError
@@ -145,8 +146,27 @@ def _connect_sqlite(path):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise KbenchError(f"store {path}: directory {directory} does not exist")
+    # Two processes creating the store at once: switching a new file to WAL needs a lock that
+    # SQLite can refuse at once with "database is locked" without waiting on busy_timeout
+    # (tools_python's two-ingests test failed so in a CI run). Those openings are retried,
+    # bounded at about 60 s; any other error ends it.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return _open_sqlite(sqlite3, path)
+        except sqlite3.OperationalError as err:
+            said = str(err)
+            if ("locked" not in said and "busy" not in said) or time.monotonic() > deadline:
+                raise KbenchError(f"store {path}: cannot open SQLite database: {err}") from None
+            time.sleep(0.05)
+        except sqlite3.Error as err:
+            raise KbenchError(f"store {path}: cannot open SQLite database: {err}") from None
+
+
+def _open_sqlite(sqlite3, path):
+    """One attempt of :func:`_connect_sqlite`: the connection and its PRAGMAs."""
+    conn = sqlite3.connect(path, timeout=600, isolation_level=None)
     try:
-        conn = sqlite3.connect(path, timeout=600, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 600000")
         # 16 KiB pages (set before WAL, effective only for a new file): a run's 1.2 MB of rows
         # is a quarter of the page writes and b-tree splits of the 4 KiB default.
@@ -163,8 +183,9 @@ def _connect_sqlite(path):
         conn.execute("PRAGMA temp_store = MEMORY")
         # Checkpoint every 64 MiB of WAL (default 4 MiB: after every few files of an ingest).
         conn.execute("PRAGMA wal_autocheckpoint = 4096")
-    except sqlite3.Error as err:
-        raise KbenchError(f"store {path}: cannot open SQLite database: {err}") from None
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
