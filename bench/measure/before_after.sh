@@ -8,8 +8,8 @@
 #      interleaved repetitions x 100 ms, threads 1..2x/4x nproc) into a results directory of
 #      this script's own (results/ and plots/ of the repository stay untouched).
 #   3. `./kbench gate --baseline BEFORE's --current this tree's --rerun ... --rerun-baseline ...`:
-#      the re-runs start each side's own binaries with ./kbench run's flags (bench_<family>.runs
-#      processes included) and write with that side's own results writer.
+#      each side re-runs through its own `kbench_results.py bisect-bench` (./kbench bisect's
+#      re-run: ./kbench run's flags, bench_<family>.runs processes, its own results writer).
 # Prints the gate's verdict counts and its report's non-SAME rows; keeps everything in OUT.
 # Bounded: each default run is about 18 minutes on the 2-vCPU machine, each paired re-run of
 # the gated points (threads 1 and 2) about 2 x 8 minutes; MAX_RERUNS (default 1) bounds them.
@@ -57,42 +57,20 @@ else
 fi
 echo "first runs: $B, $A"
 
-# The re-run of one side: its binaries with ./kbench run's default flags, filtered to the
-# gate's pending points ($KBENCH_GATE_FILTER), only the families that filter names.
-cat >"$OUT/rerun.sh" <<'EOF'
-#!/bin/bash
-set -eu
-root=$1 out=$2 flt=$KBENCH_GATE_FILTER
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-outs=()
-for f in $(printf '%s' "$flt" | grep -oE '[(|][a-z_]+/' | tr -d '(|/' | sort -u); do
-  bin=$root/build/release/bench/bench_$f
-  [ -x "$bin" ] || continue
-  flags=(--kprim_trial_ms=100 --kprim_pin=none --benchmark_repetitions=5
-         --benchmark_enable_random_interleaving=true --benchmark_out_format=json
-         "--benchmark_filter=$flt" --benchmark_display_aggregates_only=true)
-  if [ -f "$root/bench/bench_$f.runs" ]; then
-    i=0
-    while IFS= read -r line; do
-      [[ -z "${line// }" || "$line" == \#* ]] && continue
-      i=$((i + 1)); envs=(); more=()
-      for w in $line; do if [[ "$w" == [A-Z]*=* ]]; then envs+=("$w"); else more+=("$w"); fi; done
-      (cd "$root" && env "${envs[@]}" "$bin" "${flags[@]}" "--benchmark_out=$tmp/$f.$i.json" "${more[@]}" </dev/null >>"$tmp/log" 2>&1)
-      outs+=("$tmp/$f.$i.json")
-    done <"$root/bench/bench_$f.runs"
-  else
-    (cd "$root" && "$bin" "${flags[@]}" "--benchmark_out=$tmp/$f.json" </dev/null >>"$tmp/log" 2>&1)
-    outs+=("$tmp/$f.json")
-  fi
-done
-mkdir "$tmp/results"
-cp "$(/usr/bin/python3 "$root/tools/kbench_results.py" write --results-dir "$tmp/results" --run-args "before_after re-run" "${outs[@]}" | tail -1)" "$out"
-EOF
-chmod +x "$OUT/rerun.sh"
+# The re-run of one side is that side's own `kbench_results.py bisect-bench` (the gate's
+# re-run inside ./kbench bisect): its binaries with ./kbench run's default flags and
+# bench_<family>.runs processes, filtered by the gate, written by its own results writer
+# (the families of its build's families.txt, as ./kbench run).
+state() {  # state() TREE NAME: the bisect-bench state file of TREE, in OUT/NAME
+  local dir=$OUT/$2 families
+  mkdir -p "$dir/logs"
+  families=$(paste -sd, "$1/build/release/bench/families.txt")  # what ./kbench run runs
+  /usr/bin/python3 -c 'import json, sys; t, d, f = sys.argv[1:4]; json.dump({"worktree": t, "dir": d, "tools": t + "/tools", "families": f.split(","), "trial_ms": 100, "repetitions": 5, "threads": ""}, open(d + "/state.json", "w"))' "$1" "$dir" "$families"
+  printf '/usr/bin/python3 %q bisect-bench %q --filter {filter} --out {out}\n' "$1/tools/kbench_results.py" "$dir/state.json"
+}
 [ -x "$WT/build/release/bench/bench_locks" ] || (cd "$WT" && ./kbench build) >"$OUT/build_before.log" 2>&1
 ./kbench gate --baseline "$B" --current "$A" --max-reruns "$MAX_RERUNS" --report "$OUT/gate.md" \
-  --rerun "$OUT/rerun.sh $ROOT {out}" --rerun-baseline "$OUT/rerun.sh $WT {out}" >"$OUT/gate.txt" 2>&1
+  --rerun "$(state "$ROOT" rerun_after)" --rerun-baseline "$(state "$WT" rerun_before)" >"$OUT/gate.txt" 2>&1
 status=$?
 echo "gate exit $status: $(grep -m1 -E '^[0-9]+ [A-Z_]+' "$OUT/gate.md" 2>/dev/null || tail -1 "$OUT/gate.txt")"
 grep -E '^\| (SLOWER|FASTER|UNKNOWN|NO_DATA) ' "$OUT/gate.md" 2>/dev/null | cut -c1-240
